@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Installs workspace dependencies when node_modules is missing or older than the manifests,
+// so every README command works as the first command on a fresh clone.
+import { execSync } from "node:child_process";
+import { existsSync, statSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+const at = (f) => join(root, f);
+const marker = at("node_modules/.package-lock.json");
+const manifests = ["package.json", "core/package.json", "package-lock.json"].map(at).filter(existsSync);
+
+let cmd;
+if (!existsSync(marker)) {
+  cmd = existsSync(at("package-lock.json")) ? "npm ci" : "npm install";
+} else if (manifests.some((f) => statSync(f).mtimeMs > statSync(marker).mtimeMs)) {
+  cmd = "npm install";
+}
+if (cmd) {
+  process.stderr.write(`installing dependencies: ${cmd}\n`);
+  execSync(`${cmd} --no-audit --no-fund`, { stdio: "inherit", cwd: root });
+  const now = new Date();
+  utimesSync(marker, now, now);
+}
