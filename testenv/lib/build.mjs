@@ -1,0 +1,168 @@
+// `build`: compiles every pinned binary that is missing from the cache, one after the other (2 cores).
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { binaryPath, cacheDir, fmtSeconds, loadVersions, log, run } from "./common.mjs";
+
+function goEnv() {
+  return {
+    ...process.env,
+    CGO_ENABLED: "0",
+    GOTOOLCHAIN: "local",
+    GOFLAGS: "-buildvcs=false -mod=mod",
+    GOTELEMETRY: "off",
+    GOWORK: "off",
+    GOPATH: process.env.GOPATH || join(process.env.HOME || "/root", "go"),
+  };
+}
+
+async function checkGo(versions, logStream) {
+  const r = await run("go", ["env", "GOVERSION"], { capture: true, env: goEnv(), logStream }).catch(() => null);
+  if (!r || r.code !== 0) throw new Error("`go` is not on PATH: install Go >= " + versions.go.minVersion);
+  const v = r.out.trim().replace(/^go/, "");
+  const [a, b] = v.split(".").map(Number);
+  const [ma, mb] = versions.go.minVersion.split(".").map(Number);
+  if (a < ma || (a === ma && b < mb)) throw new Error(`Go ${v} is too old: need >= ${versions.go.minVersion}`);
+  return v;
+}
+
+async function mustRun(cmd, args, opts, what) {
+  opts.logStream.write(`\n$ ${cmd} ${args.join(" ")}\n`);
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code})`);
+  return r;
+}
+
+/** Staging modules of k8s.io/kubernetes: the `k8s.io/X => ./staging/...` lines of that release's go.mod. */
+async function kubernetesStaging(c, env, logStream) {
+  const r = await mustRun(
+    "go",
+    ["mod", "download", "-json", `${c.module}@${c.version}`],
+    { env, logStream, capture: true },
+    "go mod download k8s.io/kubernetes",
+  );
+  const gomod = readFileSync(JSON.parse(r.out).GoMod, "utf8");
+  const staging = [...gomod.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1]);
+  if (staging.length < 20) throw new Error(`found only ${staging.length} staging modules in ${c.module} go.mod`);
+  return staging;
+}
+
+/** Creates (once) the throwaway wrapper module that pulls the component in as a dependency. */
+async function prepareWrapper(name, c, versions, env, logStream) {
+  const group = Object.entries(versions.components).filter(([, o]) => o.wrapper === c.wrapper);
+  const dir = join(cacheDir(), "src", `${c.wrapper}-${c.version}`);
+  const stamp = join(dir, ".ready");
+  if (existsSync(stamp)) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let gomod = `module qcap.local/testenv/${c.wrapper}\n\ngo ${versions.go.minVersion}\n`;
+  if (c.stagingVersion) {
+    const staging = await kubernetesStaging(c, env, logStream);
+    log(`  ${name}: ${staging.length} staging modules replaced with ${c.stagingVersion}`);
+    gomod += `\nreplace (\n${staging.map((m) => `\t${m} => ${m} ${c.stagingVersion}`).join("\n")}\n)\n`;
+  }
+  writeFileSync(join(dir, "go.mod"), gomod);
+  const pkgs = group.map(([, o]) => `${o.package}@${o.version}`);
+  await mustRun("go", ["get", ...pkgs], { cwd: dir, env, logStream }, `go get ${pkgs.join(" ")}`);
+  writeFileSync(stamp, new Date().toISOString());
+  return dir;
+}
+
+async function depVersion(dir, mod, env, logStream) {
+  const r = await run("go", ["list", "-m", "-f", "{{.Version}}", mod], { cwd: dir, env, logStream, capture: true });
+  return r.code === 0 ? r.out.trim() : "";
+}
+
+async function ldflags(name, c, dir, env, logStream) {
+  const flags = ["-s", "-w"];
+  const x = (k, v) => flags.push(`-X '${k}=${v}'`);
+  if (c.wrapper === "kubernetes") {
+    const [, major, minor] = c.version.match(/^v(\d+)\.(\d+)/) || [];
+    for (const pkg of ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]) {
+      x(`${pkg}.gitVersion`, c.version);
+      x(`${pkg}.gitMajor`, major);
+      x(`${pkg}.gitMinor`, minor);
+      x(`${pkg}.gitTreeState`, "clean");
+      x(`${pkg}.buildDate`, "1970-01-01T00:00:00Z");
+    }
+  } else if (name === "helm") {
+    x("helm.sh/helm/v3/internal/version.version", c.version);
+    x("helm.sh/helm/v3/internal/version.gitTreeState", "clean");
+    // Like helm's Makefile: the default Kubernetes version for template/lint follows its client-go.
+    const cg = await depVersion(dir, "k8s.io/client-go", env, logStream);
+    const m = cg.match(/^v0\.(\d+)\./);
+    if (m) {
+      for (const pkg of ["helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"]) {
+        x(`${pkg}.k8sVersionMajor`, "1");
+        x(`${pkg}.k8sVersionMinor`, m[1]);
+      }
+    }
+  } else if (name === "fulcio" || name === "timestamp-server") {
+    x("sigs.k8s.io/release-utils/version.gitVersion", c.version);
+    x("sigs.k8s.io/release-utils/version.gitTreeState", "clean");
+  } else if (name === "kubeconform") {
+    x("main.version", c.version);
+  } else if (name === "versitygw") {
+    x("main.Version", c.version);
+  }
+  return flags.join(" ");
+}
+
+async function buildOne(name, versions, env) {
+  const c = versions.components[name];
+  const out = binaryPath(name, versions);
+  const logFile = join(cacheDir(), "logs", `${name}-${c.version}.log`);
+  mkdirSync(join(cacheDir(), "logs"), { recursive: true });
+  const logStream = createWriteStream(logFile, { flags: "w" });
+  const started = Date.now();
+  log(`building ${name} ${c.version} (${c.package}); log: ${logFile}`);
+  const ticker = setInterval(() => log(`  ... ${name} still building (${fmtSeconds(Date.now() - started)})`), 60_000);
+  try {
+    const dir = await prepareWrapper(name, c, versions, env, logStream);
+    const flags = await ldflags(name, c, dir, env, logStream);
+    mkdirSync(join(out, ".."), { recursive: true });
+    const tmp = `${out}.tmp-${process.pid}`;
+    await mustRun(
+      "go",
+      ["build", "-trimpath", "-p", "2", "-ldflags", flags, "-o", tmp, c.package],
+      { cwd: dir, env, logStream },
+      `go build ${c.package}`,
+    );
+    renameSync(tmp, out);
+    writeFileSync(
+      join(out, "..", "build-info.json"),
+      `${JSON.stringify({ name, ...c, ldflags: flags, builtAt: new Date().toISOString() }, null, 2)}\n`,
+    );
+    log(`built ${name} ${c.version} in ${fmtSeconds(Date.now() - started)} -> ${out}`);
+  } catch (e) {
+    log(`FAILED ${name}: ${e.message}; last lines of ${logFile}:`);
+    await new Promise((r) => logStream.end(r));
+    const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
+    process.stderr.write(`${tail}\n`);
+    throw e;
+  } finally {
+    clearInterval(ticker);
+    logStream.end();
+  }
+}
+
+/** Builds the missing binaries (or all of `names`). Returns the list that was built. */
+export async function build({ only, force = false } = {}) {
+  const versions = loadVersions();
+  const names = only?.length ? only : Object.keys(versions.components);
+  const todo = names.filter((n) => force || !existsSync(binaryPath(n, versions)));
+  if (todo.length === 0) {
+    log(`all ${names.length} binaries are cached in ${cacheDir()}`);
+    return [];
+  }
+  const env = goEnv();
+  mkdirSync(join(cacheDir(), "logs"), { recursive: true });
+  const goVersion = await checkGo(versions, createWriteStream(join(cacheDir(), "logs", "go-env.log")));
+  const started = Date.now();
+  log(`go ${goVersion}; building ${todo.length} of ${names.length} binaries: ${todo.join(", ")}`);
+  for (const [i, n] of todo.entries()) {
+    log(`[${i + 1}/${todo.length}]`);
+    await buildOne(n, versions, env);
+  }
+  log(`build done in ${fmtSeconds(Date.now() - started)}`);
+  return todo;
+}
