@@ -1,0 +1,254 @@
+/**
+ * Reading a capsule (SPEC §7.3): the signature is checked before the manifest is trusted, the whole
+ * container layout is compared with what the manifest implies, and every byte handed out has been
+ * checked against the signed chunk tree.
+ */
+import { verify as verifySignature } from "./keys/ed25519.js";
+import { QcapError, fail } from "./errors.js";
+import { crc32 } from "./hash/crc32.js";
+import { equalBytes, fromHex } from "./hash/hex.js";
+import type { RangeSource } from "./io/source.js";
+import { DIGEST, FANOUT, chunkCount, indexSize, levelCounts, verifiedChunkDigests } from "./integrity/tree.js";
+import { blake3 } from "./hash/blake3.js";
+import {
+  type Manifest,
+  type ManifestEntry,
+  entryStoredSize,
+  parseManifest,
+  peekIssuer,
+  storedChunkSize,
+} from "./manifest.js";
+import { type PlacedEntry, type ZipEntrySpec, computeLayout, dataDescriptor, localHeader } from "./zip/layout.js";
+import { readCentralDirectory, readEntryData } from "./zip/reader.js";
+
+export const MANIFEST_NAME = "manifest.json";
+export const SIGNATURE_NAME = "signatures/manifest.ed25519";
+const MAX_MANIFEST = 512 * 1024 * 1024;
+/** Bytes read per request when streaming a whole entry: a whole number of chunks. */
+const READ_CHUNKS = 16;
+
+export interface OpenOptions {
+  /** Accept only these issuer public keys (32 bytes each). Empty or absent: any issuer. */
+  trust?: Uint8Array[];
+}
+
+export interface CapsuleEntry extends ManifestEntry {
+  stored: number;
+  chunkSize: number;
+  placed: PlacedEntry;
+  index: PlacedEntry | null;
+}
+
+/** Called with each verified stored chunk of an entry, in order. */
+export type ChunkSink = (stored: Uint8Array, index: number, last: boolean) => void | Promise<void>;
+
+export class Capsule {
+  private constructor(
+    readonly source: RangeSource,
+    readonly manifest: Manifest,
+    readonly manifestBytes: Uint8Array,
+    readonly signature: Uint8Array,
+    readonly entries: ReadonlyMap<string, CapsuleEntry>,
+  ) {}
+
+  get sealed(): boolean {
+    return this.manifest.seal !== null;
+  }
+
+  get issuer(): Uint8Array {
+    return fromHex(this.manifest.issuer, 32);
+  }
+
+  static async open(source: RangeSource, options: OpenOptions = {}): Promise<Capsule> {
+    const cd = await readCentralDirectory(source);
+    const n = cd.entries.length;
+    const mEntry = cd.entries[n - 2];
+    const sEntry = cd.entries[n - 1];
+    if (!mEntry || !sEntry || mEntry.name !== MANIFEST_NAME || sEntry.name !== SIGNATURE_NAME) {
+      fail("format", "not a capsule: manifest.json and its signature must be the last entries");
+    }
+    if (mEntry.size > MAX_MANIFEST) fail("format", "manifest.json is too large");
+    if (sEntry.size !== 64) fail("format", "signature entry must be 64 bytes");
+    const manifestBytes = await readEntryData(source, mEntry);
+    const signature = await readEntryData(source, sEntry);
+
+    const issuerHex = peekIssuer(manifestBytes);
+    const issuer = fromHex(issuerHex, 32);
+    if (!verifySignature(issuer, manifestBytes, signature)) {
+      fail("integrity", "manifest signature is invalid");
+    }
+    if (options.trust && options.trust.length > 0 && !options.trust.some((k) => equalBytes(k, issuer))) {
+      fail("unauthorized", `capsule is signed by ${issuerHex}, which is not a trusted key`);
+    }
+    const manifest = parseManifest(manifestBytes);
+    const sealed = manifest.seal !== null;
+
+    // The layout the signed manifest implies must be exactly the file we have.
+    const specs: ZipEntrySpec[] = [];
+    for (const e of manifest.entries) {
+      specs.push({ name: e.name, size: entryStoredSize(e, sealed), crc32: parseCrc(e.crc32), mode: e.mode });
+      if (e.indexCrc32 !== undefined) {
+        specs.push({
+          name: `index/${e.name}`,
+          size: indexSize(entryStoredSize(e, sealed), storedChunkSize(e.name, sealed)),
+          crc32: parseCrc(e.indexCrc32),
+          mode: 0o644,
+        });
+      }
+    }
+    specs.push({ name: MANIFEST_NAME, size: manifestBytes.length, crc32: crc32(manifestBytes), mode: 0o644 });
+    specs.push({ name: SIGNATURE_NAME, size: 64, crc32: crc32(signature), mode: 0o644 });
+    const layout = computeLayout(specs);
+    if (
+      layout.totalSize !== source.size ||
+      layout.centralDirectoryOffset !== cd.offset ||
+      !equalBytes(layout.centralDirectory, cd.bytes) ||
+      !equalBytes(layout.end, cd.end)
+    ) {
+      fail("integrity", "the archive layout does not match the signed manifest");
+    }
+
+    const entries = new Map<string, CapsuleEntry>();
+    let at = 0;
+    for (const e of manifest.entries) {
+      const placed = layout.entries[at++] as PlacedEntry;
+      const index = e.indexCrc32 !== undefined ? (layout.entries[at++] as PlacedEntry) : null;
+      entries.set(e.name, {
+        ...e,
+        stored: placed.size,
+        chunkSize: storedChunkSize(e.name, sealed),
+        placed,
+        index,
+      });
+    }
+    return new Capsule(source, manifest, manifestBytes, signature, entries);
+  }
+
+  entry(name: string): CapsuleEntry {
+    const e = this.entries.get(name);
+    if (!e) fail("input", `no entry "${name}" in the capsule`);
+    return e as CapsuleEntry;
+  }
+
+  /** Reads the whole entry, checking its local header, index, every chunk and data descriptor. */
+  async readEntry(name: string, sink: ChunkSink): Promise<void> {
+    const e = this.entry(name);
+    const src = this.source;
+    const header = await src.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
+    if (!equalBytes(header, localHeader(e.name))) fail("integrity", `${e.name}: local header does not match`);
+    const chunks = chunkCount(e.stored, e.chunkSize);
+    const digests = await this.levelZero(e);
+    for (let i = 0; i < chunks; ) {
+      const off = i * e.chunkSize;
+      const want = Math.min(e.stored - off, e.chunkSize * READ_CHUNKS);
+      const block = want > 0 ? await src.read(e.placed.dataOffset + off, want) : new Uint8Array(0);
+      if (block.length !== want) fail("integrity", `${e.name}: truncated`);
+      // An empty entry still has one (empty) chunk.
+      for (let p = 0; p === 0 || p < block.length; p += e.chunkSize) {
+        const chunk = block.subarray(p, Math.min(block.length, p + e.chunkSize));
+        if (!equalBytes(blake3(chunk), digests.subarray(i * DIGEST, (i + 1) * DIGEST))) {
+          fail("integrity", `${e.name}: chunk ${i} does not match the signed digest`);
+        }
+        await sink(chunk, i, i === chunks - 1);
+        i++;
+      }
+    }
+    const descriptor = await src.read(e.placed.dataOffset + e.stored, 24);
+    if (!equalBytes(descriptor, dataDescriptor(e.placed.crc32, e.stored))) {
+      fail("integrity", `${e.name}: data descriptor does not match`);
+    }
+  }
+
+  /** Verified level-0 digests of an entry: its digest alone, or its whole verified index. */
+  private async levelZero(e: CapsuleEntry): Promise<Uint8Array> {
+    const digest = fromHex(e.digest, 32);
+    if (!e.index) return digest;
+    const bytes = await this.readIndexEntry(e);
+    const counts = levelCounts(chunkCount(e.stored, e.chunkSize));
+    // Check each level against the one above, from the top down.
+    let above = digest;
+    let offsets = 0;
+    const starts: number[] = [];
+    for (let k = 0; k < counts.length - 1; k++) {
+      starts.push(offsets);
+      offsets += (counts[k] as number) * DIGEST;
+    }
+    for (let k = counts.length - 2; k >= 0; k--) {
+      const level = bytes.subarray(starts[k], (starts[k] as number) + (counts[k] as number) * DIGEST);
+      const groups = Math.ceil((counts[k] as number) / FANOUT);
+      for (let g = 0; g < groups; g++) {
+        const got = blake3(level.subarray(g * FANOUT * DIGEST, (g + 1) * FANOUT * DIGEST));
+        if (!equalBytes(got, above.subarray(g * DIGEST, (g + 1) * DIGEST))) {
+          fail("integrity", `${e.name}: index does not match the signed digest`);
+        }
+      }
+      above = level;
+    }
+    return above;
+  }
+
+  private async readIndexEntry(e: CapsuleEntry): Promise<Uint8Array> {
+    const ix = e.index as PlacedEntry;
+    const all = await this.source.read(ix.offset, ix.dataOffset - ix.offset + ix.size + 24);
+    const headerLen = ix.dataOffset - ix.offset;
+    if (!equalBytes(all.subarray(0, headerLen), localHeader(ix.name))) {
+      fail("integrity", `${ix.name}: local header does not match`);
+    }
+    if (!equalBytes(all.subarray(headerLen + ix.size), dataDescriptor(ix.crc32, ix.size))) {
+      fail("integrity", `${ix.name}: data descriptor does not match`);
+    }
+    return all.subarray(headerLen, headerLen + ix.size);
+  }
+
+  /**
+   * Reads stored chunks [first, last] of an entry, verified against the signed tree while fetching
+   * only the index groups on their path. Used for range reads of large entries.
+   */
+  async readChunks(name: string, first: number, last: number, sink: ChunkSink): Promise<void> {
+    const e = this.entry(name);
+    const chunks = chunkCount(e.stored, e.chunkSize);
+    if (first < 0 || last >= chunks || first > last) fail("usage", `${name}: chunk range out of bounds`);
+    const digests = e.index
+      ? await verifiedChunkDigests(fromHex(e.digest, 32), e.stored, e.chunkSize, first, last, (off, len) =>
+          this.source.read((e.index as PlacedEntry).dataOffset + off, len),
+        )
+      : [fromHex(e.digest, 32)];
+    const start = first * e.chunkSize;
+    const end = Math.min(e.stored, (last + 1) * e.chunkSize);
+    const bytes = end > start ? await this.source.read(e.placed.dataOffset + start, end - start) : new Uint8Array(0);
+    if (bytes.length !== end - start) fail("integrity", `${name}: truncated`);
+    for (let i = first; i <= last; i++) {
+      const chunk = bytes.subarray((i - first) * e.chunkSize, Math.min(bytes.length, (i - first + 1) * e.chunkSize));
+      if (!equalBytes(blake3(chunk), digests[i - first] as Uint8Array)) {
+        throw new QcapError("integrity", `${name}: chunk ${i} does not match the signed digest`);
+      }
+      await sink(chunk, i, i === chunks - 1);
+    }
+  }
+
+  /** Checks every entry of the capsule: all stored bytes against the signed tree. */
+  async verifyAll(onProgress?: (bytes: number) => void): Promise<void> {
+    for (const e of this.entries.values()) {
+      await this.readEntry(e.name, (chunk) => onProgress?.(chunk.length));
+    }
+  }
+
+  /** Short summary used by `inspect`: no secret, no plaintext digest of sealed data. */
+  summary() {
+    const m = this.manifest;
+    return {
+      format: m.qcap,
+      issuer: m.issuer,
+      root: m.root,
+      sealed: this.sealed,
+      hiddenNames: m.seal?.names != null,
+      recipients: (m.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? { type: r.type, kid: r.kid } : { type: r.type })),
+      entries: m.entries.map((e) => ({ name: e.name, size: e.size, mode: e.mode })),
+      size: this.source.size,
+    };
+  }
+}
+
+function parseCrc(hex: string): number {
+  return new DataView(fromHex(hex, 4).buffer).getUint32(0, false);
+}

@@ -1,0 +1,104 @@
+/**
+ * Writing verified entries into a folder. Everything lands in a staging folder inside the output
+ * folder first and is renamed into place only when every selected entry has been verified, so a
+ * failed run leaves nothing behind, and no path can leave the output folder.
+ */
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import type { Capsule } from "./capsule.js";
+import { QcapError, fail } from "./errors.js";
+import { readPlain } from "./read.js";
+import type { EntryKeys } from "./unlock.js";
+
+export interface ExtractItem {
+  /** Entry name inside the capsule. */
+  entry: string;
+  /** Path relative to the output folder, `/`-separated, already validated. */
+  path: string;
+  mode: number;
+}
+
+export interface ExtractOptions {
+  keys?: EntryKeys;
+  /** Replace files that already exist in the output folder. */
+  force?: boolean;
+  onProgress?: (bytes: number) => void;
+}
+
+async function isDirNoLink(path: string): Promise<boolean | null> {
+  try {
+    const st = await lstat(path);
+    if (st.isSymbolicLink()) fail("input", `refusing to write through the symbolic link ${path}`);
+    return st.isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+/** Creates the parents of `rel` under `root`, refusing symlinks and non-directories on the way. */
+async function ensureParents(root: string, rel: string): Promise<void> {
+  const parts = rel.split("/").slice(0, -1);
+  let at = root;
+  for (const part of parts) {
+    at = join(at, part);
+    const kind = await isDirNoLink(at);
+    if (kind === false) fail("input", `cannot create folder ${at}: a file is in the way`);
+    if (kind === null) await mkdir(at);
+  }
+}
+
+function inside(root: string, rel: string): string {
+  const full = resolve(root, ...rel.split("/"));
+  if (!full.startsWith(root + sep)) fail("format", `refusing to write outside the output folder: ${rel}`);
+  return full;
+}
+
+export async function extract(capsule: Capsule, items: ExtractItem[], outDir: string, options: ExtractOptions = {}) {
+  const root = resolve(outDir);
+  await mkdir(root, { recursive: true });
+  if ((await isDirNoLink(root)) !== true) fail("input", `${outDir} is not a folder`);
+  for (const item of items) {
+    const target = inside(root, item.path);
+    if (!options.force && (await isDirNoLink(target)) !== null) {
+      fail("input", `${target} already exists (use --force to replace it)`);
+    }
+  }
+  const staging = join(root, `.qcap-open-${randomBytes(6).toString("hex")}`);
+  await mkdir(staging, { mode: 0o700 });
+  try {
+    const staged: string[] = [];
+    for (const [n, item] of items.entries()) {
+      const tmp = join(staging, String(n));
+      const fh = await open(tmp, "wx", item.mode);
+      try {
+        await readPlain(
+          capsule,
+          item.entry,
+          async (bytes) => {
+            await fh.write(bytes);
+            options.onProgress?.(bytes.length);
+          },
+          options.keys,
+        );
+        await fh.chmod(item.mode);
+      } finally {
+        await fh.close();
+      }
+      staged.push(tmp);
+    }
+    for (const [n, item] of items.entries()) {
+      await ensureParents(root, item.path);
+      const target = inside(root, item.path);
+      if ((await isDirNoLink(target)) === true) fail("input", `${target} is a folder`);
+      await mkdir(dirname(target), { recursive: true });
+      await rename(staged[n] as string, target);
+    }
+  } catch (e) {
+    if (e instanceof QcapError) throw e;
+    throw new QcapError("input", `cannot write to ${outDir}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Packing (and sealing) a capsule from any sources into any sink, in one streaming pass
+ * (SPEC §7.1 order): entry, its index, …, manifest, signature, central directory.
+ */
+import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { randomBytes } from "@noble/hashes/utils.js";
+import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
+import { fileKey, namesKey, streamAad } from "./crypto/kdf.js";
+import { type Stanza, wrapToPassphrase, wrapToX25519 } from "./crypto/recipients.js";
+import { PLAIN_CHUNK, chunkCipher } from "./crypto/stream.js";
+import { QcapError, fail } from "./errors.js";
+import { toHex } from "./hash/hex.js";
+import { TreeBuilder, chunkCount } from "./integrity/tree.js";
+import type { Sink } from "./io/sink.js";
+import { sign } from "./keys/ed25519.js";
+import {
+  AEAD,
+  CHUNK_SIZE,
+  FORMAT_VERSION,
+  MODE_EXEC,
+  MODE_FILE,
+  type Manifest,
+  type ManifestEntry,
+  type Seal,
+  compareEntries,
+  encodeManifest,
+  entryStoredSize,
+  hiddenName,
+  rootOf,
+  storedChunkSize,
+} from "./manifest.js";
+import { ZipWriter } from "./zip/writer.js";
+import { checkNameSet, validateEntryName } from "./zip/names.js";
+
+/** One file to pack: its entry name (`payload/…` or `meta/…`), exact size, mode and bytes. */
+export interface PackInput {
+  name: string;
+  size: number;
+  mode?: number;
+  /** Yields the bytes, in pieces of any size, exactly `size` in total. */
+  read(): AsyncIterable<Uint8Array>;
+}
+
+export interface SigningKey {
+  seed: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export interface PackOptions {
+  signingKey: SigningKey;
+  /** X25519 recipient public keys; any recipient or a passphrase seals the capsule. */
+  recipients?: Uint8Array[];
+  passphrase?: string;
+  argon2?: { m?: number; t?: number; p?: number };
+  /** Hide payload names behind numbers (sealed capsules only). */
+  hideNames?: boolean;
+  /** Called with the number of input bytes just processed. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface PackResult {
+  manifest: Manifest;
+  manifestBytes: Uint8Array;
+  /** Total bytes written. */
+  size: number;
+}
+
+const crcHex = (n: number) => n.toString(16).padStart(8, "0");
+
+export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
+  const recipients = options.recipients ?? [];
+  const sealed = recipients.length > 0 || options.passphrase !== undefined;
+  if (options.hideNames && !sealed) fail("usage", "hiding names needs a recipient or a passphrase");
+  for (const input of inputs) {
+    validateEntryName(input.name);
+    if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {
+      fail("input", `"${input.name}" must be under payload/ or meta/`);
+    }
+    if (!Number.isSafeInteger(input.size) || input.size < 0) fail("input", `${input.name}: invalid size`);
+  }
+  checkNameSet(inputs.map((i) => i.name));
+  const ordered = [...inputs].sort((a, b) => compareEntries(a.name, b.name));
+
+  let seal: Seal | null = null;
+  let masterKey: Uint8Array | null = null;
+  let capsuleId: Uint8Array | null = null;
+  const entryNames = new Map<PackInput, string>();
+  let p = 0;
+  for (const input of ordered) {
+    entryNames.set(input, options.hideNames && input.name.startsWith("payload/") ? hiddenName(p++) : input.name);
+  }
+  if (sealed) {
+    masterKey = randomBytes(32);
+    capsuleId = randomBytes(16);
+    const stanzas: Stanza[] = recipients.map((r) => wrapToX25519(masterKey as Uint8Array, capsuleId as Uint8Array, r));
+    if (options.passphrase !== undefined) {
+      stanzas.push(await wrapToPassphrase(masterKey, capsuleId, options.passphrase, options.argon2));
+    }
+    let names: string | null = null;
+    if (options.hideNames) {
+      const real = ordered.filter((i) => i.name.startsWith("payload/")).map((i) => i.name);
+      const blob = xchacha20poly1305(namesKey(masterKey, capsuleId), new Uint8Array(24), capsuleId).encrypt(
+        new TextEncoder().encode(JSON.stringify(real)),
+      );
+      names = toHex(blob);
+    }
+    seal = { aead: AEAD, capsuleId: toHex(capsuleId), recipients: stanzas, names };
+  }
+
+  const writer = new ZipWriter(sink);
+  try {
+    const entries: ManifestEntry[] = [];
+    for (const input of ordered) {
+      const name = entryNames.get(input) as string;
+      entries.push(await writeEntry(writer, input, name, sealed, masterKey, capsuleId, options.onProgress));
+    }
+    const manifest: Manifest = {
+      qcap: FORMAT_VERSION,
+      issuer: toHex(options.signingKey.publicKey),
+      chunkSize: CHUNK_SIZE,
+      entries,
+      root: rootOf(entries),
+      seal,
+    };
+    const manifestBytes = encodeManifest(manifest);
+    await writer.addEntry(MANIFEST_NAME, MODE_FILE, manifestBytes);
+    await writer.addEntry(SIGNATURE_NAME, MODE_FILE, sign(options.signingKey.seed, manifestBytes));
+    const { size } = await writer.finish();
+    return { manifest, manifestBytes, size };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+async function writeEntry(
+  writer: ZipWriter,
+  input: PackInput,
+  name: string,
+  sealed: boolean,
+  masterKey: Uint8Array | null,
+  capsuleId: Uint8Array | null,
+  onProgress?: (bytes: number) => void,
+): Promise<ManifestEntry> {
+  const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
+  const encrypt = sealed && name.startsWith("payload/");
+  const cipher = encrypt
+    ? chunkCipher(fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name), streamAad(capsuleId as Uint8Array, name))
+    : null;
+  const chunks = chunkCount(input.size, PLAIN_CHUNK);
+  const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
+  await writer.beginEntry(name, mode);
+  let i = 0;
+  let seen = 0;
+  const emit = async (plain: Uint8Array) => {
+    if (i >= chunks) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
+    const stored = cipher ? cipher.seal(i, i === chunks - 1, plain) : plain;
+    tree.pushChunk(stored);
+    await writer.write(stored);
+    onProgress?.(plain.length);
+    i++;
+  };
+  for await (const piece of rechunk(input.read(), PLAIN_CHUNK)) {
+    seen += piece.length;
+    if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
+    await emit(piece);
+  }
+  if (input.size === 0) await emit(new Uint8Array(0));
+  if (seen !== input.size) fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
+  const { crc32 } = await writer.endEntry();
+  const { digest, index } = tree.finish();
+  const entry: ManifestEntry = { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) };
+  if (index) {
+    const { crc32: indexCrc } = await writer.addEntry(`index/${name}`, MODE_FILE, index);
+    entry.indexCrc32 = crcHex(indexCrc);
+  }
+  if (entryStoredSize(entry, sealed) !== (cipher ? input.size + 16 * chunks : input.size)) {
+    fail("format", "internal: stored size mismatch");
+  }
+  return entry;
+}
+
+/** Re-cuts a byte stream into pieces of exactly `size` bytes (the last may be shorter), copying only when a piece straddles inputs. */
+export async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array | null = null;
+  let filled = 0;
+  for await (let buf of source) {
+    if (pending) {
+      const take = Math.min(size - filled, buf.length);
+      pending.set(buf.subarray(0, take), filled);
+      filled += take;
+      buf = buf.subarray(take);
+      if (filled < size) continue;
+      yield pending;
+      pending = null;
+      filled = 0;
+    }
+    while (buf.length >= size) {
+      yield buf.subarray(0, size);
+      buf = buf.subarray(size);
+    }
+    if (buf.length > 0) {
+      pending = new Uint8Array(size);
+      pending.set(buf);
+      filled = buf.length;
+    }
+  }
+  if (pending) yield pending.subarray(0, filled);
+}
+
+/** An input made from bytes in memory. */
+export function bytesInput(name: string, bytes: Uint8Array, mode = MODE_FILE): PackInput {
+  return {
+    name,
+    size: bytes.length,
+    mode,
+    async *read() {
+      yield bytes;
+    },
+  };
+}

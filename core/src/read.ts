@@ -1,0 +1,58 @@
+/** Verified plaintext reads: whole entries and byte ranges, decrypting sealed payload. */
+import type { Capsule, CapsuleEntry } from "./capsule.js";
+import { PLAIN_CHUNK, chunkCipher } from "./crypto/stream.js";
+import { streamAad } from "./crypto/kdf.js";
+import { fail } from "./errors.js";
+import type { EntryKeys } from "./unlock.js";
+
+function decryptor(capsule: Capsule, e: CapsuleEntry, keys?: EntryKeys) {
+  if (!capsule.sealed || !e.name.startsWith("payload/")) return null;
+  if (!keys) return fail("decrypt", "the capsule is sealed: an identity or passphrase is needed");
+  const key = keys.fileKey(e.name);
+  if (!key) return fail("unauthorized", `no key for ${e.name}`);
+  return chunkCipher(key, streamAad(keys.capsuleId, e.name));
+}
+
+/** Streams the verified (and decrypted) bytes of a whole entry to `onData`. */
+export async function readPlain(
+  capsule: Capsule,
+  name: string,
+  onData: (bytes: Uint8Array) => void | Promise<void>,
+  keys?: EntryKeys,
+): Promise<void> {
+  const e = capsule.entry(name);
+  const cipher = decryptor(capsule, e, keys);
+  await capsule.readEntry(name, (chunk, i, last) => onData(cipher ? cipher.open(i, last, chunk) : chunk));
+}
+
+/**
+ * Reads `length` plaintext bytes at `offset` of an entry, fetching only the chunks that hold them and
+ * the index groups needed to verify those chunks.
+ */
+export async function readRange(
+  capsule: Capsule,
+  name: string,
+  offset: number,
+  length: number,
+  keys?: EntryKeys,
+): Promise<Uint8Array> {
+  const e = capsule.entry(name);
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    fail("usage", "offset and length must be non-negative integers");
+  }
+  if (offset > e.size) fail("usage", `offset ${offset} is past the end of ${name} (${e.size} bytes)`);
+  const end = Math.min(e.size, offset + length);
+  if (end === offset) return new Uint8Array(0);
+  const cipher = decryptor(capsule, e, keys);
+  const first = Math.floor(offset / PLAIN_CHUNK);
+  const last = Math.floor((end - 1) / PLAIN_CHUNK);
+  const out = new Uint8Array(end - offset);
+  await capsule.readChunks(name, first, last, (chunk, i, isLast) => {
+    const plain = cipher ? cipher.open(i, isLast, chunk) : chunk;
+    const chunkStart = i * PLAIN_CHUNK;
+    const a = Math.max(offset, chunkStart) - chunkStart;
+    const b = Math.min(end, chunkStart + plain.length) - chunkStart;
+    if (b > a) out.set(plain.subarray(a, b), chunkStart + a - offset);
+  });
+  return out;
+}

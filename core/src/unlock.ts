@@ -1,0 +1,86 @@
+/** Turning keys into the per-entry keys of a sealed capsule (SPEC §5.1, §5.3, §5.4). */
+import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import type { Capsule } from "./capsule.js";
+import { fileKey, namesKey } from "./crypto/kdf.js";
+import { unwrapPassphrase, unwrapX25519 } from "./crypto/recipients.js";
+import { fail } from "./errors.js";
+import { fromHex } from "./hash/hex.js";
+import { hiddenName } from "./manifest.js";
+import { checkNameSet, validateEntryName } from "./zip/names.js";
+
+export interface Keyring {
+  /** X25519 identity secrets (32 bytes each). */
+  identities?: Uint8Array[];
+  passphrase?: string;
+}
+
+/** Keys for the entries of one sealed capsule. */
+export interface EntryKeys {
+  capsuleId: Uint8Array;
+  /** The key of an entry, or null when these keys do not cover it. */
+  fileKey(name: string): Uint8Array | null;
+}
+
+export async function unlockMasterKey(capsule: Capsule, keyring: Keyring): Promise<Uint8Array> {
+  const seal = capsule.manifest.seal;
+  if (!seal) return fail("usage", "the capsule is not sealed");
+  const capsuleId = fromHex(seal.capsuleId, 16);
+  const ids = keyring.identities ?? [];
+  for (const stanza of seal.recipients) {
+    if (stanza.type === "x25519") {
+      for (const id of ids) {
+        const key = unwrapX25519(stanza, capsuleId, id);
+        if (key) return key;
+      }
+    } else if (keyring.passphrase !== undefined) {
+      const key = await unwrapPassphrase(stanza, capsuleId, keyring.passphrase);
+      if (key) return key;
+    }
+  }
+  const hasPass = seal.recipients.some((r) => r.type === "argon2id");
+  if (keyring.passphrase !== undefined && ids.length === 0) {
+    return fail("decrypt", hasPass ? "wrong passphrase" : "the capsule has no passphrase recipient");
+  }
+  return fail("decrypt", "none of the given identities is a recipient of this capsule");
+}
+
+export function masterEntryKeys(capsule: Capsule, masterKey: Uint8Array): EntryKeys {
+  const capsuleId = fromHex((capsule.manifest.seal ?? fail("usage", "not sealed")).capsuleId, 16);
+  return { capsuleId, fileKey: (name) => fileKey(masterKey, capsuleId, name) };
+}
+
+/**
+ * The real names of payload entries, keyed by their entry names. Without hidden names they are the
+ * same; with them, the names blob is decrypted with the master key.
+ */
+export function realNames(capsule: Capsule, masterKey?: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const seal = capsule.manifest.seal;
+  const payload = capsule.manifest.entries.filter((e) => e.name.startsWith("payload/"));
+  if (!seal?.names) {
+    for (const e of payload) out.set(e.name, e.name);
+    return out;
+  }
+  if (!masterKey) {
+    for (const e of payload) out.set(e.name, e.name);
+    return out;
+  }
+  const capsuleId = fromHex(seal.capsuleId, 16);
+  let names: unknown;
+  try {
+    const plain = xchacha20poly1305(namesKey(masterKey, capsuleId), new Uint8Array(24), capsuleId).decrypt(
+      fromHex(seal.names),
+    );
+    names = JSON.parse(new TextDecoder().decode(plain));
+  } catch {
+    return fail("decrypt", "cannot decrypt the hidden names");
+  }
+  if (!Array.isArray(names) || names.length !== payload.length) fail("format", "hidden names list is malformed");
+  (names as unknown[]).forEach((n, i) => {
+    if (typeof n !== "string" || !n.startsWith("payload/")) fail("format", "hidden names list is malformed");
+    validateEntryName(n as string);
+    out.set(hiddenName(i), n as string);
+  });
+  checkNameSet([...out.values()]);
+  return out;
+}
