@@ -39,8 +39,12 @@ export interface CapsuleEntry extends ManifestEntry {
   index: PlacedEntry | null;
 }
 
-/** Called with each verified stored chunk of an entry, in order. */
-export type ChunkSink = (stored: Uint8Array, index: number, last: boolean) => void | Promise<void>;
+/** One verified stored chunk of an entry. */
+export interface StoredChunk {
+  bytes: Uint8Array;
+  index: number;
+  last: boolean;
+}
 
 export class Capsule {
   private constructor(
@@ -130,8 +134,11 @@ export class Capsule {
     return e as CapsuleEntry;
   }
 
-  /** Reads the whole entry, checking its local header, index, every chunk and data descriptor. */
-  async readEntry(name: string, sink: ChunkSink): Promise<void> {
+  /**
+   * The verified stored chunks of a whole entry, in order. Its local header and index are checked
+   * first, each chunk before it is yielded, and the data descriptor after the last one.
+   */
+  async *entryChunks(name: string): AsyncGenerator<StoredChunk> {
     const e = this.entry(name);
     const src = this.source;
     const header = await src.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
@@ -149,7 +156,7 @@ export class Capsule {
         if (!equalBytes(blake3(chunk), digests.subarray(i * DIGEST, (i + 1) * DIGEST))) {
           fail("integrity", `${e.name}: chunk ${i} does not match the signed digest`);
         }
-        await sink(chunk, i, i === chunks - 1);
+        yield { bytes: chunk, index: i, last: i === chunks - 1 };
         i++;
       }
     }
@@ -204,7 +211,7 @@ export class Capsule {
    * Reads stored chunks [first, last] of an entry, verified against the signed tree while fetching
    * only the index groups on their path. Used for range reads of large entries.
    */
-  async readChunks(name: string, first: number, last: number, sink: ChunkSink): Promise<void> {
+  async *rangeChunks(name: string, first: number, last: number): AsyncGenerator<StoredChunk> {
     const e = this.entry(name);
     const chunks = chunkCount(e.stored, e.chunkSize);
     if (first < 0 || last >= chunks || first > last) fail("usage", `${name}: chunk range out of bounds`);
@@ -222,14 +229,14 @@ export class Capsule {
       if (!equalBytes(blake3(chunk), digests[i - first] as Uint8Array)) {
         throw new QcapError("integrity", `${name}: chunk ${i} does not match the signed digest`);
       }
-      await sink(chunk, i, i === chunks - 1);
+      yield { bytes: chunk, index: i, last: i === chunks - 1 };
     }
   }
 
   /** Checks every entry of the capsule: all stored bytes against the signed tree. */
   async verifyAll(onProgress?: (bytes: number) => void): Promise<void> {
     for (const e of this.entries.values()) {
-      await this.readEntry(e.name, (chunk) => onProgress?.(chunk.length));
+      for await (const c of this.entryChunks(e.name)) onProgress?.(c.bytes.length);
     }
   }
 

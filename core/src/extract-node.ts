@@ -8,7 +8,7 @@ import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Capsule } from "./capsule.js";
 import { QcapError, fail } from "./errors.js";
-import { readPlain } from "./read.js";
+import { plainChunks } from "./read.js";
 import type { EntryKeys } from "./unlock.js";
 
 export interface ExtractItem {
@@ -73,15 +73,10 @@ export async function extract(capsule: Capsule, items: ExtractItem[], outDir: st
       const tmp = join(staging, String(n));
       const fh = await open(tmp, "wx", item.mode);
       try {
-        await readPlain(
-          capsule,
-          item.entry,
-          async (bytes) => {
-            await fh.write(bytes);
-            options.onProgress?.(bytes.length);
-          },
-          options.keys,
-        );
+        for await (const bytes of plainChunks(capsule, item.entry, options.keys)) {
+          await fh.write(bytes);
+          options.onProgress?.(bytes.length);
+        }
         await fh.chmod(item.mode);
       } finally {
         await fh.close();

@@ -13,16 +13,11 @@ function decryptor(capsule: Capsule, e: CapsuleEntry, keys?: EntryKeys) {
   return chunkCipher(key, streamAad(keys.capsuleId, e.name));
 }
 
-/** Streams the verified (and decrypted) bytes of a whole entry to `onData`. */
-export async function readPlain(
-  capsule: Capsule,
-  name: string,
-  onData: (bytes: Uint8Array) => void | Promise<void>,
-  keys?: EntryKeys,
-): Promise<void> {
+/** The verified (and decrypted) bytes of a whole entry, chunk by chunk. */
+export async function* plainChunks(capsule: Capsule, name: string, keys?: EntryKeys): AsyncGenerator<Uint8Array> {
   const e = capsule.entry(name);
   const cipher = decryptor(capsule, e, keys);
-  await capsule.readEntry(name, (chunk, i, last) => onData(cipher ? cipher.open(i, last, chunk) : chunk));
+  for await (const c of capsule.entryChunks(name)) yield cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
 }
 
 /**
@@ -47,12 +42,12 @@ export async function readRange(
   const first = Math.floor(offset / PLAIN_CHUNK);
   const last = Math.floor((end - 1) / PLAIN_CHUNK);
   const out = new Uint8Array(end - offset);
-  await capsule.readChunks(name, first, last, (chunk, i, isLast) => {
-    const plain = cipher ? cipher.open(i, isLast, chunk) : chunk;
-    const chunkStart = i * PLAIN_CHUNK;
+  for await (const c of capsule.rangeChunks(name, first, last)) {
+    const plain = cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
+    const chunkStart = c.index * PLAIN_CHUNK;
     const a = Math.max(offset, chunkStart) - chunkStart;
     const b = Math.min(end, chunkStart + plain.length) - chunkStart;
     if (b > a) out.set(plain.subarray(a, b), chunkStart + a - offset);
-  });
+  }
   return out;
 }

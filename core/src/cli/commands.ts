@@ -1,0 +1,240 @@
+/** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
+import picomatch from "picomatch";
+import { type Capsule, MANIFEST_NAME } from "../capsule.js";
+import { fail } from "../errors.js";
+import { type ExtractItem, extract } from "../extract-node.js";
+import { directoryInputs } from "../inputs-node.js";
+import { fileSink } from "../io/sink-node.js";
+import { encodeIdentity, encodeRecipient } from "../keys/age.js";
+import { kid } from "../crypto/recipients.js";
+import { generateKeyFile, serializeKeyFile } from "../keys/keyfile.js";
+import { writeKeyFile } from "../keys/keyfile-node.js";
+import { type PackInput, type PackResult, pack } from "../pack.js";
+import { plainChunks, readRange } from "../read.js";
+import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
+import { openCapsule } from "./io.js";
+import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
+import { readPassphrase } from "./passphrase.js";
+import { progress } from "./progress.js";
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const printJson = (x: unknown) => process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
+
+export interface KeyOpts {
+  identity?: string[];
+  passphrase?: boolean;
+}
+
+/** Keys for a sealed capsule from --identity files and/or --passphrase; none for an unsealed one. */
+async function entryKeys(capsule: Capsule, o: KeyOpts): Promise<{ keys?: EntryKeys; names: Map<string, string> }> {
+  if (!capsule.sealed) return { names: realNames(capsule) };
+  const identities = await loadIdentities(o.identity ?? []);
+  if (identities.length === 0 && !o.passphrase) {
+    fail("usage", "the capsule is sealed: give --identity FILE or --passphrase");
+  }
+  const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
+  const master = await unlockMasterKey(capsule, { identities, ...(passphrase !== undefined ? { passphrase } : {}) });
+  return { keys: masterEntryKeys(capsule, master), names: realNames(capsule, master) };
+}
+
+// ---- keygen ---------------------------------------------------------------------------------
+
+export async function keygen(o: { output: string; force?: boolean; json?: boolean }) {
+  const key = generateKeyFile();
+  await writeKeyFile(o.output, serializeKeyFile(key), { force: o.force ?? false });
+  const info = {
+    keyFile: o.output,
+    signingPublicKey: key.public.ed25519,
+    recipient: key.public.recipient,
+    recipientKid: kid(
+      (await import("../keys/age.js")).parseRecipient(key.public.recipient),
+    ),
+  };
+  if (o.json) return printJson(info);
+  print(`wrote ${o.output} (keep it secret; mode 0600)`);
+  print(`signing public key: ${info.signingPublicKey}`);
+  print(`recipient:          ${info.recipient}`);
+  print(`recipient key id:   ${info.recipientKid}`);
+}
+
+// ---- pack and seal --------------------------------------------------------------------------
+
+interface SealOpts {
+  output: string;
+  signKey: string;
+  recipient?: string[];
+  passphrase?: boolean;
+  hideNames?: boolean;
+  json?: boolean;
+}
+
+async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
+  const signingKey = await loadSigningKey(o.signKey);
+  const recipients = await loadRecipients(o.recipient ?? []);
+  const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
+  const total = inputs.reduce((s, i) => s + i.size, 0);
+  const bar = progress(`packing ${o.output}`, total, !o.json);
+  const result = await pack(inputs, await fileSink(o.output), {
+    signingKey,
+    recipients,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    hideNames: o.hideNames ?? false,
+    onProgress: (n) => bar.add(n),
+  });
+  bar.done();
+  const summary = {
+    capsule: o.output,
+    root: result.manifest.root,
+    issuer: result.manifest.issuer,
+    sealed: result.manifest.seal !== null,
+    recipients: (result.manifest.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? r.kid : r.type)),
+    entries: result.manifest.entries.length,
+    bytes: result.size,
+  };
+  if (o.json) printJson(summary);
+  else {
+    print(`wrote ${o.output}: ${summary.entries} entries, ${summary.bytes} bytes, ${summary.sealed ? "sealed" : "not sealed"}`);
+    print(`root ${summary.root}`);
+  }
+  return result;
+}
+
+export async function packCommand(dir: string, o: SealOpts & { meta?: string }) {
+  const inputs = await directoryInputs(dir, "payload/");
+  if (o.meta) inputs.push(...(await directoryInputs(o.meta, "meta/")));
+  await packTo(inputs, o);
+}
+
+export async function sealCommand(input: string, o: SealOpts & { trust?: string[] }) {
+  if ((o.recipient ?? []).length === 0 && !o.passphrase) fail("usage", "seal needs --recipient or --passphrase");
+  const capsule = await openCapsule(input, { trust: await loadTrusted(o.trust ?? []) });
+  try {
+    if (capsule.sealed) fail("usage", `${input} is already sealed`);
+    const inputs: PackInput[] = capsule.manifest.entries.map((e) => ({
+      name: e.name,
+      size: e.size,
+      mode: e.mode,
+      read: () => plainChunks(capsule, e.name),
+    }));
+    await packTo(inputs, o);
+  } finally {
+    await capsule.source.close();
+  }
+}
+
+// ---- verify and inspect ---------------------------------------------------------------------
+
+export async function verifyCommand(location: string, o: { trust?: string[]; json?: boolean }) {
+  const trust = await loadTrusted(o.trust ?? []);
+  const capsule = await openCapsule(location, { trust });
+  try {
+    const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
+    const bar = progress(`verifying ${location}`, total, !o.json);
+    await capsule.verifyAll((n) => bar.add(n));
+    bar.done();
+    const result = {
+      ok: true,
+      capsule: location,
+      root: capsule.manifest.root,
+      issuer: capsule.manifest.issuer,
+      issuerTrusted: trust.length > 0,
+      sealed: capsule.sealed,
+      entries: capsule.manifest.entries.length,
+      bytes: capsule.source.size,
+    };
+    if (o.json) return printJson(result);
+    print(`OK ${location}: signature and ${result.entries} entries verified`);
+    print(`root   ${result.root}`);
+    print(`issuer ${result.issuer}${trust.length > 0 ? " (trusted)" : " (not pinned: pass --trust to require a key)"}`);
+  } finally {
+    await capsule.source.close();
+  }
+}
+
+export async function inspectCommand(location: string, o: { json?: boolean }) {
+  const capsule = await openCapsule(location);
+  try {
+    const s = capsule.summary();
+    if (o.json) return printJson(s);
+    print(`capsule  ${location} (format ${s.format}, ${s.size} bytes)`);
+    print(`issuer   ${s.issuer}`);
+    print(`root     ${s.root}`);
+    print(`sealed   ${s.sealed ? `yes${s.hiddenNames ? ", names hidden" : ""}` : "no"}`);
+    for (const r of s.recipients) print(`recipient ${r.type}${"kid" in r ? ` ${r.kid}` : ""}`);
+    print(`entries  ${s.entries.length}`);
+    for (const e of s.entries) print(`  ${e.mode === 0o755 ? "x" : "-"} ${String(e.size).padStart(12)}  ${e.name}`);
+    print(`(${MANIFEST_NAME} signature verified; run 'qcap verify' to check the data)`);
+  } finally {
+    await capsule.source.close();
+  }
+}
+
+// ---- cat and open ---------------------------------------------------------------------------
+
+/** `dem/a.tif` means `payload/dem/a.tif`; `meta/…` and `payload/…` are taken as they are. */
+function entryNameOf(path: string): string {
+  return path.startsWith("payload/") || path.startsWith("meta/") ? path : `payload/${path}`;
+}
+
+export async function catCommand(
+  location: string,
+  path: string,
+  o: KeyOpts & { offset?: string; length?: string; trust?: string[] },
+) {
+  const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
+  try {
+    const { keys, names } = await entryKeys(capsule, o);
+    const wanted = entryNameOf(path);
+    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    const e = capsule.entry(entry);
+    const write = (b: Uint8Array) =>
+      new Promise<void>((resolve, reject) => process.stdout.write(b, (err) => (err ? reject(err) : resolve())));
+    if (o.offset === undefined && o.length === undefined) {
+      for await (const b of plainChunks(capsule, entry, keys)) await write(b);
+      return;
+    }
+    const offset = parseCount(o.offset ?? "0", "--offset");
+    const length = o.length === undefined ? e.size - offset : parseCount(o.length, "--length");
+    await write(await readRange(capsule, entry, offset, length, keys));
+  } finally {
+    await capsule.source.close();
+  }
+}
+
+function parseCount(s: string, flag: string): number {
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) fail("usage", `${flag} must be a non-negative integer`);
+  return Number(s);
+}
+
+export async function openCommand(
+  location: string,
+  o: KeyOpts & { output: string; path?: string[]; force?: boolean; metaOut?: string; trust?: string[]; json?: boolean },
+) {
+  const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
+  try {
+    const { keys, names } = await entryKeys(capsule, o);
+    const globs = o.path ?? [];
+    const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
+    const items: ExtractItem[] = [];
+    const metaItems: ExtractItem[] = [];
+    for (const e of capsule.manifest.entries) {
+      if (e.name.startsWith("payload/")) {
+        const rel = (names.get(e.name) ?? e.name).slice("payload/".length);
+        if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode });
+      } else if (o.metaOut) {
+        metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode });
+      }
+    }
+    if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
+    const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
+    const bar = progress(`opening ${location}`, total, !o.json);
+    await extract(capsule, items, o.output, { ...(keys ? { keys } : {}), force: o.force ?? false, onProgress: (n) => bar.add(n) });
+    if (o.metaOut) await extract(capsule, metaItems, o.metaOut, { force: o.force ?? false });
+    bar.done();
+    const result = { ok: true, output: o.output, files: items.map((i) => i.path), root: capsule.manifest.root };
+    if (o.json) return printJson(result);
+    print(`opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})`);
+  } finally {
+    await capsule.source.close();
+  }
+}

@@ -1,0 +1,22 @@
+/** Opening capsules named on the command line: local paths or http(s) URLs. */
+import { Capsule, type OpenOptions } from "../capsule.js";
+import { type RangeSource, httpSource, tailCachedSource } from "../io/source.js";
+import { fileSource } from "../io/source-node.js";
+
+/** Bytes fetched from the end of a remote capsule in the first request. */
+const REMOTE_TAIL = 256 * 1024;
+
+export async function openSource(location: string): Promise<RangeSource> {
+  if (/^https?:\/\//i.test(location)) return tailCachedSource(await httpSource(location), REMOTE_TAIL);
+  return fileSource(location);
+}
+
+export async function openCapsule(location: string, options: OpenOptions = {}): Promise<Capsule> {
+  const source = await openSource(location);
+  try {
+    return await Capsule.open(source, options);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}

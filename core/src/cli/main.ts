@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/** The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error. */
+import { Command, CommanderError } from "commander";
+import { QcapError } from "../errors.js";
+import * as cmd from "./commands.js";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function program(): Command {
+  const p = new Command("qcap")
+    .description("Pack, seal, sign, verify and open .qcap capsules")
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`) });
+
+  p.command("keygen")
+    .description("make an Ed25519 signing key and an X25519 identity in one key file")
+    .requiredOption("-o, --output <file>", "key file to write (mode 0600)")
+    .option("--force", "replace an existing file")
+    .option("--json", "machine-readable output")
+    .action((o) => cmd.keygen(o));
+
+  const sealing = (c: Command) =>
+    c
+      .requiredOption("-o, --output <file>", "capsule to write")
+      .requiredOption("--sign-key <file>", "Ed25519 signing key: Q-Cap key file, PKCS#8 PEM or hex seed file")
+      .option("-r, --recipient <age1…|file>", "seal to this X25519 recipient (repeatable)", collect)
+      .option("--passphrase", "seal to a passphrase (from QCAP_PASSPHRASE or a prompt)")
+      .option("--hide-names", "hide payload file names (sealed capsules only)")
+      .option("--json", "machine-readable output");
+
+  sealing(
+    p
+      .command("pack")
+      .description("pack a folder into a signed capsule; sealed when a recipient or passphrase is given")
+      .argument("<dir>", "folder whose files become payload/"),
+  )
+    .option("--meta <dir>", "folder of public metadata stored under meta/ (e.g. STAC)")
+    .action((dir, o) => cmd.packCommand(dir, o));
+
+  sealing(
+    p.command("seal").description("seal an unsealed capsule to recipients").argument("<capsule>", "unsealed capsule"),
+  )
+    .option("--trust <key>", "require the input to be signed by this key (repeatable)", collect)
+    .action((input, o) => cmd.sealCommand(input, o));
+
+  p.command("verify")
+    .description("check the signature and every byte of a capsule (file or http(s) URL)")
+    .argument("<capsule>", "path or URL")
+    .option("--trust <key>", "require this issuer key: hex, PEM or key file (repeatable)", collect)
+    .option("--json", "machine-readable output")
+    .action((c, o) => cmd.verifyCommand(c, o));
+
+  p.command("inspect")
+    .description("show a capsule's signed manifest: issuer, root, recipients, files")
+    .argument("<capsule>", "path or URL")
+    .option("--json", "machine-readable output")
+    .action((c, o) => cmd.inspectCommand(c, o));
+
+  const keys = (c: Command) =>
+    c
+      .option("-i, --identity <file>", "X25519 identity: age identity file or Q-Cap key file (repeatable)", collect)
+      .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
+      .option("--trust <key>", "require this issuer key (repeatable)", collect);
+
+  keys(
+    p
+      .command("cat")
+      .description("write one verified file, or a byte range of it, to stdout")
+      .argument("<capsule>", "path or URL (read with range requests)")
+      .argument("<path>", "file path inside payload/ (or a meta/… name)"),
+  )
+    .option("--offset <n>", "first byte to write")
+    .option("--length <n>", "number of bytes to write")
+    .action((c, path, o) => cmd.catCommand(c, path, o));
+
+  keys(p.command("open").description("verify and extract a capsule into a folder").argument("<capsule>", "path or URL"))
+    .requiredOption("-o, --output <dir>", "folder to write the payload into")
+    .option("--path <glob>", "extract only payload paths matching this glob (repeatable)", collect)
+    .option("--meta-out <dir>", "also write the meta/ files into this folder")
+    .option("--force", "replace existing files")
+    .option("--json", "machine-readable output")
+    .action((c, o) => cmd.openCommand(c, o));
+
+  for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`) });
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help" ? 0 : 2;
+    }
+    if (e instanceof QcapError) {
+      process.stderr.write(`qcap: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code === "EPIPE") return 0;
+    process.stderr.write(`qcap: unexpected error: ${err?.message ?? String(e)}\n`);
+    if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
+

@@ -1,0 +1,39 @@
+/** Key derivation of SPEC §5.1, §5.2 and §5.4. */
+import { hkdf } from "@noble/hashes/hkdf.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { assertBytes, concatBytes, utf8 } from "./bytes.js";
+
+export const MASTER_KEY_BYTES = 32;
+export const CAPSULE_ID_BYTES = 16;
+
+/** `HKDF(ikm, salt, info)` of SPEC §1: HKDF-SHA256 giving 32 bytes. */
+export function hkdf32(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Uint8Array {
+  return hkdf(sha256, ikm, salt, info, 32);
+}
+
+const FILE_KEY_INFO = utf8("qcap/v1 file key\0");
+const NAMES_INFO = utf8("qcap/v1 names");
+const AAD_PREFIX = utf8("qcap/v1\0");
+
+function checkKeys(masterKey: Uint8Array, capsuleId: Uint8Array): void {
+  assertBytes(masterKey, MASTER_KEY_BYTES, "masterKey");
+  assertBytes(capsuleId, CAPSULE_ID_BYTES, "capsuleId");
+}
+
+/** `fileKey = HKDF(masterKey, capsuleId, "qcap/v1 file key" || 0x00 || utf8(name))` (§5.1). */
+export function fileKey(masterKey: Uint8Array, capsuleId: Uint8Array, name: string): Uint8Array {
+  checkKeys(masterKey, capsuleId);
+  return hkdf32(masterKey, capsuleId, concatBytes(FILE_KEY_INFO, utf8(name)));
+}
+
+/** Key of the hidden-names blob: `HKDF(masterKey, capsuleId, "qcap/v1 names")` (§5.4). */
+export function namesKey(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
+  checkKeys(masterKey, capsuleId);
+  return hkdf32(masterKey, capsuleId, NAMES_INFO);
+}
+
+/** STREAM associated data `"qcap/v1" || 0x00 || capsuleId || utf8(name)` (§5.2). */
+export function streamAad(capsuleId: Uint8Array, name: string): Uint8Array {
+  assertBytes(capsuleId, CAPSULE_ID_BYTES, "capsuleId");
+  return concatBytes(AAD_PREFIX, capsuleId, utf8(name));
+}
