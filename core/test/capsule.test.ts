@@ -1,0 +1,209 @@
+import { describe, expect, it } from "vitest";
+import { Capsule } from "../src/capsule.js";
+import { QcapError } from "../src/errors.js";
+import { blake3 } from "../src/hash/blake3.js";
+import { toHex } from "../src/hash/hex.js";
+import { bytesSource } from "../src/io/source.js";
+import { generateIdentity, x25519PublicFromSecret } from "../src/keys/age.js";
+import { encodeManifest, parseManifest } from "../src/manifest.js";
+import { bytesInput } from "../src/pack.js";
+import { plainChunks, readRange } from "../src/read.js";
+import { masterEntryKeys, realNames, unlockMasterKey } from "../src/unlock.js";
+import { openBytes, packBytes, pseudoRandom, sampleInputs, signingKey, text } from "./helpers.js";
+
+async function readAll(gen: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const p of gen) parts.push(p.slice());
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+async function expectFailure(p: Promise<unknown>, kind?: string, message?: RegExp) {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, "expected a failure").toBeInstanceOf(QcapError);
+  if (kind) expect((err as QcapError).kind).toBe(kind);
+  if (message) expect((err as QcapError).message).toMatch(message);
+}
+
+describe("unsealed capsules", () => {
+  it("round-trips every entry and verifies", async () => {
+    const bytes = await packBytes(sampleInputs());
+    const c = await openBytes(bytes);
+    expect(c.sealed).toBe(false);
+    await c.verifyAll();
+    for (const input of sampleInputs()) {
+      const want = await readAll(input.read());
+      expect(await readAll(plainChunks(c, input.name))).toEqual(want);
+    }
+    expect(c.manifest.entries.map((e) => e.name)).toEqual([
+      "payload/data/big.bin",
+      "payload/empty",
+      "payload/readme.txt",
+      "meta/stac.json",
+    ]);
+  });
+
+  it("is deterministic: the same inputs give byte-identical capsules", async () => {
+    const a = await packBytes(sampleInputs());
+    const b = await packBytes(sampleInputs());
+    expect(toHex(blake3(a))).toBe(toHex(blake3(b)));
+  });
+
+  it("lists a single-chunk entry digest that b3sum would print", async () => {
+    const c = await openBytes(await packBytes(sampleInputs()));
+    expect(c.entry("payload/readme.txt").digest).toBe(toHex(blake3(text("hello capsule\n"))));
+  });
+
+  it("serves verified byte ranges across chunk boundaries", async () => {
+    const data = pseudoRandom(5 * 65536 + 17, 3);
+    const c = await openBytes(await packBytes([bytesInput("payload/r.bin", data)]));
+    for (const [off, len] of [
+      [0, 10],
+      [65530, 20],
+      [65536, 65536],
+      [3 * 65536 - 1, 2 * 65536 + 18],
+      [5 * 65536 + 16, 1],
+      [5 * 65536 + 17, 5],
+    ] as const) {
+      expect(await readRange(c, "payload/r.bin", off, len)).toEqual(data.subarray(off, off + len));
+    }
+  });
+
+  it("accepts an empty capsule", async () => {
+    const c = await openBytes(await packBytes([]));
+    await c.verifyAll();
+    expect(c.manifest.entries).toEqual([]);
+  });
+});
+
+describe("sealed capsules", () => {
+  const id = generateIdentity();
+  const other = generateIdentity();
+
+  it("opens with the recipient's identity and hides plaintext digests", async () => {
+    const inputs = sampleInputs();
+    const bytes = await packBytes(inputs, { recipients: [x25519PublicFromSecret(id)] });
+    const c = await openBytes(bytes);
+    expect(c.sealed).toBe(true);
+    await c.verifyAll();
+    const keys = masterEntryKeys(c, await unlockMasterKey(c, { identities: [id] }));
+    for (const input of inputs) {
+      const plain = await readAll(input.read());
+      expect(await readAll(plainChunks(c, input.name, keys))).toEqual(plain);
+      if (input.name.startsWith("payload/")) {
+        expect(new TextDecoder().decode(c.manifestBytes)).not.toContain(toHex(blake3(plain)));
+      }
+    }
+  });
+
+  it("refuses a wrong identity", async () => {
+    const c = await openBytes(await packBytes(sampleInputs(), { recipients: [x25519PublicFromSecret(id)] }));
+    await expectFailure(unlockMasterKey(c, { identities: [other] }), "decrypt");
+  });
+
+  it("opens with a passphrase and refuses a wrong one", async () => {
+    const bytes = await packBytes(sampleInputs(), { passphrase: "correct horse", argon2: { m: 1024, t: 1, p: 1 } });
+    const c = await openBytes(bytes);
+    const keys = masterEntryKeys(c, await unlockMasterKey(c, { passphrase: "correct horse" }));
+    expect(await readAll(plainChunks(c, "payload/readme.txt", keys))).toEqual(text("hello capsule\n"));
+    await expectFailure(unlockMasterKey(c, { passphrase: "wrong" }), "decrypt");
+  });
+
+  it("hides names and recovers them with the key", async () => {
+    const bytes = await packBytes(sampleInputs(), { recipients: [x25519PublicFromSecret(id)], hideNames: true });
+    const manifestText = new TextDecoder().decode((await openBytes(bytes)).manifestBytes);
+    expect(manifestText).not.toContain("readme.txt");
+    const c = await openBytes(bytes);
+    const master = await unlockMasterKey(c, { identities: [id] });
+    const names = realNames(c, master);
+    expect([...names.values()].sort()).toEqual(["payload/data/big.bin", "payload/empty", "payload/readme.txt"]);
+    const entry = [...names].find(([, real]) => real === "payload/readme.txt")?.[0] as string;
+    expect(await readAll(plainChunks(c, entry, masterEntryKeys(c, master)))).toEqual(text("hello capsule\n"));
+  });
+
+  it("decrypts verified ranges", async () => {
+    const data = pseudoRandom(4 * 65536 + 5, 11);
+    const c = await openBytes(await packBytes([bytesInput("payload/x", data)], { recipients: [x25519PublicFromSecret(id)] }));
+    const keys = masterEntryKeys(c, await unlockMasterKey(c, { identities: [id] }));
+    expect(await readRange(c, "payload/x", 65000, 70000, keys)).toEqual(data.subarray(65000, 135000));
+  });
+
+  it("two seals of the same content differ (fresh keys) but both verify", async () => {
+    const r = [x25519PublicFromSecret(id)];
+    const a = await openBytes(await packBytes(sampleInputs(), { recipients: r }));
+    const b = await openBytes(await packBytes(sampleInputs(), { recipients: r }));
+    expect(a.manifest.root).not.toBe(b.manifest.root);
+  });
+});
+
+describe("tampering is detected", () => {
+  it("detects every single-byte change of a small capsule", async () => {
+    const bytes = await packBytes([bytesInput("payload/a", text("abc")), bytesInput("meta/m", text("{}"))]);
+    let undetected = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const copy = bytes.slice();
+      copy[i] = (copy[i] as number) ^ 0x01;
+      const ok = await Capsule.open(bytesSource(copy))
+        .then((c) => c.verifyAll())
+        .then(
+          () => true,
+          (e) => {
+            if (!(e instanceof QcapError)) throw e;
+            return false;
+          },
+        );
+      if (ok) undetected++;
+    }
+    expect(undetected).toBe(0);
+  });
+
+  it("detects changes in the data, index and records of a multi-chunk entry", async () => {
+    const bytes = await packBytes([bytesInput("payload/big", pseudoRandom(3 * 65536 + 9))]);
+    const positions = new Set<number>();
+    for (let i = 0; i < bytes.length; i += 4093) positions.add(i);
+    for (let i = 3 * 65536; i < bytes.length; i++) positions.add(i); // tail: index, manifest, directory
+    for (const i of positions) {
+      const copy = bytes.slice();
+      copy[i] = (copy[i] as number) ^ 0x80;
+      await expectFailure(Capsule.open(bytesSource(copy)).then((c) => c.verifyAll()));
+    }
+  });
+
+  it("refuses a manifest with an unknown version even when properly signed", async () => {
+    const bytes = await packBytes(sampleInputs());
+    const c = await openBytes(bytes);
+    const m = JSON.parse(new TextDecoder().decode(c.manifestBytes));
+    m.qcap = 2;
+    expect(() => parseManifest(encodeManifest(m))).toThrow(/unsupported capsule format version 2/);
+  });
+
+  it("refuses a capsule signed by a key other than its issuer, and an untrusted issuer", async () => {
+    const bytes = await packBytes(sampleInputs());
+    await expectFailure(
+      Capsule.open(bytesSource(bytes), { trust: [signingKey(9).publicKey] }),
+      "unauthorized",
+      /not a trusted key/,
+    );
+    await Capsule.open(bytesSource(bytes), { trust: [signingKey(1).publicKey] });
+  });
+
+  it("refuses prepended and appended bytes and truncation", async () => {
+    const bytes = await packBytes(sampleInputs());
+    const pre = new Uint8Array(bytes.length + 1);
+    pre.set(bytes, 1);
+    await expectFailure(openBytes(pre));
+    const post = new Uint8Array(bytes.length + 1);
+    post.set(bytes);
+    await expectFailure(openBytes(post));
+    for (const cut of [1, 22, 98, 500, bytes.length >> 1]) await expectFailure(openBytes(bytes.subarray(0, bytes.length - cut)));
+    await expectFailure(openBytes(new Uint8Array(0)));
+  });
+});
