@@ -1,5 +1,5 @@
 /** The signed manifest (SPEC §4): types, canonical encoding and strict parsing. */
-import canonicalize from "canonicalize";
+import canonicalizeModule from "canonicalize";
 import { type Stanza, validateStanza } from "./crypto/recipients.js";
 import { storedSize } from "./crypto/stream.js";
 import { fail } from "./errors.js";
@@ -40,9 +40,11 @@ export interface Manifest {
 }
 
 const encoder = new TextEncoder();
+// The package is CommonJS (`module.exports = serialize`); its typings describe an ES default export.
+const canonicalize = canonicalizeModule as unknown as (value: unknown) => string;
 
 export function encodeManifest(m: Manifest): Uint8Array {
-  return encoder.encode(canonicalize(m) as string);
+  return encoder.encode(canonicalize(m));
 }
 
 /** Stored length of an entry: payload is encrypted when the capsule is sealed, metadata never. */

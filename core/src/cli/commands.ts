@@ -17,8 +17,10 @@ import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./k
 import { readPassphrase } from "./passphrase.js";
 import { progress } from "./progress.js";
 
-const print = (s: string) => process.stdout.write(`${s}\n`);
-const printJson = (x: unknown) => process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
+const print = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
 
 export interface KeyOpts {
   identity?: string[];
