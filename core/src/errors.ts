@@ -26,6 +26,7 @@ export class QcapError extends Error {
   }
 }
 
-export const fail = (kind: ErrorKind, message: string, cause?: unknown): never => {
+/** Throws a QcapError; declared as a function so TypeScript narrows after `if (bad) fail(...)`. */
+export function fail(kind: ErrorKind, message: string, cause?: unknown): never {
   throw new QcapError(kind, message, cause === undefined ? undefined : { cause });
-};
+}
