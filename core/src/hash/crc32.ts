@@ -48,7 +48,12 @@ function crc32Js(crc: number, b: Uint8Array): number {
   const end = n - (n & 15);
   // The indexes below are always in range; the `as number` casts only satisfy noUncheckedIndexedAccess.
   for (; i < end; i += 16) {
-    const a = c ^ ((b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16) | ((b[i + 3] as number) << 24));
+    const a =
+      c ^
+      ((b[i] as number) |
+        ((b[i + 1] as number) << 8) |
+        ((b[i + 2] as number) << 16) |
+        ((b[i + 3] as number) << 24));
     c =
       (t[3840 + (a & 0xff)] as number) ^
       (t[3584 + ((a >>> 8) & 0xff)] as number) ^
@@ -145,7 +150,9 @@ void crc32Ready();
 
 function crc32Wasm(h: IHasher, b: Uint8Array): number {
   const d = h.init().update(b).digest("binary");
-  return (((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number)) >>> 0;
+  return (
+    (((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number)) >>> 0
+  );
 }
 
 /** Continues `crc` (0 for none) over `b` with the fastest engine available. */

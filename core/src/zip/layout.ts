@@ -68,7 +68,8 @@ const TWO_32 = 0x1_0000_0000;
 export const externalAttributes = (mode: number): number => (0o100000 | mode) * 0x10000;
 
 function checkU53(what: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what} must be an integer in [0, 2^53): ${v}`);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new RangeError(`${what} must be an integer in [0, 2^53): ${v}`);
 }
 
 function checkCrc(crc32: number): void {
@@ -79,7 +80,8 @@ function checkCrc(crc32: number): void {
 function checkSpec(e: ZipEntrySpec): void {
   checkU53("entry size", e.size);
   checkCrc(e.crc32);
-  if (!MODES.includes(e.mode)) throw new RangeError(`entry mode must be 0644 or 0755: 0o${e.mode.toString(8)}`);
+  if (!MODES.includes(e.mode))
+    throw new RangeError(`entry mode must be 0644 or 0755: 0o${e.mode.toString(8)}`);
 }
 
 /** Writes `v` (an integer in [0, 2^53)) as u64le. */

@@ -1,0 +1,124 @@
+/** A Sink writing a local file atomically (Node only). */
+import { randomBytes } from "node:crypto";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { fail, QcapError } from "../errors.js";
+import type { Sink } from "./sink.js";
+import { fsReason } from "./source-node.js";
+
+/** Small writes are gathered into a buffer of this size before they reach the file. */
+export const FILE_SINK_BUFFER = 1024 * 1024;
+
+export interface FileSink extends Sink {
+  /** The final path. */
+  readonly path: string;
+  /** The temporary file written until `close()` renames it to `path`. */
+  readonly tempPath: string;
+}
+
+/**
+ * Writes to `.<basename>.<random>.tmp` next to `path` (mode 0644, less the umask), gathering small
+ * writes into a ~1 MiB buffer (chunks at least that large go straight to the file, uncopied);
+ * `close()` flushes, fsyncs and renames the file into place, `abort()` removes it. Errors are
+ * QcapError "input": `cannot write <path>: <reason>`.
+ */
+export async function fileSink(path: string, options: { bufferSize?: number } = {}): Promise<FileSink> {
+  const bufferSize = options.bufferSize ?? FILE_SINK_BUFFER;
+  const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const error = (e: unknown): never => {
+    if (e instanceof QcapError) throw e;
+    return fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
+  };
+  let fh: FileHandle;
+  try {
+    fh = await open(tempPath, "wx", 0o644);
+  } catch (e) {
+    return error(e);
+  }
+
+  const buf = new Uint8Array(bufferSize);
+  let buffered = 0;
+  let position = 0; // bytes in the file
+  let bytesWritten = 0;
+  let state: "open" | "busy" | "closed" | "aborted" | "failed" = "open";
+
+  const writeAll = async (bytes: Uint8Array): Promise<void> => {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten: n } = await fh.write(bytes, done, bytes.length - done, position);
+      done += n;
+      position += n;
+    }
+  };
+  const flush = async (): Promise<void> => {
+    if (buffered === 0) return;
+    await writeAll(buf.subarray(0, buffered));
+    buffered = 0;
+  };
+  /** Runs `op` exclusively; a failure leaves the sink failed (only `abort()` remains). */
+  const run = async (op: () => Promise<void>): Promise<void> => {
+    if (state !== "open")
+      throw new Error(`fileSink ${path}: ${state === "busy" ? "concurrent call" : `sink is ${state}`}`);
+    state = "busy";
+    try {
+      await op();
+      state = "open";
+    } catch (e) {
+      state = "failed";
+      error(e);
+    }
+  };
+
+  return {
+    path,
+    tempPath,
+    get bytesWritten() {
+      return bytesWritten;
+    },
+    write(chunk) {
+      // Fast path: the chunk fits in the buffer; no I/O, no awaiting.
+      if (state === "open" && buffered + chunk.length < bufferSize) {
+        buf.set(chunk, buffered);
+        buffered += chunk.length;
+        bytesWritten += chunk.length;
+        return Promise.resolve();
+      }
+      return run(async () => {
+        if (chunk.length >= bufferSize) {
+          await flush();
+          await writeAll(chunk);
+        } else {
+          let at = 0;
+          while (at < chunk.length) {
+            const n = Math.min(chunk.length - at, bufferSize - buffered);
+            buf.set(chunk.subarray(at, at + n), buffered);
+            buffered += n;
+            at += n;
+            if (buffered === bufferSize) await flush();
+          }
+        }
+        bytesWritten += chunk.length;
+      });
+    },
+    async close() {
+      await run(async () => {
+        await flush();
+        await fh.sync();
+        await fh.close();
+        await rename(tempPath, path);
+      });
+      state = "closed";
+      // Make the rename durable too; directories cannot be opened everywhere (Windows): best effort.
+      try {
+        const dir = await open(dirname(path), "r");
+        await dir.sync().finally(() => dir.close());
+      } catch {}
+    },
+    async abort() {
+      if (state === "closed" || state === "aborted") return;
+      state = "aborted";
+      await fh.close().catch(() => {});
+      await unlink(tempPath).catch(() => {});
+    },
+  };
+}

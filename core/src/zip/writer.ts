@@ -1,0 +1,148 @@
+/**
+ * Streaming ZIP64 writer of SPEC §7.2 over a Sink: STORE only, one pass, bounded memory (one small
+ * record per entry). Its output is byte for byte what `computeLayout` predicts for the same entries.
+ */
+import { type Crc32, createCrc32 } from "../hash/crc32.js";
+import type { Sink } from "../io/sink.js";
+import {
+  centralDirectory,
+  DATA_DESCRIPTOR_SIZE,
+  dataDescriptor,
+  END_RECORDS_SIZE,
+  endRecords,
+  localHeader,
+  MODES,
+  type ZipEntrySpec,
+} from "./layout.js";
+import { NameSet, validateEntryName } from "./names.js";
+
+interface Written extends ZipEntrySpec {
+  offset: number;
+}
+
+interface Open {
+  name: string;
+  mode: number;
+  offset: number;
+  headerLength: number;
+  crc: Crc32;
+  size: number;
+}
+
+export class ZipWriter {
+  readonly #sink: Sink;
+  readonly #entries: Written[] = [];
+  readonly #names = new NameSet();
+  #offset = 0;
+  #current: Open | null = null;
+  #state: "open" | "finished" | "aborted" | "failed" = "open";
+
+  constructor(sink: Sink) {
+    this.#sink = sink;
+  }
+
+  /** Bytes written so far. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Entries completed so far. */
+  get entryCount(): number {
+    return this.#entries.length;
+  }
+
+  #check(wantEntry: boolean): void {
+    if (this.#state !== "open") throw new Error(`ZipWriter: writer is ${this.#state}`);
+    if (wantEntry && this.#current === null) throw new Error("ZipWriter: no entry is open");
+    if (!wantEntry && this.#current !== null)
+      throw new Error(`ZipWriter: entry "${this.#current.name}" is still open`);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    try {
+      await this.#sink.write(bytes);
+    } catch (e) {
+      this.#state = "failed";
+      throw e;
+    }
+  }
+
+  /**
+   * Starts an entry: checks its name (SPEC §2 except the prefix rule, and against the names so far;
+   * QcapError "format") and writes its local header.
+   */
+  async beginEntry(name: string, mode: number): Promise<void> {
+    this.#check(false);
+    if (!MODES.includes(mode))
+      throw new RangeError(`ZipWriter: mode must be 0644 or 0755: 0o${mode.toString(8)}`);
+    validateEntryName(name);
+    this.#names.add(name);
+    const header = localHeader(name);
+    this.#current = {
+      name,
+      mode,
+      offset: this.#offset,
+      headerLength: header.length,
+      crc: createCrc32(),
+      size: 0,
+    };
+    await this.#write(header);
+    this.#offset += header.length;
+  }
+
+  /** Appends stored bytes to the open entry. */
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#check(true);
+    const e = this.#current as Open;
+    e.crc.update(chunk);
+    e.size += chunk.length;
+    await this.#write(chunk);
+    this.#offset += chunk.length;
+  }
+
+  /** Ends the open entry with its data descriptor. */
+  async endEntry(): Promise<{ crc32: number; size: number }> {
+    this.#check(true);
+    const e = this.#current as Open;
+    const crc32 = e.crc.digest();
+    await this.#write(dataDescriptor(crc32, e.size));
+    this.#offset += DATA_DESCRIPTOR_SIZE;
+    this.#entries.push({ name: e.name, size: e.size, crc32, mode: e.mode, offset: e.offset });
+    this.#current = null;
+    return { crc32, size: e.size };
+  }
+
+  /** A whole entry at once. */
+  async addEntry(name: string, mode: number, bytes: Uint8Array): Promise<{ crc32: number; size: number }> {
+    await this.beginEntry(name, mode);
+    await this.write(bytes);
+    return this.endEntry();
+  }
+
+  /** Writes the central directory and end records, then closes the sink. */
+  async finish(): Promise<{ size: number }> {
+    this.#check(false);
+    const cd = centralDirectory(this.#entries);
+    const end = endRecords(this.#entries.length, this.#offset, cd.length);
+    await this.#write(cd);
+    await this.#write(end);
+    const size = this.#offset + cd.length + END_RECORDS_SIZE;
+    this.#offset = size;
+    try {
+      await this.#sink.close();
+    } catch (e) {
+      this.#state = "failed";
+      throw e;
+    }
+    this.#state = "finished";
+    return { size };
+  }
+
+  /** Abandons the archive: aborts the sink (a file sink removes its temporary file). */
+  async abort(): Promise<void> {
+    if (this.#state === "finished" || this.#state === "aborted") return;
+    this.#state = "aborted";
+    this.#current = null;
+    await this.#sink.abort();
+  }
+}
