@@ -85,8 +85,8 @@ describe("unsealed capsules", () => {
 });
 
 describe("sealed capsules", () => {
-  const id = generateIdentity();
-  const other = generateIdentity();
+  const id = generateIdentity().secret;
+  const other = generateIdentity().secret;
 
   it("opens with the recipient's identity and hides plaintext digests", async () => {
     const inputs = sampleInputs();

@@ -61,7 +61,11 @@ describe("malicious archives", () => {
 
   it("refuses symlink entries (mode bits in the central directory)", async () => {
     const a = text("/etc/passwd");
-    const bytes = rawZip([{ name: "payload/link", bytes: a, mode: 0o120777 }]);
+    const e = plainEntry("payload/link", a);
+    const bytes = signedCapsule(manifestFor([e]), [{ name: "payload/link", bytes: a }]);
+    // External attributes sit 38 bytes into the central directory header: make it a symlink.
+    const cd = Buffer.from(bytes).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    new DataView(bytes.buffer).setUint32(cd + 38, (0o120777 << 16) >>> 0, true);
     await refusal(bytes);
   });
 
