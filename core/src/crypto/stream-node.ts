@@ -10,9 +10,20 @@ const TAG = 16;
 
 export interface Rfc8439 {
   /** Writes ciphertext || tag of `plaintext` into `out` (exactly `plaintext.length + 16` bytes). */
-  seal(key: NodeCrypto.KeyObject, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
+  seal(
+    key: NodeCrypto.KeyObject,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    out: Uint8Array,
+  ): void;
   /** The plaintext of `stored` (ciphertext || tag), or undefined when authentication fails. */
-  open(key: NodeCrypto.KeyObject, nonce: Uint8Array, aad: Uint8Array, stored: Uint8Array): Uint8Array | undefined;
+  open(
+    key: NodeCrypto.KeyObject,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    stored: Uint8Array,
+  ): Uint8Array | undefined;
   importKey(key: Uint8Array): NodeCrypto.KeyObject;
 }
 

@@ -133,7 +133,8 @@ export const nobleChunkCipher: ChunkCipherFactory = (fileKey, aad) => {
 };
 
 const nodeAead = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: NodeJS.Process["getBuiltinModule"] } }).process;
+  const proc = (globalThis as { process?: { getBuiltinModule?: NodeJS.Process["getBuiltinModule"] } })
+    .process;
   const nodeCrypto = proc?.getBuiltinModule?.("node:crypto");
   return nodeCrypto === undefined ? undefined : nodeRfc8439(nodeCrypto);
 })();
