@@ -87,6 +87,12 @@ export function qcap(args: string[], opts: { env?: Record<string, string>; input
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Like qcap() but keeps stdout as bytes, for binary output. */
+export function qcapBytes(args: string[], opts: { env?: Record<string, string> } = {}): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, ...opts.env }, maxBuffer: 256 * 1024 * 1024 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
 export function hasCommand(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
 }
