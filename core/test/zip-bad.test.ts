@@ -1,7 +1,7 @@
 /** The reader refuses every deviation from SPEC §7: corrupted, truncated, extended and crafted archives. */
 import { describe, expect, test } from "vitest";
 import { QcapError } from "../src/errors.js";
-import { type RangeSource, bytesSource } from "../src/io/source.js";
+import { bytesSource, type RangeSource } from "../src/io/source.js";
 import { setU64 } from "../src/zip/layout.js";
 import { readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { assemble, concat, qcapError, type TestEntry, utf8 } from "./zip-helpers.js";
@@ -116,7 +116,20 @@ describe("bytes added or removed", () => {
   });
 
   test("truncated anywhere", async () => {
-    for (const cut of [0, 1, 21, 22, 97, 98, 99, 150, good.length - 99, good.length - 98, good.length - 22, good.length - 1]) {
+    for (const cut of [
+      0,
+      1,
+      21,
+      22,
+      97,
+      98,
+      99,
+      150,
+      good.length - 99,
+      good.length - 98,
+      good.length - 22,
+      good.length - 1,
+    ]) {
       const e = await refusal(good.subarray(0, cut));
       expect(e.kind, `cut at ${cut}`).toBe("format");
       expect(e.message, `cut at ${cut}`).toMatch(/truncated or not a capsule/);
@@ -203,7 +216,9 @@ describe("crafted archives", () => {
 
   test("limits on the entry count and the directory size", async () => {
     const src = bytesSource(good);
-    expect((await qcapError(readCentralDirectory(src, { maxEntries: 2 }))).message).toMatch(/too many entries: 3/);
+    expect((await qcapError(readCentralDirectory(src, { maxEntries: 2 }))).message).toMatch(
+      /too many entries: 3/,
+    );
     expect((await qcapError(readCentralDirectory(src, { maxDirectoryBytes: 100 }))).message).toMatch(
       /central directory too large/,
     );

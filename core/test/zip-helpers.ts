@@ -30,7 +30,12 @@ export function concat(parts: Uint8Array[]): Uint8Array {
  * craft archives the writer refuses to make, and checks the writer against an independent path.
  */
 export function assemble(entries: TestEntry[]): Uint8Array {
-  const specs = entries.map((e) => ({ name: e.name, size: e.data.length, crc32: crc32(e.data), mode: e.mode ?? 0o644 }));
+  const specs = entries.map((e) => ({
+    name: e.name,
+    size: e.data.length,
+    crc32: crc32(e.data),
+    mode: e.mode ?? 0o644,
+  }));
   const layout = computeLayout(specs);
   const parts: Uint8Array[] = [];
   entries.forEach((e, i) => {
@@ -86,7 +91,11 @@ export function qcapErrorSync(f: () => unknown): QcapError {
 export function expectSameBytes(actual: Uint8Array, expected: Uint8Array | undefined): void {
   expect(expected).toBeDefined();
   const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
-  const b = Buffer.from((expected as Uint8Array).buffer, (expected as Uint8Array).byteOffset, (expected as Uint8Array).byteLength);
+  const b = Buffer.from(
+    (expected as Uint8Array).buffer,
+    (expected as Uint8Array).byteOffset,
+    (expected as Uint8Array).byteLength,
+  );
   if (!a.equals(b)) expect(hex(actual)).toBe(hex(expected as Uint8Array));
 }
 

@@ -14,7 +14,16 @@ import {
 import { checkNameSet, validateEntryName } from "../src/zip/names.js";
 import { checkEntryFrame, readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { ZipWriter } from "../src/zip/writer.js";
-import { assemble, concat, expectSameBytes, hex, qcapErrorSync, type TestEntry, utf8, writeArchive } from "./zip-helpers.js";
+import {
+  assemble,
+  concat,
+  expectSameBytes,
+  hex,
+  qcapErrorSync,
+  type TestEntry,
+  utf8,
+  writeArchive,
+} from "./zip-helpers.js";
 
 const le = (v: number, bytes: number): string => {
   let s = "";
@@ -26,19 +35,73 @@ describe("SPEC §7.2 records, byte for byte", () => {
   // One entry "a" holding "hi" (CRC-32 0xd8932aac), written out by hand from the tables of §7.2.
   const crc = 0xd8932aac;
   const local = [
-    "504b0304", "2d00", "0808", "0000", "0000", "2100", "00000000", "ffffffff", "ffffffff", "0100", "1400", "61",
-    "0100", "1000", "0000000000000000", "0000000000000000",
+    "504b0304",
+    "2d00",
+    "0808",
+    "0000",
+    "0000",
+    "2100",
+    "00000000",
+    "ffffffff",
+    "ffffffff",
+    "0100",
+    "1400",
+    "61",
+    "0100",
+    "1000",
+    "0000000000000000",
+    "0000000000000000",
   ].join("");
   const descriptor = `504b0708${le(crc, 4)}${le(2, 8)}${le(2, 8)}`;
   const central = [
-    "504b0102", "2d03", "2d00", "0808", "0000", "0000", "2100", le(crc, 4), "ffffffff", "ffffffff", "0100", "1c00",
-    "0000", "0000", "0000", "0000a481", "ffffffff", "61", "0100", "1800", le(2, 8), le(2, 8), le(0, 8),
+    "504b0102",
+    "2d03",
+    "2d00",
+    "0808",
+    "0000",
+    "0000",
+    "2100",
+    le(crc, 4),
+    "ffffffff",
+    "ffffffff",
+    "0100",
+    "1c00",
+    "0000",
+    "0000",
+    "0000",
+    "0000a481",
+    "ffffffff",
+    "61",
+    "0100",
+    "1800",
+    le(2, 8),
+    le(2, 8),
+    le(0, 8),
   ].join("");
   // 51 + 2 + 24 = 77: the directory starts there, is 75 bytes, the ZIP64 end record is at 152.
   const end = [
-    "504b0606", le(44, 8), "2d03", "2d00", "00000000", "00000000", le(1, 8), le(1, 8), le(75, 8), le(77, 8),
-    "504b0607", "00000000", le(152, 8), "01000000",
-    "504b0506", "0000", "0000", "ffff", "ffff", "ffffffff", "ffffffff", "0000",
+    "504b0606",
+    le(44, 8),
+    "2d03",
+    "2d00",
+    "00000000",
+    "00000000",
+    le(1, 8),
+    le(1, 8),
+    le(75, 8),
+    le(77, 8),
+    "504b0607",
+    "00000000",
+    le(152, 8),
+    "01000000",
+    "504b0506",
+    "0000",
+    "0000",
+    "ffff",
+    "ffff",
+    "ffffffff",
+    "ffffffff",
+    "0000",
   ].join("");
 
   test("each builder", () => {
@@ -52,7 +115,9 @@ describe("SPEC §7.2 records, byte for byte", () => {
 
   test("the whole archive, from computeLayout and from the writer", async () => {
     const layout = computeLayout([{ name: "a", size: 2, crc32: crc, mode: 0o644 }]);
-    expect(layout.entries).toEqual([{ name: "a", size: 2, crc32: crc, mode: 0o644, offset: 0, dataOffset: 51 }]);
+    expect(layout.entries).toEqual([
+      { name: "a", size: 2, crc32: crc, mode: 0o644, offset: 0, dataOffset: 51 },
+    ]);
     expect(layout.centralDirectoryOffset).toBe(77);
     expect(hex(layout.centralDirectory)).toBe(central);
     expect(hex(layout.end)).toBe(end);
@@ -136,7 +201,14 @@ describe("writer", () => {
     const bytes = await writeArchive(entries);
     const src = bytesSource(bytes);
     const cd = await readCentralDirectory(src);
-    const layout = computeLayout(entries.map((e) => ({ name: e.name, size: e.data.length, crc32: crc32(e.data), mode: e.mode ?? 0o644 })));
+    const layout = computeLayout(
+      entries.map((e) => ({
+        name: e.name,
+        size: e.data.length,
+        crc32: crc32(e.data),
+        mode: e.mode ?? 0o644,
+      })),
+    );
     expect(cd.offset).toBe(layout.centralDirectoryOffset);
     expect(cd.bytes).toEqual(layout.centralDirectory);
     expect(cd.end).toEqual(layout.end);
@@ -193,7 +265,8 @@ describe("CRC-32", () => {
     }
     // Many hashers at once (the WASM engine is shared).
     const hs = [createCrc32(), createCrc32(), createCrc32()];
-    for (let at = 0; at < data.length; at += 20_000) for (const h of hs) h.update(data.subarray(at, at + 20_000));
+    for (let at = 0; at < data.length; at += 20_000)
+      for (const h of hs) h.update(data.subarray(at, at + 20_000));
     for (const h of hs) expect(h.digest()).toBe(whole);
     expect(crc32Combine(0x12345678, 0, 2 ** 40)).toBe(crc32Combine(0x12345678, 0, 2 ** 40));
   });
@@ -234,8 +307,12 @@ describe("entry names (SPEC §2 without the prefix rule)", () => {
   });
 
   test("name sets", () => {
-    expect(() => checkNameSet(["payload/a", "payload/b", "payload/c/d", "payload/c/e", "meta/a"])).not.toThrow();
-    expect(qcapErrorSync(() => checkNameSet(["payload/a", "payload/a"])).message).toMatch(/duplicate entry name/);
+    expect(() =>
+      checkNameSet(["payload/a", "payload/b", "payload/c/d", "payload/c/e", "meta/a"]),
+    ).not.toThrow();
+    expect(qcapErrorSync(() => checkNameSet(["payload/a", "payload/a"])).message).toMatch(
+      /duplicate entry name/,
+    );
     expect(qcapErrorSync(() => checkNameSet(["payload/README", "payload/readme"])).message).toMatch(
       /"payload\/README" and "payload\/readme" collide after case folding/,
     );
@@ -246,8 +323,8 @@ describe("entry names (SPEC §2 without the prefix rule)", () => {
     expect(qcapErrorSync(() => checkNameSet(["payload/a/b/c", "payload/A/b"])).message).toMatch(
       /both a file and a directory/,
     );
-    expect(qcapErrorSync(() => checkNameSet(["payload/x/y/z", "payload/x/y/w", "payload/x"])).message).toMatch(
-      /both a file and a directory/,
-    );
+    expect(
+      qcapErrorSync(() => checkNameSet(["payload/x/y/z", "payload/x/y/w", "payload/x"])).message,
+    ).toMatch(/both a file and a directory/);
   });
 });
