@@ -10,7 +10,9 @@ const work = mkdtempSync(join(tmpdir(), "qcap-demo-"));
 const at = (...p) => join(work, ...p);
 
 function qcap(...args) {
-  process.stdout.write(`\n$ qcap ${args.map((a) => (a.includes(work) ? a.replace(work, "$DEMO") : a)).join(" ")}\n`);
+  process.stdout.write(
+    `\n$ qcap ${args.map((a) => (a.includes(work) ? a.replace(work, "$DEMO") : a)).join(" ")}\n`,
+  );
   const out = execFileSync(process.execPath, [cli, ...args], { encoding: "buffer" });
   return out;
 }
@@ -23,25 +25,60 @@ mkdirSync(at("data", "dem"), { recursive: true });
 mkdirSync(at("meta"));
 const raster = new Uint8Array(512 * 512 * 2);
 const view = new DataView(raster.buffer);
-for (let y = 0; y < 512; y++) for (let x = 0; x < 512; x++) view.setUint16((y * 512 + x) * 2, 1000 + ((x * y) % 700), true);
+for (let y = 0; y < 512; y++)
+  for (let x = 0; x < 512; x++) view.setUint16((y * 512 + x) * 2, 1000 + ((x * y) % 700), true);
 writeFileSync(at("data", "dem", "elevation.u16"), raster);
 writeFileSync(at("data", "stations.csv"), "id,lat,lon\nA,46.52,6.63\nB,47.37,8.54\n");
 writeFileSync(
   at("meta", "item.json"),
-  JSON.stringify({ type: "Feature", stac_version: "1.0.0", id: "dem-demo", properties: { datetime: "2026-01-01T00:00:00Z" } }, null, 2),
+  JSON.stringify(
+    {
+      type: "Feature",
+      stac_version: "1.0.0",
+      id: "dem-demo",
+      properties: { datetime: "2026-01-01T00:00:00Z" },
+    },
+    null,
+    2,
+  ),
 );
 
 show(qcap("keygen", "-o", at("publisher.key")));
 show(qcap("keygen", "-o", at("reader.key")));
 const reader = JSON.parse(readFileSync(at("reader.key"), "utf8")).public.recipient;
 
-show(qcap("pack", at("data"), "--meta", at("meta"), "-o", at("dem.qcap"), "--sign-key", at("publisher.key"), "-r", reader));
+show(
+  qcap(
+    "pack",
+    at("data"),
+    "--meta",
+    at("meta"),
+    "-o",
+    at("dem.qcap"),
+    "--sign-key",
+    at("publisher.key"),
+    "-r",
+    reader,
+  ),
+);
 show(qcap("verify", at("dem.qcap"), "--trust", at("publisher.key")));
 show(qcap("inspect", at("dem.qcap")));
-const window = qcap("cat", at("dem.qcap"), "dem/elevation.u16", "--offset", "262144", "--length", "16", "-i", at("reader.key"));
+const window = qcap(
+  "cat",
+  at("dem.qcap"),
+  "dem/elevation.u16",
+  "--offset",
+  "262144",
+  "--length",
+  "16",
+  "-i",
+  at("reader.key"),
+);
 console.log(`16 verified bytes from the middle of the raster: ${window.toString("hex")}`);
 show(qcap("open", at("dem.qcap"), "-o", at("opened"), "-i", at("reader.key")));
 
 const same = readFileSync(at("opened", "dem", "elevation.u16")).equals(Buffer.from(raster));
-console.log(same ? "\nThe opened raster is identical to the original." : "\nMISMATCH: the opened raster differs!");
+console.log(
+  same ? "\nThe opened raster is identical to the original." : "\nMISMATCH: the opened raster differs!",
+);
 process.exitCode = same ? 0 : 1;

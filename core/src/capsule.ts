@@ -3,22 +3,36 @@
  * container layout is compared with what the manifest implies, and every byte handed out has been
  * checked against the signed chunk tree.
  */
-import { verify as verifySignature } from "./keys/ed25519.js";
-import { QcapError, fail } from "./errors.js";
+
+import { fail, QcapError } from "./errors.js";
+import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
 import { equalBytes, fromHex } from "./hash/hex.js";
-import type { RangeSource } from "./io/source.js";
-import { DIGEST, FANOUT, chunkCount, indexSize, levelCounts, verifiedChunkDigests } from "./integrity/tree.js";
-import { blake3 } from "./hash/blake3.js";
 import {
+  chunkCount,
+  DIGEST,
+  FANOUT,
+  indexSize,
+  levelCounts,
+  verifiedChunkDigests,
+} from "./integrity/tree.js";
+import type { RangeSource } from "./io/source.js";
+import { verify as verifySignature } from "./keys/ed25519.js";
+import {
+  entryStoredSize,
   type Manifest,
   type ManifestEntry,
-  entryStoredSize,
   parseManifest,
   peekIssuer,
   storedChunkSize,
 } from "./manifest.js";
-import { type PlacedEntry, type ZipEntrySpec, computeLayout, dataDescriptor, localHeader } from "./zip/layout.js";
+import {
+  computeLayout,
+  dataDescriptor,
+  localHeader,
+  type PlacedEntry,
+  type ZipEntrySpec,
+} from "./zip/layout.js";
 import { readCentralDirectory, readEntryData } from "./zip/reader.js";
 
 export const MANIFEST_NAME = "manifest.json";
@@ -222,10 +236,14 @@ export class Capsule {
       : [fromHex(e.digest, 32)];
     const start = first * e.chunkSize;
     const end = Math.min(e.stored, (last + 1) * e.chunkSize);
-    const bytes = end > start ? await this.source.read(e.placed.dataOffset + start, end - start) : new Uint8Array(0);
+    const bytes =
+      end > start ? await this.source.read(e.placed.dataOffset + start, end - start) : new Uint8Array(0);
     if (bytes.length !== end - start) fail("integrity", `${name}: truncated`);
     for (let i = first; i <= last; i++) {
-      const chunk = bytes.subarray((i - first) * e.chunkSize, Math.min(bytes.length, (i - first + 1) * e.chunkSize));
+      const chunk = bytes.subarray(
+        (i - first) * e.chunkSize,
+        Math.min(bytes.length, (i - first + 1) * e.chunkSize),
+      );
       if (!equalBytes(blake3(chunk), digests[i - first] as Uint8Array)) {
         throw new QcapError("integrity", `${name}: chunk ${i} does not match the signed digest`);
       }
@@ -249,7 +267,9 @@ export class Capsule {
       root: m.root,
       sealed: this.sealed,
       hiddenNames: m.seal?.names != null,
-      recipients: (m.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? { type: r.type, kid: r.kid } : { type: r.type })),
+      recipients: (m.seal?.recipients ?? []).map((r) =>
+        r.type === "x25519" ? { type: r.type, kid: r.kid } : { type: r.type },
+      ),
       entries: m.entries.map((e) => ({ name: e.name, size: e.size, mode: e.mode })),
       size: this.source.size,
     };

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Capsule } from "./capsule.js";
-import { QcapError, fail } from "./errors.js";
+import { fail, QcapError } from "./errors.js";
 import { plainChunks } from "./read.js";
 import type { EntryKeys } from "./unlock.js";
 
@@ -55,7 +55,12 @@ function inside(root: string, rel: string): string {
   return full;
 }
 
-export async function extract(capsule: Capsule, items: ExtractItem[], outDir: string, options: ExtractOptions = {}) {
+export async function extract(
+  capsule: Capsule,
+  items: ExtractItem[],
+  outDir: string,
+  options: ExtractOptions = {},
+) {
   const root = resolve(outDir);
   await mkdir(root, { recursive: true });
   if ((await isDirNoLink(root)) !== true) fail("input", `${outDir} is not a folder`);

@@ -1,7 +1,7 @@
 /** Pack inputs from the local file system. */
 import { lstat, open, readdir } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { QcapError, fail } from "./errors.js";
+import { fail, QcapError } from "./errors.js";
 import { MODE_EXEC, MODE_FILE } from "./manifest.js";
 import type { PackInput } from "./pack.js";
 import { validateEntryName } from "./zip/names.js";

@@ -79,7 +79,9 @@ export function compareEntries(a: string, b: string): number {
 }
 
 export function rootOf(entries: readonly ManifestEntry[]): string {
-  return toHex(capsuleRoot(entries.map((e) => ({ name: e.name, size: e.size, digest: fromHex(e.digest, 32) }))));
+  return toHex(
+    capsuleRoot(entries.map((e) => ({ name: e.name, size: e.size, digest: fromHex(e.digest, 32) }))),
+  );
 }
 
 // ---- strict parsing -------------------------------------------------------------------------
@@ -97,7 +99,8 @@ function object(x: unknown, what: string, members: string[], optional: string[] 
 }
 
 function uint(x: unknown, what: string): number {
-  if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) fail("format", `${what}: expected an integer`);
+  if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0)
+    fail("format", `${what}: expected an integer`);
   return x as number;
 }
 
@@ -132,7 +135,10 @@ function checkVersion(o: unknown): void {
   if (typeof o !== "object" || o === null) fail("format", "manifest.json: expected an object");
   const v = (o as Obj).qcap;
   if (v !== FORMAT_VERSION) {
-    fail("format", `unsupported capsule format version ${JSON.stringify(v)} (this qcap reads version ${FORMAT_VERSION})`);
+    fail(
+      "format",
+      `unsupported capsule format version ${JSON.stringify(v)} (this qcap reads version ${FORMAT_VERSION})`,
+    );
   }
 }
 
@@ -150,7 +156,10 @@ export function parseManifest(bytes: Uint8Array): Manifest {
   checkNameSet(entries.map((e) => e.name));
   for (let i = 1; i < entries.length; i++) {
     if (compareEntries((entries[i - 1] as ManifestEntry).name, (entries[i] as ManifestEntry).name) >= 0) {
-      fail("format", `manifest entries are not in canonical order at "${(entries[i] as ManifestEntry).name}"`);
+      fail(
+        "format",
+        `manifest entries are not in canonical order at "${(entries[i] as ManifestEntry).name}"`,
+      );
     }
   }
   if (seal?.names != null) checkHiddenNames(entries);
@@ -178,7 +187,7 @@ function parseEntry(x: unknown, i: number, sealed: boolean): ManifestEntry {
   hex(e.crc32, 4, `${what} crc32`);
   hex(e.digest, 32, `${what} digest`);
   const wantIndex = hasIndex({ name, size }, sealed);
-  if (wantIndex !== ("indexCrc32" in e)) {
+  if (wantIndex !== "indexCrc32" in e) {
     fail("format", `${what}: indexCrc32 must be ${wantIndex ? "present" : "absent"} for this size`);
   }
   if (wantIndex) hex(e.indexCrc32, 4, `${what} indexCrc32`);
@@ -193,7 +202,8 @@ function parseSeal(x: unknown): Seal {
     fail("format", "manifest seal: recipients must be a non-empty array");
   }
   (s.recipients as unknown[]).forEach(validateStanza);
-  if (s.names !== null && typeof s.names !== "string") fail("format", "manifest seal: names must be hex or null");
+  if (s.names !== null && typeof s.names !== "string")
+    fail("format", "manifest seal: names must be hex or null");
   if (typeof s.names === "string") fromHex(s.names, undefined, "manifest seal names");
   return s as unknown as Seal;
 }
@@ -205,6 +215,7 @@ export function hiddenName(i: number): string {
 function checkHiddenNames(entries: ManifestEntry[]): void {
   const payload = entries.filter((e) => e.name.startsWith("payload/"));
   payload.forEach((e, i) => {
-    if (e.name !== hiddenName(i)) fail("format", `manifest: hidden entry ${i} should be named ${hiddenName(i)}`);
+    if (e.name !== hiddenName(i))
+      fail("format", `manifest: hidden entry ${i} should be named ${hiddenName(i)}`);
   });
 }

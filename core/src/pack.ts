@@ -7,30 +7,30 @@ import { randomBytes } from "@noble/hashes/utils.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKey, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphrase, wrapToX25519 } from "./crypto/recipients.js";
-import { PLAIN_CHUNK, chunkCipher } from "./crypto/stream.js";
-import { QcapError, fail } from "./errors.js";
+import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
+import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
-import { TreeBuilder, chunkCount } from "./integrity/tree.js";
+import { chunkCount, TreeBuilder } from "./integrity/tree.js";
 import type { Sink } from "./io/sink.js";
 import { sign } from "./keys/ed25519.js";
 import {
   AEAD,
   CHUNK_SIZE,
-  FORMAT_VERSION,
-  MODE_EXEC,
-  MODE_FILE,
-  type Manifest,
-  type ManifestEntry,
-  type Seal,
   compareEntries,
   encodeManifest,
   entryStoredSize,
+  FORMAT_VERSION,
   hiddenName,
+  type Manifest,
+  type ManifestEntry,
+  MODE_EXEC,
+  MODE_FILE,
   rootOf,
+  type Seal,
   storedChunkSize,
 } from "./manifest.js";
-import { ZipWriter } from "./zip/writer.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
+import { ZipWriter } from "./zip/writer.js";
 
 /** One file to pack: its entry name (`payload/…` or `meta/…`), exact size, mode and bytes. */
 export interface PackInput {
@@ -87,12 +87,17 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   const entryNames = new Map<PackInput, string>();
   let p = 0;
   for (const input of ordered) {
-    entryNames.set(input, options.hideNames && input.name.startsWith("payload/") ? hiddenName(p++) : input.name);
+    entryNames.set(
+      input,
+      options.hideNames && input.name.startsWith("payload/") ? hiddenName(p++) : input.name,
+    );
   }
   if (sealed) {
     masterKey = randomBytes(32);
     capsuleId = randomBytes(16);
-    const stanzas: Stanza[] = recipients.map((r) => wrapToX25519(masterKey as Uint8Array, capsuleId as Uint8Array, r));
+    const stanzas: Stanza[] = recipients.map((r) =>
+      wrapToX25519(masterKey as Uint8Array, capsuleId as Uint8Array, r),
+    );
     if (options.passphrase !== undefined) {
       stanzas.push(await wrapToPassphrase(masterKey, capsuleId, options.passphrase, options.argon2));
     }
@@ -145,7 +150,10 @@ async function writeEntry(
   const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
   const encrypt = sealed && name.startsWith("payload/");
   const cipher = encrypt
-    ? chunkCipher(fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name), streamAad(capsuleId as Uint8Array, name))
+    ? chunkCipher(
+        fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name),
+        streamAad(capsuleId as Uint8Array, name),
+      )
     : null;
   const chunks = chunkCount(input.size, PLAIN_CHUNK);
   const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
@@ -166,7 +174,8 @@ async function writeEntry(
     await emit(piece);
   }
   if (input.size === 0) await emit(new Uint8Array(0));
-  if (seen !== input.size) fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
+  if (seen !== input.size)
+    fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
   const { crc32 } = await writer.endEntry();
   const { digest, index } = tree.finish();
   const entry: ManifestEntry = { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) };

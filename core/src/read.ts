@@ -1,7 +1,7 @@
 /** Verified plaintext reads: whole entries and byte ranges, decrypting sealed payload. */
 import type { Capsule, CapsuleEntry } from "./capsule.js";
-import { PLAIN_CHUNK, chunkCipher } from "./crypto/stream.js";
 import { streamAad } from "./crypto/kdf.js";
+import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail } from "./errors.js";
 import type { EntryKeys } from "./unlock.js";
 
@@ -14,10 +14,15 @@ function decryptor(capsule: Capsule, e: CapsuleEntry, keys?: EntryKeys) {
 }
 
 /** The verified (and decrypted) bytes of a whole entry, chunk by chunk. */
-export async function* plainChunks(capsule: Capsule, name: string, keys?: EntryKeys): AsyncGenerator<Uint8Array> {
+export async function* plainChunks(
+  capsule: Capsule,
+  name: string,
+  keys?: EntryKeys,
+): AsyncGenerator<Uint8Array> {
   const e = capsule.entry(name);
   const cipher = decryptor(capsule, e, keys);
-  for await (const c of capsule.entryChunks(name)) yield cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
+  for await (const c of capsule.entryChunks(name))
+    yield cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
 }
 
 /**

@@ -75,7 +75,8 @@ export function realNames(capsule: Capsule, masterKey?: Uint8Array): Map<string,
   } catch {
     return fail("decrypt", "cannot decrypt the hidden names");
   }
-  if (!Array.isArray(names) || names.length !== payload.length) fail("format", "hidden names list is malformed");
+  if (!Array.isArray(names) || names.length !== payload.length)
+    fail("format", "hidden names list is malformed");
   (names as unknown[]).forEach((n, i) => {
     if (typeof n !== "string" || !n.startsWith("payload/")) fail("format", "hidden names list is malformed");
     validateEntryName(n as string);

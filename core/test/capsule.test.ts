@@ -110,7 +110,10 @@ describe("sealed capsules", () => {
   });
 
   it("opens with a passphrase and refuses a wrong one", async () => {
-    const bytes = await packBytes(sampleInputs(), { passphrase: "correct horse", argon2: { m: 1024, t: 1, p: 1 } });
+    const bytes = await packBytes(sampleInputs(), {
+      passphrase: "correct horse",
+      argon2: { m: 1024, t: 1, p: 1 },
+    });
     const c = await openBytes(bytes);
     const keys = masterEntryKeys(c, await unlockMasterKey(c, { passphrase: "correct horse" }));
     expect(await readAll(plainChunks(c, "payload/readme.txt", keys))).toEqual(text("hello capsule\n"));
@@ -118,20 +121,29 @@ describe("sealed capsules", () => {
   });
 
   it("hides names and recovers them with the key", async () => {
-    const bytes = await packBytes(sampleInputs(), { recipients: [x25519PublicFromSecret(id)], hideNames: true });
+    const bytes = await packBytes(sampleInputs(), {
+      recipients: [x25519PublicFromSecret(id)],
+      hideNames: true,
+    });
     const manifestText = new TextDecoder().decode((await openBytes(bytes)).manifestBytes);
     expect(manifestText).not.toContain("readme.txt");
     const c = await openBytes(bytes);
     const master = await unlockMasterKey(c, { identities: [id] });
     const names = realNames(c, master);
-    expect([...names.values()].sort()).toEqual(["payload/data/big.bin", "payload/empty", "payload/readme.txt"]);
+    expect([...names.values()].sort()).toEqual([
+      "payload/data/big.bin",
+      "payload/empty",
+      "payload/readme.txt",
+    ]);
     const entry = [...names].find(([, real]) => real === "payload/readme.txt")?.[0] as string;
     expect(await readAll(plainChunks(c, entry, masterEntryKeys(c, master)))).toEqual(text("hello capsule\n"));
   });
 
   it("decrypts verified ranges", async () => {
     const data = pseudoRandom(4 * 65536 + 5, 11);
-    const c = await openBytes(await packBytes([bytesInput("payload/x", data)], { recipients: [x25519PublicFromSecret(id)] }));
+    const c = await openBytes(
+      await packBytes([bytesInput("payload/x", data)], { recipients: [x25519PublicFromSecret(id)] }),
+    );
     const keys = masterEntryKeys(c, await unlockMasterKey(c, { identities: [id] }));
     expect(await readRange(c, "payload/x", 65000, 70000, keys)).toEqual(data.subarray(65000, 135000));
   });
@@ -203,7 +215,8 @@ describe("tampering is detected", () => {
     const post = new Uint8Array(bytes.length + 1);
     post.set(bytes);
     await expectFailure(openBytes(post));
-    for (const cut of [1, 22, 98, 500, bytes.length >> 1]) await expectFailure(openBytes(bytes.subarray(0, bytes.length - cut)));
+    for (const cut of [1, 22, 98, 500, bytes.length >> 1])
+      await expectFailure(openBytes(bytes.subarray(0, bytes.length - cut)));
     await expectFailure(openBytes(new Uint8Array(0)));
   });
 });

@@ -1,10 +1,32 @@
 /** The qcap command line end to end, run as a user runs it (the built CLI in a child process). */
+
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliPath, hasCommand, plainEntry, pseudoRandom, qcap, qcapBytes, rootOf, run, signedCapsule, tempDir, text } from "./helpers.js";
+import {
+  cliPath,
+  hasCommand,
+  plainEntry,
+  pseudoRandom,
+  qcap,
+  qcapBytes,
+  rootOf,
+  run,
+  signedCapsule,
+  tempDir,
+  text,
+} from "./helpers.js";
 
 const tmp = tempDir();
 const dir = (...p: string[]) => join(tmp.path, ...p);
@@ -53,7 +75,19 @@ describe("qcap CLI", () => {
 
   it("packs, verifies, inspects and opens a sealed capsule", () => {
     const out = dir("sealed.qcap");
-    const p = qcap(["pack", dir("src"), "-o", out, "--sign-key", key, "--meta", dir("meta"), "-r", recipientOf(key), "--json"]);
+    const p = qcap([
+      "pack",
+      dir("src"),
+      "-o",
+      out,
+      "--sign-key",
+      key,
+      "--meta",
+      dir("meta"),
+      "-r",
+      recipientOf(key),
+      "--json",
+    ]);
     expect(p.stderr).toBe("");
     expect(p.code).toBe(0);
     const packed = JSON.parse(p.stdout);
@@ -149,9 +183,13 @@ describe("qcap CLI", () => {
     expect(qcap(["pack", dir("src"), "-o", out, "--sign-key", key, "--passphrase"], { env }).code).toBe(0);
     expect(qcap(["open", out, "-o", dir("pass-out"), "--passphrase"], { env }).code).toBe(0);
     expect(readFileSync(dir("pass-out", "hello.txt"), "utf8")).toBe("hello\n");
-    const wrong = qcap(["open", out, "-o", dir("pass-wrong"), "--passphrase"], { env: { QCAP_PASSPHRASE: "nope" } });
+    const wrong = qcap(["open", out, "-o", dir("pass-wrong"), "--passphrase"], {
+      env: { QCAP_PASSPHRASE: "nope" },
+    });
     expect(wrong.code).toBe(1);
-    expect(qcap(["open", out, "-o", dir("pass-none"), "--passphrase"], { env: { QCAP_PASSPHRASE: "" } }).code).toBe(2);
+    expect(
+      qcap(["open", out, "-o", dir("pass-none"), "--passphrase"], { env: { QCAP_PASSPHRASE: "" } }).code,
+    ).toBe(2);
   });
 
   it("refuses to pack symlinks", () => {
@@ -189,7 +227,9 @@ describe("qcap CLI", () => {
     mkdirSync(dir("remote"));
     const large = pseudoRandom(4 * 1024 * 1024, 9);
     writeFileSync(dir("remote", "large.bin"), large);
-    expect(qcap(["pack", dir("remote"), "-o", dir("remote.qcap"), "--sign-key", key, "-r", recipientOf(key)]).code).toBe(0);
+    expect(
+      qcap(["pack", dir("remote"), "-o", dir("remote.qcap"), "--sign-key", key, "-r", recipientOf(key)]).code,
+    ).toBe(0);
     const file = readFileSync(dir("remote.qcap"));
     let served = 0;
     const server = createServer((req, res) => {
@@ -225,13 +265,16 @@ describe("qcap CLI", () => {
     }
   });
 
-  it.runIf(hasCommand("age-keygen") || process.env.CI === "true")("seals to a key made by age-keygen, which then opens it", () => {
-    run("age-keygen", ["-o", dir("age.key")]);
-    const recipient = run("age-keygen", ["-y", dir("age.key")]).trim();
-    const out = dir("age.qcap");
-    expect(qcap(["pack", dir("src"), "-o", out, "--sign-key", key, "-r", recipient]).code).toBe(0);
-    const r = qcap(["open", out, "-o", dir("age-out"), "-i", dir("age.key")]);
-    expect(r.stderr).toBe("");
-    expect(readFileSync(dir("age-out", "hello.txt"), "utf8")).toBe("hello\n");
-  });
+  it.runIf(hasCommand("age-keygen") || process.env.CI === "true")(
+    "seals to a key made by age-keygen, which then opens it",
+    () => {
+      run("age-keygen", ["-o", dir("age.key")]);
+      const recipient = run("age-keygen", ["-y", dir("age.key")]).trim();
+      const out = dir("age.qcap");
+      expect(qcap(["pack", dir("src"), "-o", out, "--sign-key", key, "-r", recipient]).code).toBe(0);
+      const r = qcap(["open", out, "-o", dir("age-out"), "-i", dir("age.key")]);
+      expect(r.stderr).toBe("");
+      expect(readFileSync(dir("age-out", "hello.txt"), "utf8")).toBe("hello\n");
+    },
+  );
 });

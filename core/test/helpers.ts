@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { Capsule } from "../src/capsule.js";
-import { bytesSource } from "../src/io/source.js";
-import { memorySink } from "../src/io/sink.js";
-import { type PackInput, type PackOptions, bytesInput, pack } from "../src/pack.js";
-import { ZipWriter } from "../src/zip/writer.js";
-import { computeLayout, dataDescriptor, localHeader } from "../src/zip/layout.js";
-import { crc32 } from "../src/hash/crc32.js";
 import { blake3 } from "../src/hash/blake3.js";
+import { crc32 } from "../src/hash/crc32.js";
 import { fromHex, toHex } from "../src/hash/hex.js";
 import { capsuleRoot } from "../src/integrity/merkle.js";
+import { memorySink } from "../src/io/sink.js";
+import { bytesSource } from "../src/io/source.js";
+import { bytesInput, type PackInput, type PackOptions, pack } from "../src/pack.js";
+import { computeLayout, dataDescriptor, localHeader } from "../src/zip/layout.js";
+import { ZipWriter } from "../src/zip/writer.js";
 
 export const repoRoot = join(import.meta.dirname, "..", "..");
 export const cliPath = join(repoRoot, "core", "dist", "cli", "main.js");
@@ -37,7 +37,10 @@ export function pseudoRandom(length: number, seed = 7): Uint8Array {
 
 export const text = (s: string) => new TextEncoder().encode(s);
 
-export async function packBytes(inputs: PackInput[], options: Partial<PackOptions> = {}): Promise<Uint8Array> {
+export async function packBytes(
+  inputs: PackInput[],
+  options: Partial<PackOptions> = {},
+): Promise<Uint8Array> {
   const sink = memorySink();
   await pack(inputs, sink, { signingKey: signingKey(), ...options });
   return sink.bytes();
@@ -58,7 +61,9 @@ export const openBytes = (bytes: Uint8Array) => Capsule.open(bytesSource(bytes))
  * Writes a ZIP in the canonical record layout with arbitrary entries, so tests can build archives
  * that a correct packer would never produce.
  */
-export async function craftZip(entries: { name: string; bytes: Uint8Array; mode?: number }[]): Promise<Uint8Array> {
+export async function craftZip(
+  entries: { name: string; bytes: Uint8Array; mode?: number }[],
+): Promise<Uint8Array> {
   const sink = memorySink();
   const w = new ZipWriter(sink);
   for (const e of entries) await w.addEntry(e.name, e.mode ?? 0o644, e.bytes);
@@ -88,8 +93,14 @@ export function qcap(args: string[], opts: { env?: Record<string, string>; input
 }
 
 /** Like qcap() but keeps stdout as bytes, for binary output. */
-export function qcapBytes(args: string[], opts: { env?: Record<string, string> } = {}): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { env: { ...process.env, ...opts.env }, maxBuffer: 256 * 1024 * 1024 });
+export function qcapBytes(
+  args: string[],
+  opts: { env?: Record<string, string> } = {},
+): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    env: { ...process.env, ...opts.env },
+    maxBuffer: 256 * 1024 * 1024,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
@@ -106,7 +117,12 @@ export function run(cmd: string, args: string[]): string {
  * for names and contents that the packer refuses to write.
  */
 export function rawZip(entries: { name: string; bytes: Uint8Array; mode?: number }[]): Uint8Array {
-  const specs = entries.map((e) => ({ name: e.name, size: e.bytes.length, crc32: crc32(e.bytes), mode: e.mode ?? 0o644 }));
+  const specs = entries.map((e) => ({
+    name: e.name,
+    size: e.bytes.length,
+    crc32: crc32(e.bytes),
+    mode: e.mode ?? 0o644,
+  }));
   const layout = computeLayout(specs);
   const parts: Uint8Array[] = [];
   entries.forEach((e, i) => {
@@ -149,9 +165,17 @@ function canonicalJson(x: unknown): string {
 
 /** Manifest entry fields for bytes stored unsealed in one chunk. */
 export function plainEntry(name: string, bytes: Uint8Array) {
-  return { name, size: bytes.length, mode: 420, crc32: crc32(bytes).toString(16).padStart(8, "0"), digest: toHex(blake3(bytes)) };
+  return {
+    name,
+    size: bytes.length,
+    mode: 420,
+    crc32: crc32(bytes).toString(16).padStart(8, "0"),
+    digest: toHex(blake3(bytes)),
+  };
 }
 
 export function rootOf(entries: ReturnType<typeof plainEntry>[]): string {
-  return toHex(capsuleRoot(entries.map((e) => ({ name: e.name, size: e.size, digest: fromHex(e.digest, 32) }))));
+  return toHex(
+    capsuleRoot(entries.map((e) => ({ name: e.name, size: e.size, digest: fromHex(e.digest, 32) }))),
+  );
 }

@@ -19,7 +19,9 @@ afterAll(() => tmp.remove());
 
 /** Runs the CLI under /usr/bin/time and returns its peak RSS in KiB. */
 function peakRss(args: string[]): { code: number; kib: number; stderr: string } {
-  const r = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, cliPath, ...args], { encoding: "utf8" });
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, cliPath, ...args], {
+    encoding: "utf8",
+  });
   const lines = r.stderr.trim().split("\n");
   return { code: r.status ?? -1, kib: Number(lines.at(-1)), stderr: r.stderr };
 }
@@ -41,7 +43,16 @@ describe.runIf(free > 2 * SIZE)("a 5 GiB file", () => {
     expect(packed.code, packed.stderr).toBe(0);
     const verified = peakRss(["verify", out]);
     expect(verified.code, verified.stderr).toBe(0);
-    const cat = spawnSync(process.execPath, [cliPath, "cat", out, "raster.bin", "--offset", String(SIZE - 11), "-i", join(tmp.path, "k")]);
+    const cat = spawnSync(process.execPath, [
+      cliPath,
+      "cat",
+      out,
+      "raster.bin",
+      "--offset",
+      String(SIZE - 11),
+      "-i",
+      join(tmp.path, "k"),
+    ]);
     expect(cat.stdout.toString()).toBe("qcap-marker");
 
     console.log(`5 GiB: pack peak RSS ${packed.kib} KiB, verify peak RSS ${verified.kib} KiB`);

@@ -2,11 +2,21 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import canonicalizeModule from "canonicalize";
 import { describe, expect, it } from "vitest";
-import { toHex } from "../src/hash/hex.js";
 import { Capsule } from "../src/capsule.js";
 import { QcapError } from "../src/errors.js";
+import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
-import { openBytes, packBytes, plainEntry, rawZip, rootOf, sampleInputs, signedCapsule, signingKey, text } from "./helpers.js";
+import {
+  openBytes,
+  packBytes,
+  plainEntry,
+  rawZip,
+  rootOf,
+  sampleInputs,
+  signedCapsule,
+  signingKey,
+  text,
+} from "./helpers.js";
 
 const canonicalize = canonicalizeModule as unknown as (x: unknown) => string;
 
@@ -28,7 +38,9 @@ function manifestFor(entries: ReturnType<typeof plainEntry>[]) {
 describe("malicious archives", () => {
   it("accepts the crafted baseline (so the refusals below are about the one change)", async () => {
     const a = text("a");
-    const c = await openBytes(signedCapsule(manifestFor([plainEntry("payload/a", a)]), [{ name: "payload/a", bytes: a }]));
+    const c = await openBytes(
+      signedCapsule(manifestFor([plainEntry("payload/a", a)]), [{ name: "payload/a", bytes: a }]),
+    );
     await c.verifyAll();
   });
 
@@ -50,7 +62,14 @@ describe("malicious archives", () => {
     expect((await refusal(bytes)).message).toMatch(/duplicate/i);
   });
 
-  for (const name of ["payload/../evil", "/etc/passwd", "payload\\..\\evil", "payload/a\0b", "payload//x", "payload/./x"]) {
+  for (const name of [
+    "payload/../evil",
+    "/etc/passwd",
+    "payload\\..\\evil",
+    "payload/a\0b",
+    "payload//x",
+    "payload/./x",
+  ]) {
     it(`refuses the path ${JSON.stringify(name)} even in a signed manifest`, async () => {
       const b = text("x");
       const bytes = signedCapsule(manifestFor([plainEntry(name, b)]), [{ name, bytes: b }]);
@@ -108,13 +127,17 @@ describe("malicious archives", () => {
 
   it("refuses a manifest with an unknown version", async () => {
     const a = text("a");
-    const bytes = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), qcap: 2 }, [{ name: "payload/a", bytes: a }]);
+    const bytes = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), qcap: 2 }, [
+      { name: "payload/a", bytes: a },
+    ]);
     expect((await refusal(bytes)).message).toMatch(/unsupported capsule format version 2/);
   });
 
   it("refuses a manifest that is not canonical or has unknown members", async () => {
     const a = text("a");
-    const extra = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), note: "hi" }, [{ name: "payload/a", bytes: a }]);
+    const extra = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), note: "hi" }, [
+      { name: "payload/a", bytes: a },
+    ]);
     expect((await refusal(extra)).message).toMatch(/unknown member "note"/);
   });
 });

@@ -1,12 +1,12 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
 import { type Capsule, MANIFEST_NAME } from "../capsule.js";
+import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, extract } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
-import { encodeIdentity, encodeRecipient } from "../keys/age.js";
-import { kid } from "../crypto/recipients.js";
+import { parseRecipient } from "../keys/age.js";
 import { generateKeyFile, serializeKeyFile } from "../keys/keyfile.js";
 import { writeKeyFile } from "../keys/keyfile-node.js";
 import { type PackInput, type PackResult, pack } from "../pack.js";
@@ -28,14 +28,20 @@ export interface KeyOpts {
 }
 
 /** Keys for a sealed capsule from --identity files and/or --passphrase; none for an unsealed one. */
-async function entryKeys(capsule: Capsule, o: KeyOpts): Promise<{ keys?: EntryKeys; names: Map<string, string> }> {
+async function entryKeys(
+  capsule: Capsule,
+  o: KeyOpts,
+): Promise<{ keys?: EntryKeys; names: Map<string, string> }> {
   if (!capsule.sealed) return { names: realNames(capsule) };
   const identities = await loadIdentities(o.identity ?? []);
   if (identities.length === 0 && !o.passphrase) {
     fail("usage", "the capsule is sealed: give --identity FILE or --passphrase");
   }
   const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
-  const master = await unlockMasterKey(capsule, { identities, ...(passphrase !== undefined ? { passphrase } : {}) });
+  const master = await unlockMasterKey(capsule, {
+    identities,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+  });
   return { keys: masterEntryKeys(capsule, master), names: realNames(capsule, master) };
 }
 
@@ -48,9 +54,7 @@ export async function keygen(o: { output: string; force?: boolean; json?: boolea
     keyFile: o.output,
     signingPublicKey: key.public.ed25519,
     recipient: key.public.recipient,
-    recipientKid: kid(
-      (await import("../keys/age.js")).parseRecipient(key.public.recipient),
-    ),
+    recipientKid: kid(parseRecipient(key.public.recipient)),
   };
   if (o.json) return printJson(info);
   print(`wrote ${o.output} (keep it secret; mode 0600)`);
@@ -95,7 +99,9 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   };
   if (o.json) printJson(summary);
   else {
-    print(`wrote ${o.output}: ${summary.entries} entries, ${summary.bytes} bytes, ${summary.sealed ? "sealed" : "not sealed"}`);
+    print(
+      `wrote ${o.output}: ${summary.entries} entries, ${summary.bytes} bytes, ${summary.sealed ? "sealed" : "not sealed"}`,
+    );
     print(`root ${summary.root}`);
   }
   return result;
@@ -108,7 +114,8 @@ export async function packCommand(dir: string, o: SealOpts & { meta?: string }) 
 }
 
 export async function sealCommand(input: string, o: SealOpts & { trust?: string[] }) {
-  if ((o.recipient ?? []).length === 0 && !o.passphrase) fail("usage", "seal needs --recipient or --passphrase");
+  if ((o.recipient ?? []).length === 0 && !o.passphrase)
+    fail("usage", "seal needs --recipient or --passphrase");
   const capsule = await openCapsule(input, { trust: await loadTrusted(o.trust ?? []) });
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
@@ -147,7 +154,9 @@ export async function verifyCommand(location: string, o: { trust?: string[]; jso
     if (o.json) return printJson(result);
     print(`OK ${location}: signature and ${result.entries} entries verified`);
     print(`root   ${result.root}`);
-    print(`issuer ${result.issuer}${trust.length > 0 ? " (trusted)" : " (not pinned: pass --trust to require a key)"}`);
+    print(
+      `issuer ${result.issuer}${trust.length > 0 ? " (trusted)" : " (not pinned: pass --trust to require a key)"}`,
+    );
   } finally {
     await capsule.source.close();
   }
@@ -164,7 +173,8 @@ export async function inspectCommand(location: string, o: { json?: boolean }) {
     print(`sealed   ${s.sealed ? `yes${s.hiddenNames ? ", names hidden" : ""}` : "no"}`);
     for (const r of s.recipients) print(`recipient ${r.type}${"kid" in r ? ` ${r.kid}` : ""}`);
     print(`entries  ${s.entries.length}`);
-    for (const e of s.entries) print(`  ${e.mode === 0o755 ? "x" : "-"} ${String(e.size).padStart(12)}  ${e.name}`);
+    for (const e of s.entries)
+      print(`  ${e.mode === 0o755 ? "x" : "-"} ${String(e.size).padStart(12)}  ${e.name}`);
     print(`(${MANIFEST_NAME} signature verified; run 'qcap verify' to check the data)`);
   } finally {
     await capsule.source.close();
@@ -190,7 +200,9 @@ export async function catCommand(
     const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
     const e = capsule.entry(entry);
     const write = (b: Uint8Array) =>
-      new Promise<void>((resolve, reject) => process.stdout.write(b, (err) => (err ? reject(err) : resolve())));
+      new Promise<void>((resolve, reject) =>
+        process.stdout.write(b, (err) => (err ? reject(err) : resolve())),
+      );
     if (o.offset === undefined && o.length === undefined) {
       for await (const b of plainChunks(capsule, entry, keys)) await write(b);
       return;
@@ -204,13 +216,21 @@ export async function catCommand(
 }
 
 function parseCount(s: string, flag: string): number {
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) fail("usage", `${flag} must be a non-negative integer`);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s)))
+    fail("usage", `${flag} must be a non-negative integer`);
   return Number(s);
 }
 
 export async function openCommand(
   location: string,
-  o: KeyOpts & { output: string; path?: string[]; force?: boolean; metaOut?: string; trust?: string[]; json?: boolean },
+  o: KeyOpts & {
+    output: string;
+    path?: string[];
+    force?: boolean;
+    metaOut?: string;
+    trust?: string[];
+    json?: boolean;
+  },
 ) {
   const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
   try {
@@ -230,12 +250,23 @@ export async function openCommand(
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
-    await extract(capsule, items, o.output, { ...(keys ? { keys } : {}), force: o.force ?? false, onProgress: (n) => bar.add(n) });
+    await extract(capsule, items, o.output, {
+      ...(keys ? { keys } : {}),
+      force: o.force ?? false,
+      onProgress: (n) => bar.add(n),
+    });
     if (o.metaOut) await extract(capsule, metaItems, o.metaOut, { force: o.force ?? false });
     bar.done();
-    const result = { ok: true, output: o.output, files: items.map((i) => i.path), root: capsule.manifest.root };
+    const result = {
+      ok: true,
+      output: o.output,
+      files: items.map((i) => i.path),
+      root: capsule.manifest.root,
+    };
     if (o.json) return printJson(result);
-    print(`opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})`);
+    print(
+      `opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})`,
+    );
   } finally {
     await capsule.source.close();
   }

@@ -1,6 +1,6 @@
 /** Opening capsules named on the command line: local paths or http(s) URLs. */
 import { Capsule, type OpenOptions } from "../capsule.js";
-import { type RangeSource, httpSource, tailCachedSource } from "../io/source.js";
+import { httpSource, type RangeSource, tailCachedSource } from "../io/source.js";
 import { fileSource } from "../io/source-node.js";
 
 /** Bytes fetched from the end of a remote capsule in the first request. */

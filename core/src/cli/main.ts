@@ -40,7 +40,10 @@ function program(): Command {
     .action((dir, o) => cmd.packCommand(dir, o));
 
   sealing(
-    p.command("seal").description("seal an unsealed capsule to recipients").argument("<capsule>", "unsealed capsule"),
+    p
+      .command("seal")
+      .description("seal an unsealed capsule to recipients")
+      .argument("<capsule>", "unsealed capsule"),
   )
     .option("--trust <key>", "require the input to be signed by this key (repeatable)", collect)
     .action((input, o) => cmd.sealCommand(input, o));
@@ -60,7 +63,11 @@ function program(): Command {
 
   const keys = (c: Command) =>
     c
-      .option("-i, --identity <file>", "X25519 identity: age identity file or Q-Cap key file (repeatable)", collect)
+      .option(
+        "-i, --identity <file>",
+        "X25519 identity: age identity file or Q-Cap key file (repeatable)",
+        collect,
+      )
       .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
       .option("--trust <key>", "require this issuer key (repeatable)", collect);
 
@@ -75,7 +82,12 @@ function program(): Command {
     .option("--length <n>", "number of bytes to write")
     .action((c, path, o) => cmd.catCommand(c, path, o));
 
-  keys(p.command("open").description("verify and extract a capsule into a folder").argument("<capsule>", "path or URL"))
+  keys(
+    p
+      .command("open")
+      .description("verify and extract a capsule into a folder")
+      .argument("<capsule>", "path or URL"),
+  )
     .requiredOption("-o, --output <dir>", "folder to write the payload into")
     .option("--path <glob>", "extract only payload paths matching this glob (repeatable)", collect)
     .option("--meta-out <dir>", "also write the meta/ files into this folder")
@@ -83,7 +95,10 @@ function program(): Command {
     .option("--json", "machine-readable output")
     .action((c, o) => cmd.openCommand(c, o));
 
-  for (const c of p.commands) c.exitOverride().configureOutput({ outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`) });
+  for (const c of p.commands)
+    c.exitOverride().configureOutput({
+      outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`),
+    });
   return p;
 }
 
@@ -93,7 +108,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help" ? 0 : 2;
+      return e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+        ? 0
+        : 2;
     }
     if (e instanceof QcapError) {
       process.stderr.write(`qcap: ${e.message}\n`);
@@ -108,4 +127,3 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv.slice(2));
-

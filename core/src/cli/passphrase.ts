@@ -12,7 +12,8 @@ export async function readPassphrase(prompt: string, confirm = false): Promise<s
   }
   const first = await promptHidden(prompt);
   if (first.length === 0) fail("usage", "empty passphrase");
-  if (confirm && (await promptHidden("Confirm passphrase: ")) !== first) fail("usage", "passphrases do not match");
+  if (confirm && (await promptHidden("Confirm passphrase: ")) !== first)
+    fail("usage", "passphrases do not match");
   return first;
 }
 

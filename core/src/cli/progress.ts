@@ -32,7 +32,9 @@ export function progress(label: string, total: number, enabled: boolean): Progre
     const width = 24;
     const fill = Math.round((pct / 100) * width);
     const bar = "#".repeat(fill) + "-".repeat(width - fill);
-    out.write(`\r${label} [${bar}] ${pct.toFixed(0).padStart(3)}% ${human(seen)}/${human(total)} ${human(seen / Math.max(secs, 0.001))}/s `);
+    out.write(
+      `\r${label} [${bar}] ${pct.toFixed(0).padStart(3)}% ${human(seen)}/${human(total)} ${human(seen / Math.max(secs, 0.001))}/s `,
+    );
     shown = true;
   };
   return {

@@ -10,7 +10,8 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Parses lowercase hex of exactly `length` bytes (any length when omitted). */
 export function fromHex(hex: string, length?: number, what = "hex value"): Uint8Array {
-  if (typeof hex !== "string" || hex.length % 2 !== 0 || !HEX.test(hex)) fail("format", `${what}: not lowercase hex`);
+  if (typeof hex !== "string" || hex.length % 2 !== 0 || !HEX.test(hex))
+    fail("format", `${what}: not lowercase hex`);
   if (length !== undefined && hex.length !== length * 2) fail("format", `${what}: expected ${length} bytes`);
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);

@@ -2,7 +2,7 @@
  * The chunk tree of one entry (SPEC §3.1): level 0 is BLAKE3 of each stored chunk, each higher level
  * hashes groups of 1024 digests, and the single top node is the entry digest.
  */
-import { QcapError, fail } from "../errors.js";
+import { fail, QcapError } from "../errors.js";
 import { blake3 } from "../hash/blake3.js";
 import { equalBytes } from "../hash/hex.js";
 
