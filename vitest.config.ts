@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { testenvProject } from "./testenv/vitest.mjs";
 
 export default defineConfig({
   test: {
@@ -11,6 +12,8 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      // Local control plane (kube-apiserver, S3, Fulcio, TSA): see testenv/README.md.
+      testenvProject({ name: "e2e", include: ["testenv/test/**/*.test.ts"] }),
     ],
   },
 });

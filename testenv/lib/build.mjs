@@ -1,5 +1,13 @@
 // `build`: compiles every pinned binary that is missing from the cache, one after the other (2 cores).
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { binaryPath, cacheDir, fmtSeconds, loadVersions, log, run } from "./common.mjs";
 
@@ -16,12 +24,15 @@ function goEnv() {
 }
 
 async function checkGo(versions, logStream) {
-  const r = await run("go", ["env", "GOVERSION"], { capture: true, env: goEnv(), logStream }).catch(() => null);
-  if (!r || r.code !== 0) throw new Error("`go` is not on PATH: install Go >= " + versions.go.minVersion);
+  const r = await run("go", ["env", "GOVERSION"], { capture: true, env: goEnv(), logStream }).catch(
+    () => null,
+  );
+  if (!r || r.code !== 0) throw new Error(`\`go\` is not on PATH: install Go >= ${versions.go.minVersion}`);
   const v = r.out.trim().replace(/^go/, "");
   const [a, b] = v.split(".").map(Number);
   const [ma, mb] = versions.go.minVersion.split(".").map(Number);
-  if (a < ma || (a === ma && b < mb)) throw new Error(`Go ${v} is too old: need >= ${versions.go.minVersion}`);
+  if (a < ma || (a === ma && b < mb))
+    throw new Error(`Go ${v} is too old: need >= ${versions.go.minVersion}`);
   return v;
 }
 
@@ -42,7 +53,8 @@ async function kubernetesStaging(c, env, logStream) {
   );
   const gomod = readFileSync(JSON.parse(r.out).GoMod, "utf8");
   const staging = [...gomod.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1]);
-  if (staging.length < 20) throw new Error(`found only ${staging.length} staging modules in ${c.module} go.mod`);
+  if (staging.length < 20)
+    throw new Error(`found only ${staging.length} staging modules in ${c.module} go.mod`);
   return staging;
 }
 
@@ -68,7 +80,12 @@ async function prepareWrapper(name, c, versions, env, logStream) {
 }
 
 async function depVersion(dir, mod, env, logStream) {
-  const r = await run("go", ["list", "-m", "-f", "{{.Version}}", mod], { cwd: dir, env, logStream, capture: true });
+  const r = await run("go", ["list", "-m", "-f", "{{.Version}}", mod], {
+    cwd: dir,
+    env,
+    logStream,
+    capture: true,
+  });
   return r.code === 0 ? r.out.trim() : "";
 }
 
@@ -107,6 +124,68 @@ async function ldflags(name, c, dir, env, logStream) {
   return flags.join(" ");
 }
 
+/**
+ * Source patches applied with `go build -overlay` (the module cache stays pristine).
+ * timestamp-server: its Prometheus listener is hard-coded to ":2112" on all interfaces (and the server exits
+ * when that port is taken); the patch reads the address from TIMESTAMP_METRICS_ADDR (default unchanged).
+ * fulcio: in duplex mode its metrics listener binds ":<metrics-port>" on all interfaces; the patch binds it to
+ * the --host address like the API listener.
+ */
+const OVERLAYS = {
+  fulcio: [
+    {
+      file: "cmd/app/serve.go",
+      edits: [
+        [
+          "d.RegisterListenAndServeMetrics(metricsPort, false)",
+          "d.Host = host // qcap testenv patch: bind the metrics listener to --host too\n\td.RegisterListenAndServeMetrics(metricsPort, false)",
+        ],
+      ],
+    },
+  ],
+  "timestamp-server": [
+    {
+      file: "pkg/server/prometheus.go",
+      edits: [
+        ['"net/http"', '"net/http"\n\t"os"'],
+        ['Addr:         ":2112",', "Addr:         metricsAddr(),"],
+      ],
+      append:
+        '\n// metricsAddr is a qcap testenv patch: TIMESTAMP_METRICS_ADDR overrides the hard-coded ":2112".\nfunc metricsAddr() string {\n\tif a := os.Getenv("TIMESTAMP_METRICS_ADDR"); a != "" {\n\t\treturn a\n\t}\n\treturn ":2112"\n}\n',
+    },
+  ],
+};
+
+async function overlayFlag(name, c, dir, env, logStream) {
+  const patches = OVERLAYS[name];
+  if (!patches) return [];
+  const r = await mustRun(
+    "go",
+    ["list", "-m", "-f", "{{.Dir}}", c.module],
+    { cwd: dir, env, logStream, capture: true },
+    `go list -m ${c.module}`,
+  );
+  const modDir = r.out.trim();
+  const replace = {};
+  for (const p of patches) {
+    const src = join(modDir, p.file);
+    let text = readFileSync(src, "utf8");
+    for (const [from, to] of p.edits) {
+      if (!text.includes(from)) throw new Error(`patch for ${name}: "${from}" not found in ${p.file}`);
+      text = text.replace(from, to);
+    }
+    text += p.append ?? "";
+    const patched = join(dir, "overlay", p.file);
+    mkdirSync(join(patched, ".."), { recursive: true });
+    writeFileSync(patched, text);
+    replace[src] = patched;
+  }
+  const overlay = join(dir, "overlay.json");
+  writeFileSync(overlay, JSON.stringify({ Replace: replace }, null, 2));
+  log(`  ${name}: patched ${patches.map((p) => p.file).join(", ")} via -overlay`);
+  return ["-overlay", overlay];
+}
+
 async function buildOne(name, versions, env) {
   const c = versions.components[name];
   const out = binaryPath(name, versions);
@@ -115,15 +194,19 @@ async function buildOne(name, versions, env) {
   const logStream = createWriteStream(logFile, { flags: "w" });
   const started = Date.now();
   log(`building ${name} ${c.version} (${c.package}); log: ${logFile}`);
-  const ticker = setInterval(() => log(`  ... ${name} still building (${fmtSeconds(Date.now() - started)})`), 60_000);
+  const ticker = setInterval(
+    () => log(`  ... ${name} still building (${fmtSeconds(Date.now() - started)})`),
+    60_000,
+  );
   try {
     const dir = await prepareWrapper(name, c, versions, env, logStream);
     const flags = await ldflags(name, c, dir, env, logStream);
+    const overlay = await overlayFlag(name, c, dir, env, logStream);
     mkdirSync(join(out, ".."), { recursive: true });
     const tmp = `${out}.tmp-${process.pid}`;
     await mustRun(
       "go",
-      ["build", "-trimpath", "-p", "2", "-ldflags", flags, "-o", tmp, c.package],
+      ["build", "-trimpath", "-p", "2", ...overlay, "-ldflags", flags, "-o", tmp, c.package],
       { cwd: dir, env, logStream },
       `go build ${c.package}`,
     );

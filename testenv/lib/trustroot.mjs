@@ -1,0 +1,45 @@
+// Sigstore TrustedRoot (protobuf-specs JSON form) from the local Fulcio CA and TSA chains.
+import { X509Certificate } from "node:crypto";
+
+/** Splits a PEM bundle into PEM certificates. */
+export function splitPem(pem) {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+function subjectOf(cert) {
+  const out = {};
+  for (const line of cert.subject.split("\n")) {
+    const [k, ...rest] = line.split("=");
+    const v = rest.join("=");
+    if (k === "O") out.organization = v;
+    if (k === "CN") out.commonName = v;
+  }
+  return out;
+}
+
+/**
+ * One CertificateAuthority entry: `pems` ordered leaf (or intermediate) first, root last.
+ * validFor.start is the earliest notBefore of the chain.
+ */
+export function certificateAuthority(uri, pems) {
+  const certs = pems.map((p) => new X509Certificate(p));
+  if (certs.length === 0) throw new Error(`empty certificate chain from ${uri}`);
+  const start = new Date(Math.min(...certs.map((c) => Date.parse(c.validFrom))));
+  const root = certs[certs.length - 1];
+  return {
+    subject: subjectOf(root),
+    uri,
+    certChain: { certificates: certs.map((c) => ({ rawBytes: c.raw.toString("base64") })) },
+    validFor: { start: start.toISOString() },
+  };
+}
+
+export function trustedRoot({ fulcioUrl, fulcioChain, tsaUrl, tsaChain }) {
+  return {
+    mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    tlogs: [],
+    certificateAuthorities: [certificateAuthority(fulcioUrl, fulcioChain)],
+    ctlogs: [],
+    timestampAuthorities: [certificateAuthority(tsaUrl, tsaChain)],
+  };
+}
