@@ -180,7 +180,8 @@ export async function httpSource(url: string, init: HttpSourceInit = {}): Promis
     requests++;
     try {
       return await doFetch(url, {
-        headers: { ...init.headers, Range: range, "Accept-Encoding": "identity" },
+        // The Fetch standard adds "Accept-Encoding: identity" to requests with a Range header.
+        headers: { ...init.headers, Range: range },
         redirect: "follow",
       });
     } catch (e) {
