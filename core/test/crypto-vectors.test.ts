@@ -55,8 +55,29 @@ import {
 import { expectQcapError, hex, unhex } from "./crypto-test-utils.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: vector files are plain JSON
-const load = (name: string): any =>
+type Json = any;
+const load = (name: string): Json =>
   JSON.parse(readFileSync(join(import.meta.dirname, "..", "test-vectors", name), "utf8"));
+
+interface KdfEntry {
+  name: string;
+  nameUtf8: string;
+  fileKey: string;
+  aad: string;
+}
+interface AgeKey {
+  secret: string;
+  identity: string;
+  publicKey: string;
+  recipient: string;
+}
+interface Signature {
+  source: string;
+  seed: string;
+  publicKey: string;
+  message: string;
+  signature: string;
+}
 
 const nodeHkdf = (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array) =>
   hex(new Uint8Array(hkdfSync("sha256", ikm, salt, info, 32)));
@@ -79,18 +100,15 @@ describe("kdf.json", () => {
     expect(nodeHkdf(master, capsuleId, utf8("qcap/v1 names"))).toBe(v.namesKey);
   });
 
-  test.each(v.entries)(
-    "fileKey and aad of $name",
-    (e: { name: string; nameUtf8: string; fileKey: string; aad: string }) => {
-      expect(hex(utf8(e.name))).toBe(e.nameUtf8);
-      expect(hex(fileKey(master, capsuleId, e.name))).toBe(e.fileKey);
-      expect(nodeHkdf(master, capsuleId, concatBytes(utf8("qcap/v1 file key\0"), utf8(e.name)))).toBe(
-        e.fileKey,
-      );
-      expect(hex(streamAad(capsuleId, e.name))).toBe(e.aad);
-      expect(e.aad).toBe(`${hex(utf8("qcap/v1"))}00${v.capsuleId}${e.nameUtf8}`);
-    },
-  );
+  test.each(v.entries as KdfEntry[])("fileKey and aad of $name", (e) => {
+    expect(hex(utf8(e.name))).toBe(e.nameUtf8);
+    expect(hex(fileKey(master, capsuleId, e.name))).toBe(e.fileKey);
+    expect(nodeHkdf(master, capsuleId, concatBytes(utf8("qcap/v1 file key\0"), utf8(e.name)))).toBe(
+      e.fileKey,
+    );
+    expect(hex(streamAad(capsuleId, e.name))).toBe(e.aad);
+    expect(e.aad).toBe(`${hex(utf8("qcap/v1"))}00${v.capsuleId}${e.nameUtf8}`);
+  });
 });
 
 describe("stream.json", () => {
@@ -108,11 +126,10 @@ describe("stream.json", () => {
     ["noble", nobleChunkCipher],
     ["node", nodeChunkCipher as ChunkCipherFactory],
   ];
-  // biome-ignore lint/suspicious/noExplicitAny: vector case
-  const caseName = (c: any) =>
+  const caseName = (c: Json) =>
     `${c.plaintext !== undefined ? c.plaintext.length / 2 : c.plaintextLength} bytes`;
   for (const [implName, f] of impls) {
-    test.each(v.cases.map((c: unknown) => [caseName(c), c]))(`${implName}: %s`, (_, c) => {
+    test.each(v.cases.map((c: Json) => [caseName(c), c]) as [string, Json][])(`${implName}: %s`, (_, c) => {
       let p: Uint8Array;
       if (c.plaintext !== undefined) {
         p = unhex(c.plaintext);
@@ -159,8 +176,7 @@ describe("recipients.json", () => {
   const master = unhex(v.masterKey);
   const capsuleId = unhex(v.capsuleId);
 
-  // biome-ignore lint/suspicious/noExplicitAny: vector case
-  test.each(v.x25519)("x25519 to $recipient", async (x: any) => {
+  test.each(v.x25519 as Json[])("x25519 to $recipient", async (x) => {
     const secret = parseIdentity(x.identity);
     const pub = parseRecipient(x.recipient);
     expect(hex(secret)).toBe(x.identitySecret);
@@ -191,8 +207,7 @@ describe("recipients.json", () => {
     expect(hex(unwrapX25519(x.stanza, capsuleId, secret) as Uint8Array)).toBe(v.masterKey);
   });
 
-  // biome-ignore lint/suspicious/noExplicitAny: vector case
-  test.each(v.argon2id)("argon2id with $passphrase", async (a: any) => {
+  test.each(v.argon2id as Json[])("argon2id with $passphrase", async (a) => {
     const s = a.stanza as Argon2idStanza;
     expect(hex(utf8(a.passphrase))).toBe(a.passphraseUtf8);
     expect(hex(nobleArgon2id(utf8(a.passphrase), unhex(s.salt), { m: s.m, t: s.t, p: s.p }))).toBe(a.wrapKey);
@@ -206,16 +221,13 @@ describe("recipients.json", () => {
 describe("age-keys.json", () => {
   const v = load("age-keys.json");
 
-  test.each(v.keys)(
-    "$recipient",
-    (k: { secret: string; identity: string; publicKey: string; recipient: string }) => {
-      expect(encodeIdentity(unhex(k.secret))).toBe(k.identity);
-      expect(hex(parseIdentity(k.identity))).toBe(k.secret);
-      expect(hex(x25519PublicFromSecret(unhex(k.secret)))).toBe(k.publicKey);
-      expect(encodeRecipient(unhex(k.publicKey))).toBe(k.recipient);
-      expect(hex(parseRecipient(k.recipient))).toBe(k.publicKey);
-    },
-  );
+  test.each(v.keys as AgeKey[])("$recipient", (k) => {
+    expect(encodeIdentity(unhex(k.secret))).toBe(k.identity);
+    expect(hex(parseIdentity(k.identity))).toBe(k.secret);
+    expect(hex(x25519PublicFromSecret(unhex(k.secret)))).toBe(k.publicKey);
+    expect(encodeRecipient(unhex(k.publicKey))).toBe(k.recipient);
+    expect(hex(parseRecipient(k.recipient))).toBe(k.publicKey);
+  });
 
   test("a key made by age-keygen", () => {
     const secret = parseIdentity(v.ageKeygen.identity);
@@ -233,20 +245,17 @@ describe("age-keys.json", () => {
 describe("ed25519.json", () => {
   const v = load("ed25519.json");
 
-  test.each(v.signatures)(
-    "$source",
-    (s: { seed: string; publicKey: string; message: string; signature: string }) => {
-      const key = parseSigningKey(s.seed);
-      expect(hex(key.publicKey)).toBe(s.publicKey);
-      const msg = unhex(s.message);
-      expect(hex(sign(key.seed, msg))).toBe(s.signature);
-      expect(verify(key.publicKey, msg, unhex(s.signature))).toBe(true);
-      expect(verify(key.publicKey, concatBytes(msg, Uint8Array.of(0)), unhex(s.signature))).toBe(false);
-      // OpenSSL verifies it too.
-      const pub = createPublicKey(publicKeyToPem(key.publicKey));
-      expect(nodeVerify(null, msg, pub, unhex(s.signature))).toBe(true);
-    },
-  );
+  test.each(v.signatures as Signature[])("$source", (s) => {
+    const key = parseSigningKey(s.seed);
+    expect(hex(key.publicKey)).toBe(s.publicKey);
+    const msg = unhex(s.message);
+    expect(hex(sign(key.seed, msg))).toBe(s.signature);
+    expect(verify(key.publicKey, msg, unhex(s.signature))).toBe(true);
+    expect(verify(key.publicKey, concatBytes(msg, Uint8Array.of(0)), unhex(s.signature))).toBe(false);
+    // OpenSSL verifies it too.
+    const pub = createPublicKey(publicKeyToPem(key.publicKey));
+    expect(nodeVerify(null, msg, pub, unhex(s.signature))).toBe(true);
+  });
 
   test("PEM encodings", () => {
     expect(seedToPem(unhex(v.pem.seed))).toBe(v.pem.privateKeyPem);

@@ -1,0 +1,81 @@
+/** Ed25519 signing keys (SPEC §6): parsing, PEM export, sign and verify. */
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { assertBytes } from "../crypto/bytes.js";
+import { fail } from "../errors.js";
+import {
+  looksLikePem,
+  parseHex32,
+  parsePkcs8Pem,
+  parseSpkiPem,
+  pkcs8Pem,
+  type SigningKey,
+  signingKeyFromSeed,
+  spkiPem,
+} from "./ed25519-codec.js";
+import { parseKeyFile } from "./keyfile.js";
+
+export type { SigningKey };
+
+/**
+ * A signing key from a 64-hex seed (whitespace ignored), a PKCS#8 PEM Ed25519 private key (as
+ * `openssl genpkey -algorithm ed25519` writes) or a Q-Cap key file. "input" errors never echo the text.
+ */
+export function parseSigningKey(text: string): SigningKey {
+  const t = text.trim();
+  if (t.startsWith("{")) return parseKeyFile(t).signing;
+  if (looksLikePem(t)) return signingKeyFromSeed(parsePkcs8Pem(t));
+  const seed = parseHex32(t);
+  if (seed) return signingKeyFromSeed(seed);
+  if (t.startsWith("AGE-SECRET-KEY-"))
+    return fail("input", "this is an age identity, not an Ed25519 signing key");
+  return fail(
+    "input",
+    "not an Ed25519 signing key (expected 64 hex digits, a PKCS#8 PEM private key or a Q-Cap key file)",
+  );
+}
+
+/** An Ed25519 public key from 64 hex digits or an SPKI PEM (`-----BEGIN PUBLIC KEY-----`). */
+export function parsePublicKey(text: string): Uint8Array {
+  const t = text.trim();
+  const pub = looksLikePem(t)
+    ? parseSpkiPem(t)
+    : (parseHex32(t) ??
+      fail("input", "not an Ed25519 public key (expected 64 hex digits or a PEM public key)"));
+  try {
+    ed25519.Point.fromBytes(pub);
+  } catch {
+    return fail("input", "invalid Ed25519 public key: not a point of the curve");
+  }
+  return pub;
+}
+
+/** SPKI PEM of a public key, for `openssl pkeyutl -verify -pubin -inkey`. */
+export function publicKeyToPem(publicKey: Uint8Array): string {
+  assertBytes(publicKey, 32, "public key");
+  return spkiPem(publicKey);
+}
+
+/** PKCS#8 PEM of a seed, as `openssl genpkey -algorithm ed25519` writes it. */
+export function seedToPem(seed: Uint8Array): string {
+  assertBytes(seed, 32, "seed");
+  return pkcs8Pem(seed);
+}
+
+/** Pure Ed25519 (RFC 8032) signature of `message`. */
+export function sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  assertBytes(seed, 32, "seed");
+  return ed25519.sign(message, seed);
+}
+
+/**
+ * Strict RFC 8032 verification (canonical encodings required, not ZIP-215). False for any malformed
+ * input rather than an exception.
+ */
+export function verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    return ed25519.verify(signature, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
