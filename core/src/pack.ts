@@ -6,7 +6,7 @@ import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKey, namesKey, streamAad } from "./crypto/kdf.js";
-import { type Stanza, wrapToPassphrase, wrapToX25519 } from "./crypto/recipients.js";
+import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
 import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
@@ -56,6 +56,11 @@ export interface PackOptions {
   hideNames?: boolean;
   /** Called with the number of input bytes just processed. */
   onProgress?: (bytes: number) => void;
+  /**
+   * @internal Source of the random values (master key, capsule id, ephemeral keys, salts), in that
+   * order. Only for reproducible test vectors: real capsules must use the default.
+   */
+  random?: (length: number) => Uint8Array;
 }
 
 export interface PackResult {
@@ -93,13 +98,14 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
     );
   }
   if (sealed) {
-    masterKey = randomBytes(32);
-    capsuleId = randomBytes(16);
-    const stanzas: Stanza[] = recipients.map((r) =>
-      wrapToX25519(masterKey as Uint8Array, capsuleId as Uint8Array, r),
-    );
+    const random = options.random ?? randomBytes;
+    const mk = random(32);
+    const id = random(16);
+    masterKey = mk;
+    capsuleId = id;
+    const stanzas: Stanza[] = recipients.map((r) => wrapToX25519WithEphemeral(mk, id, r, random(32)));
     if (options.passphrase !== undefined) {
-      stanzas.push(await wrapToPassphrase(masterKey, capsuleId, options.passphrase, options.argon2));
+      stanzas.push(await wrapToPassphraseWithSalt(mk, id, options.passphrase, options.argon2, random(16)));
     }
     let names: string | null = null;
     if (options.hideNames) {
