@@ -85,6 +85,14 @@ describe("public keys, signatures", () => {
     expectQcapError(() => parsePublicKey(RFC1_PEM), "input", RFC1.seed);
     // y = 2^255 - 1 is not a canonical field element: not a key.
     expectQcapError(() => parsePublicKey(`${"ff".repeat(31)}7f`), "input");
+    // The identity point (small order): R = identity, S = 0 would "sign" every message.
+    expect(expectQcapError(() => parsePublicKey(`01${"00".repeat(31)}`), "input").message).toMatch(
+      /small order/,
+    );
+    const identity = unhex(`01${"00".repeat(31)}`);
+    const universal = new Uint8Array(64);
+    universal.set(identity);
+    expect(verify(identity, Uint8Array.of(1, 2, 3), universal)).toBe(false);
   });
 
   test("sign and strict verify (RFC 8032 TEST 1)", () => {

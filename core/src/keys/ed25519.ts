@@ -34,18 +34,24 @@ export function parseSigningKey(text: string): SigningKey {
   );
 }
 
-/** An Ed25519 public key from 64 hex digits or an SPKI PEM (`-----BEGIN PUBLIC KEY-----`). */
+/**
+ * An Ed25519 public key from 64 hex digits or an SPKI PEM (`-----BEGIN PUBLIC KEY-----`). Points
+ * off the curve and weak keys of small order are "input" errors.
+ */
 export function parsePublicKey(text: string): Uint8Array {
   const t = text.trim();
   const pub = looksLikePem(t)
     ? parseSpkiPem(t)
     : (parseHex32(t) ??
       fail("input", "not an Ed25519 public key (expected 64 hex digits or a PEM public key)"));
+  let small: boolean;
   try {
-    ed25519.Point.fromBytes(pub);
+    small = ed25519.Point.fromBytes(pub).isSmallOrder();
   } catch {
     return fail("input", "invalid Ed25519 public key: not a point of the curve");
   }
+  // A small-order key has signatures valid for any message (some verifiers, OpenSSL among them, accept them).
+  if (small) fail("input", "invalid Ed25519 public key: a weak key of small order");
   return pub;
 }
 
