@@ -134,16 +134,26 @@ function argon2Problem(p: Argon2Params): string | undefined {
   return undefined;
 }
 
-async function argon2WrapKey(passphrase: string, salt: Uint8Array, p: Argon2Params): Promise<Uint8Array> {
-  return argon2id({
-    password: utf8(passphrase),
-    salt,
-    parallelism: p.p,
-    iterations: p.t,
-    memorySize: p.m,
-    hashLength: 32,
-    outputType: "binary",
-  });
+async function argon2WrapKey(
+  passphrase: string,
+  salt: Uint8Array,
+  p: Argon2Params,
+  onError: "usage" | "decrypt",
+): Promise<Uint8Array> {
+  try {
+    return await argon2id({
+      password: utf8(passphrase),
+      salt,
+      parallelism: p.p,
+      iterations: p.t,
+      memorySize: p.m,
+      hashLength: 32,
+      outputType: "binary",
+    });
+  } catch (e) {
+    // In practice: memory. WebAssembly (hash-wasm) cannot allocate much more than 1 GiB.
+    return fail(onError, `argon2id with m = ${p.m} KiB failed here: ${(e as Error).message}`, e);
+  }
 }
 
 /** Wraps `masterKey` under a passphrase with Argon2id (defaults m = 64 MiB, t = 3, p = 1). */
@@ -170,7 +180,7 @@ export async function wrapToPassphraseWithSalt(
   const p: Argon2Params = { ...ARGON2_DEFAULTS, ...params };
   const problem = argon2Problem(p);
   if (problem !== undefined) fail("usage", problem);
-  const wrapKey = await argon2WrapKey(passphrase, salt, p);
+  const wrapKey = await argon2WrapKey(passphrase, salt, p, "usage");
   return {
     type: "argon2id",
     salt: toHex(salt),
@@ -193,7 +203,7 @@ export async function unwrapPassphrase(
   assertBytes(capsuleId, CAPSULE_ID_BYTES, "capsuleId");
   if (stanza.type !== "argon2id") return null;
   const s = validateStanza(stanza) as Argon2idStanza;
-  const wrapKey = await argon2WrapKey(passphrase, fromHex(s.salt), s);
+  const wrapKey = await argon2WrapKey(passphrase, fromHex(s.salt), s, "decrypt");
   return unwrap(wrapKey, capsuleId, s.wrappedKey);
 }
 
