@@ -53,3 +53,10 @@ export function hasCommand(cmd: string, args: string[] = ["--version"]): boolean
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"));
+
+/** `s` with its last character replaced by a different one of the same case (a checksum error). */
+export function changeLast(s: string): string {
+  const last = s.slice(-1);
+  const repl = last.toLowerCase() === "q" ? "p" : "q";
+  return s.slice(0, -1) + (last === last.toUpperCase() ? repl.toUpperCase() : repl);
+}

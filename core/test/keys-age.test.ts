@@ -12,7 +12,7 @@ import {
   x25519PublicFromSecret,
 } from "../src/keys/age.js";
 import { loadKeyMaterial } from "../src/keys/keyfile.js";
-import { expectQcapError, hasCommand, hex } from "./crypto-test-utils.js";
+import { changeLast, expectQcapError, hasCommand, hex } from "./crypto-test-utils.js";
 
 describe("age encodings", () => {
   test("round trip of a generated identity", () => {
@@ -34,16 +34,16 @@ describe("age encodings", () => {
       "not an age recipient (expected age1…)",
     );
     expect(expectQcapError(() => parseRecipient(id), "input", id).message).toMatch(/identity/);
-    expectQcapError(() => parseRecipient(`${r.slice(0, -1)}x`), "input");
+    expectQcapError(() => parseRecipient(changeLast(r)), "input");
     expectQcapError(() => parseRecipient(r.slice(0, -3)), "input");
     expectQcapError(() => parseRecipient(`age1${"q".repeat(200)}`), "input");
     expectQcapError(() => parseIdentity(r), "input");
-    expectQcapError(() => parseIdentity(`${id.slice(0, -2)}QQ`), "input", id);
+    expectQcapError(() => parseIdentity(changeLast(id)), "input", id);
     expectQcapError(() => parseIdentity(id.toLowerCase()), "input", id);
     expectQcapError(() => parseIdentity(`${id}Q`), "input", id);
     expectQcapError(() => parseIdentity(""), "input");
     for (const e of [
-      expectQcapError(() => parseIdentity(`${id.slice(0, -2)}QQ`), "input", id),
+      expectQcapError(() => parseIdentity(changeLast(id)), "input", id),
       expectQcapError(() => parseIdentity(id.toLowerCase()), "input", id),
     ]) {
       expect(e.message).not.toContain("\n");

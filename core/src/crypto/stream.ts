@@ -139,16 +139,11 @@ const nodeAead = (() => {
   return nodeCrypto === undefined ? undefined : nodeRfc8439(nodeCrypto);
 })();
 
-/**
- * Node implementation, undefined outside Node: HChaCha20 subkey once per entry, then OpenSSL's
- * ChaCha20-Poly1305 with nonce `0x00000000 || u56be(i) || flag` per chunk (the §5.2 equivalence).
- */
-export const nodeChunkCipher: ChunkCipherFactory | undefined =
-  nodeAead &&
-  ((fileKey, aad) => {
+function nodeFactory(aead: NonNullable<typeof nodeAead>): ChunkCipherFactory {
+  return (fileKey, aad) => {
     assertBytes(fileKey, 32, "fileKey");
     const subkey = hchacha20(fileKey, new Uint8Array(16));
-    const key = nodeAead.importKey(subkey);
+    const key = aead.importKey(subkey);
     subkey.fill(0);
     const ad = aad.slice();
     const nonce = new Uint8Array(12);
@@ -157,16 +152,42 @@ export const nodeChunkCipher: ChunkCipherFactory | undefined =
         const len = checkSeal(index, last, plaintext, out);
         const dst = out === undefined ? new Uint8Array(len) : out.subarray(0, len);
         writeCounter(nonce, 4, index, last);
-        nodeAead.seal(key, nonce, ad, plaintext, dst);
+        aead.seal(key, nonce, ad, plaintext, dst);
         return dst;
       },
       open(index, last, stored) {
         checkOpen(index, last, stored);
         writeCounter(nonce, 4, index, last);
-        return nodeAead.open(key, nonce, ad, stored) ?? authFailed(index);
+        return aead.open(key, nonce, ad, stored) ?? authFailed(index);
       },
     };
-  });
+  };
+}
+
+/** Known-answer check against noble, so that a runtime with a different `node:crypto` falls back. */
+function agreesWithNoble(f: ChunkCipherFactory): boolean {
+  try {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const aad = utf8("qcap self-test");
+    const pt = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const a = f(key, aad).seal(3, true, pt);
+    const b = nobleChunkCipher(key, aad).seal(3, true, pt);
+    return (
+      a.length === b.length && a.every((x, i) => x === b[i]) && f(key, aad).open(3, true, b).length === 100
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Node implementation, undefined outside Node: HChaCha20 subkey once per entry, then OpenSSL's
+ * ChaCha20-Poly1305 with nonce `0x00000000 || u56be(i) || flag` per chunk (the §5.2 equivalence).
+ */
+export const nodeChunkCipher: ChunkCipherFactory | undefined = (() => {
+  const f = nodeAead && nodeFactory(nodeAead);
+  return f && agreesWithNoble(f) ? f : undefined;
+})();
 
 // Choice made once at load: Node's OpenSSL when `process.getBuiltinModule` offers it (no static
 // `node:*` import, so browser bundles stay clean), else noble.
