@@ -69,14 +69,18 @@ export function generateKeyFile(): KeyFile {
   return keyFile(signingKeyFromSeed(ed25519.utils.randomSecretKey()), generateIdentity());
 }
 
-/** The key file as pretty-printed JSON with a final newline. */
+/** The key file as pretty-printed JSON with a final newline (public keys derived from the secrets). */
 export function serializeKeyFile(k: KeyFile): string {
+  const { public: pub } = keyFile(signingKeyFromSeed(k.signing.seed), {
+    secret: k.identity.secret,
+    publicKey: x25519PublicFromSecret(k.identity.secret),
+  });
   const json = {
     type: KEY_FILE_TYPE,
     version: 1,
     signing: { ed25519: toHex(k.signing.seed) },
     identity: encodeIdentity(k.identity.secret),
-    public: { ed25519: toHex(k.signing.publicKey), recipient: encodeRecipient(k.identity.publicKey) },
+    public: pub,
   };
   return `${JSON.stringify(json, null, 2)}\n`;
 }
