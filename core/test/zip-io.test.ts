@@ -283,6 +283,35 @@ describe("sinks", () => {
     expect(e.message).toBe(`cannot write ${join(dir, "no", "such", "dir.qcap")}: no such file`);
   });
 
+  test("fileSink reports a failed background write and cleans up on abort", async () => {
+    const probe = await open(join(dir, "probe2"), "w");
+    const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const original = proto.write;
+    proto.write = () =>
+      Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }));
+    const sub = join(dir, "out3");
+    mkdirSync(sub);
+    const path = join(sub, "full.qcap");
+    try {
+      const s = await fileSink(path);
+      const small = new Uint8Array(100_000);
+      let failure: unknown;
+      try {
+        for (let i = 0; i < 40; i++) await s.write(small);
+        await s.close();
+      } catch (e) {
+        failure = e;
+      }
+      expect(failure).toBeInstanceOf(Error);
+      expect((failure as Error).message).toBe(`cannot write ${path}: no space left on device`);
+      await s.abort();
+      expect(readdirSync(sub)).toEqual([]);
+    } finally {
+      proto.write = original;
+    }
+  });
+
   test("fileSink gathers small writes and passes large chunks through uncopied", async () => {
     // Count the writes reaching the file handle.
     const probe = await open(join(dir, "probe"), "w");

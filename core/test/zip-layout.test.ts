@@ -11,7 +11,7 @@ import {
   localHeader,
   type ZipEntrySpec,
 } from "../src/zip/layout.js";
-import { checkNameSet, validateEntryName } from "../src/zip/names.js";
+import { checkNameSet, utf8Length, validateEntryName } from "../src/zip/names.js";
 import { checkEntryFrame, readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { ZipWriter } from "../src/zip/writer.js";
 import {
@@ -304,6 +304,24 @@ describe("entry names (SPEC §2 without the prefix rule)", () => {
     const e = qcapErrorSync(() => validateEntryName(name));
     expect(e.kind).toBe("format");
     expect(e.message).toMatch(message);
+  });
+
+  test("utf8Length agrees with TextEncoder, lone surrogates included", () => {
+    for (const s of [
+      "",
+      "abc",
+      "é",
+      "名前",
+      "😀",
+      "a\ud800b",
+      "\udc00",
+      "\ud800",
+      "x😀\ud83d",
+      "\u07ff\u0800\uffff",
+    ]) {
+      expect(utf8Length(s), JSON.stringify(s)).toBe(new TextEncoder().encode(s).length);
+      expect(localHeader(s).length).toBe(50 + utf8Length(s));
+    }
   });
 
   test("name sets", () => {

@@ -36,24 +36,44 @@ export async function fileSink(path: string, options: { bufferSize?: number } = 
     return error(e);
   }
 
-  const buf = new Uint8Array(bufferSize);
+  // Two buffers: one fills while the other is being written (write-behind), so copying and CRC
+  // work overlap with the file system. A chunk at least as large as a buffer is written directly.
+  let buf: Uint8Array = new Uint8Array(bufferSize);
+  let other: Uint8Array | null = null;
   let buffered = 0;
-  let position = 0; // bytes in the file
+  let position = 0; // file offset after every write issued so far
   let bytesWritten = 0;
+  let inFlight: Promise<void> | null = null;
+  let inFlightError: unknown = null;
   let state: "open" | "busy" | "closed" | "aborted" | "failed" = "open";
 
-  const writeAll = async (bytes: Uint8Array): Promise<void> => {
+  const writeAll = async (bytes: Uint8Array, at: number): Promise<void> => {
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten: n } = await fh.write(bytes, done, bytes.length - done, position);
+      const { bytesWritten: n } = await fh.write(bytes, done, bytes.length - done, at + done);
       done += n;
-      position += n;
     }
   };
+  /** Waits for the write in flight; rethrows its error. */
+  const settle = async (): Promise<void> => {
+    if (inFlight !== null) {
+      await inFlight;
+      inFlight = null;
+    }
+    if (inFlightError !== null) throw inFlightError;
+  };
+  /** Starts writing the buffer and switches to the other one. */
   const flush = async (): Promise<void> => {
     if (buffered === 0) return;
-    await writeAll(buf.subarray(0, buffered));
+    await settle();
+    const full = buf;
+    inFlight = writeAll(full.subarray(0, buffered), position).catch((e: unknown) => {
+      inFlightError = e;
+    });
+    position += buffered;
     buffered = 0;
+    buf = other ?? new Uint8Array(bufferSize);
+    other = full;
   };
   /** Runs `op` exclusively; a failure leaves the sink failed (only `abort()` remains). */
   const run = async (op: () => Promise<void>): Promise<void> => {
@@ -86,7 +106,10 @@ export async function fileSink(path: string, options: { bufferSize?: number } = 
       return run(async () => {
         if (chunk.length >= bufferSize) {
           await flush();
-          await writeAll(chunk);
+          await settle();
+          const at = position;
+          position += chunk.length;
+          await writeAll(chunk, at);
         } else {
           let at = 0;
           while (at < chunk.length) {
@@ -103,6 +126,7 @@ export async function fileSink(path: string, options: { bufferSize?: number } = 
     async close() {
       await run(async () => {
         await flush();
+        await settle();
         await fh.sync();
         await fh.close();
         await rename(tempPath, path);
@@ -117,6 +141,7 @@ export async function fileSink(path: string, options: { bufferSize?: number } = 
     async abort() {
       if (state === "closed" || state === "aborted") return;
       state = "aborted";
+      await inFlight;
       await fh.close().catch(() => {});
       await unlink(tempPath).catch(() => {});
     },

@@ -7,7 +7,9 @@
  *
  * Sizes and offsets are JS numbers, exact up to 2^53 - 1; u64 fields are written as two u32 halves.
  */
-import { encodeName } from "./names.js";
+import { utf8Length } from "./names.js";
+
+const encoder = new TextEncoder();
 
 export interface ZipEntrySpec {
   name: string;
@@ -90,7 +92,23 @@ export function setU64(view: DataView, pos: number, v: number): void {
   view.setUint32(pos + 4, Math.floor(v / TWO_32), true);
 }
 
-function writeLocal(view: DataView, bytes: Uint8Array, pos: number, name: Uint8Array): number {
+/** Writes `name` as UTF-8 at `pos`; `length` is its `utf8Length`. */
+function putName(bytes: Uint8Array, pos: number, name: string, length: number): void {
+  const { read, written } = encoder.encodeInto(name, bytes.subarray(pos, pos + length));
+  if (read !== name.length || written !== length) throw new RangeError("entry name: buffer too small");
+}
+
+/**
+ * Writes the local header of `name` at `pos` of `bytes` (`view` over the same buffer, from byte 0)
+ * and returns the position after it. `nameLength` is `utf8Length(name)`.
+ */
+export function localHeaderInto(
+  bytes: Uint8Array,
+  view: DataView,
+  pos: number,
+  name: string,
+  nameLength: number,
+): number {
   view.setUint32(pos, SIG_LOCAL, true);
   view.setUint16(pos + 4, VERSION_NEEDED, true);
   view.setUint16(pos + 6, FLAGS, true);
@@ -100,10 +118,10 @@ function writeLocal(view: DataView, bytes: Uint8Array, pos: number, name: Uint8A
   view.setUint32(pos + 14, 0, true); // crc-32: in the data descriptor
   view.setUint32(pos + 18, 0xffffffff, true);
   view.setUint32(pos + 22, 0xffffffff, true);
-  view.setUint16(pos + 26, name.length, true);
+  view.setUint16(pos + 26, nameLength, true);
   view.setUint16(pos + 28, LOCAL_EXTRA_LENGTH, true);
-  bytes.set(name, pos + 30);
-  const x = pos + 30 + name.length;
+  putName(bytes, pos + 30, name, nameLength);
+  const x = pos + 30 + nameLength;
   view.setUint16(x, ZIP64_EXTRA_ID, true);
   view.setUint16(x + 2, 16, true);
   setU64(view, x + 4, 0); // size
@@ -111,12 +129,23 @@ function writeLocal(view: DataView, bytes: Uint8Array, pos: number, name: Uint8A
   return x + LOCAL_EXTRA_LENGTH;
 }
 
-function writeCentral(
-  view: DataView,
+/** Writes a data descriptor at `pos` of `view` and returns the position after it. */
+export function dataDescriptorInto(view: DataView, pos: number, crc32: number, size: number): number {
+  checkCrc(crc32);
+  checkU53("entry size", size);
+  view.setUint32(pos, SIG_DESCRIPTOR, true);
+  view.setUint32(pos + 4, crc32, true);
+  setU64(view, pos + 8, size);
+  setU64(view, pos + 16, size);
+  return pos + DATA_DESCRIPTOR_SIZE;
+}
+
+function centralInto(
   bytes: Uint8Array,
+  view: DataView,
   pos: number,
-  name: Uint8Array,
   e: ZipEntrySpec,
+  nameLength: number,
   localOffset: number,
 ): number {
   view.setUint32(pos, SIG_CENTRAL, true);
@@ -129,15 +158,15 @@ function writeCentral(
   view.setUint32(pos + 16, e.crc32, true);
   view.setUint32(pos + 20, 0xffffffff, true);
   view.setUint32(pos + 24, 0xffffffff, true);
-  view.setUint16(pos + 28, name.length, true);
+  view.setUint16(pos + 28, nameLength, true);
   view.setUint16(pos + 30, CENTRAL_EXTRA_LENGTH, true);
   view.setUint16(pos + 32, 0, true); // comment length
   view.setUint16(pos + 34, 0, true); // disk number start
   view.setUint16(pos + 36, 0, true); // internal attributes
   view.setUint32(pos + 38, externalAttributes(e.mode), true);
   view.setUint32(pos + 42, 0xffffffff, true);
-  bytes.set(name, pos + 46);
-  const x = pos + 46 + name.length;
+  putName(bytes, pos + 46, e.name, nameLength);
+  const x = pos + 46 + nameLength;
   view.setUint16(x, ZIP64_EXTRA_ID, true);
   view.setUint16(x + 2, 24, true);
   setU64(view, x + 4, e.size);
@@ -153,21 +182,16 @@ const newBuffer = (n: number): [Uint8Array, DataView] => {
 
 /** Local file header of `name` (`50 + N` bytes). */
 export function localHeader(name: string): Uint8Array {
-  const n = encodeName(name);
-  const [b, v] = newBuffer(LOCAL_HEADER_FIXED + n.length);
-  writeLocal(v, b, 0, n);
+  const n = utf8Length(name);
+  const [b, v] = newBuffer(LOCAL_HEADER_FIXED + n);
+  localHeaderInto(b, v, 0, name, n);
   return b;
 }
 
 /** Data descriptor (24 bytes). */
 export function dataDescriptor(crc32: number, size: number): Uint8Array {
-  checkCrc(crc32);
-  checkU53("entry size", size);
   const [b, v] = newBuffer(DATA_DESCRIPTOR_SIZE);
-  v.setUint32(0, SIG_DESCRIPTOR, true);
-  v.setUint32(4, crc32, true);
-  setU64(v, 8, size);
-  setU64(v, 16, size);
+  dataDescriptorInto(v, 0, crc32, size);
   return b;
 }
 
@@ -175,36 +199,36 @@ export function dataDescriptor(crc32: number, size: number): Uint8Array {
 export function centralHeader(e: ZipEntrySpec, localOffset: number): Uint8Array {
   checkSpec(e);
   checkU53("local header offset", localOffset);
-  const n = encodeName(e.name);
-  const [b, v] = newBuffer(CENTRAL_HEADER_FIXED + n.length);
-  writeCentral(v, b, 0, n, e, localOffset);
+  const n = utf8Length(e.name);
+  const [b, v] = newBuffer(CENTRAL_HEADER_FIXED + n);
+  centralInto(b, v, 0, e, n, localOffset);
   return b;
 }
 
 /** The whole central directory, in one buffer: the headers of `entries` in order. */
 export function centralDirectory(entries: readonly (ZipEntrySpec & { offset: number })[]): Uint8Array {
-  const names = new Array<Uint8Array>(entries.length);
+  const lengths = new Array<number>(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as ZipEntrySpec & { offset: number };
     checkSpec(e);
     checkU53("local header offset", e.offset);
-    names[i] = encodeName(e.name);
+    lengths[i] = utf8Length(e.name);
   }
-  return buildCentralDirectory(entries, names);
+  return buildCentralDirectory(entries, lengths);
 }
 
-/** `entries` checked and their names already encoded in `names`. */
+/** `entries` checked, with the UTF-8 lengths of their names. */
 function buildCentralDirectory(
   entries: readonly (ZipEntrySpec & { offset: number })[],
-  names: readonly Uint8Array[],
+  nameLengths: readonly number[],
 ): Uint8Array {
   let total = 0;
-  for (const n of names) total += CENTRAL_HEADER_FIXED + n.length;
+  for (const n of nameLengths) total += CENTRAL_HEADER_FIXED + n;
   const [b, v] = newBuffer(total);
   let pos = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as ZipEntrySpec & { offset: number };
-    pos = writeCentral(v, b, pos, names[i] as Uint8Array, e, e.offset);
+    pos = centralInto(b, v, pos, e, nameLengths[i] as number, e.offset);
   }
   return b;
 }
@@ -249,19 +273,19 @@ export function endRecords(count: number, cdOffset: number, cdSize: number): Uin
  */
 export function computeLayout(entries: ZipEntrySpec[]): Layout {
   const placed = new Array<PlacedEntry>(entries.length);
-  const names = new Array<Uint8Array>(entries.length);
+  const lengths = new Array<number>(entries.length);
   let offset = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as ZipEntrySpec;
     checkSpec(e);
-    const name = encodeName(e.name);
-    names[i] = name;
-    const dataOffset = offset + LOCAL_HEADER_FIXED + name.length;
+    const nameLength = utf8Length(e.name);
+    lengths[i] = nameLength;
+    const dataOffset = offset + LOCAL_HEADER_FIXED + nameLength;
     placed[i] = { name: e.name, size: e.size, crc32: e.crc32, mode: e.mode, offset, dataOffset };
     offset = dataOffset + e.size + DATA_DESCRIPTOR_SIZE;
     checkU53("archive size", offset);
   }
-  const cd = buildCentralDirectory(placed, names);
+  const cd = buildCentralDirectory(placed, lengths);
   const totalSize = offset + cd.length + END_RECORDS_SIZE;
   checkU53("archive size", totalSize);
   return {

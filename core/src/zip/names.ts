@@ -7,27 +7,20 @@ import { fail } from "../errors.js";
 /** SPEC §2: at most 1024 bytes of UTF-8. */
 export const MAX_NAME_BYTES = 1024;
 
-const encoder = new TextEncoder();
-
-/** A lone UTF-16 surrogate cannot be encoded as UTF-8. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rejects
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 /** JSON quoting keeps control characters and other oddities readable in error messages. */
 const show = (name: string): string => JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
 
-/** UTF-8 byte length of a well-formed string, without allocating. */
+/** UTF-8 byte length of `s` as TextEncoder encodes it (a lone surrogate becomes U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {
-  let n = s.length;
+  let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 2; // a surrogate pair: 2 UTF-16 units, 4 bytes
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4; // a surrogate pair
       i++;
-    } else n += 2;
+    } else n += 3;
   }
   return n;
 }
@@ -35,27 +28,51 @@ export function utf8Length(s: string): number {
 /**
  * Throws QcapError "format" unless `name` follows SPEC §2 (NFC UTF-8 of at most 1024 bytes, `/` as
  * the only separator, no empty, `.` or `..` component, no backslash or control character, no
- * leading or trailing `/`). The prefix rule is not checked here.
+ * leading or trailing `/`). The prefix rule is not checked here. One pass over the name.
  */
 export function validateEntryName(name: string): void {
-  if (name.length === 0) fail("format", "empty entry name");
-  if (LONE_SURROGATE.test(name)) fail("format", `entry name ${show(name)} is not valid Unicode`);
-  if (utf8Length(name) > MAX_NAME_BYTES)
-    fail("format", `entry name ${show(name)} is longer than ${MAX_NAME_BYTES} bytes`);
-  if (CONTROL.test(name)) fail("format", `entry name ${show(name)} contains a control character`);
-  if (name.includes("\\")) fail("format", `entry name ${show(name)} contains a backslash`);
-  if (name.startsWith("/")) fail("format", `entry name ${show(name)} is an absolute path`);
-  if (name.endsWith("/")) fail("format", `entry name ${show(name)} ends with "/"`);
-  for (const part of name.split("/")) {
-    if (part === "") fail("format", `entry name ${show(name)} has an empty path component`);
-    if (part === "." || part === "..")
-      fail("format", `entry name ${show(name)} has a "${part}" path component`);
+  const len = name.length;
+  if (len === 0) fail("format", "empty entry name");
+  if (name.charCodeAt(0) === 0x2f) fail("format", `entry name ${show(name)} is an absolute path`);
+  if (name.charCodeAt(len - 1) === 0x2f) fail("format", `entry name ${show(name)} ends with "/"`);
+  let bytes = 0;
+  let ascii = true;
+  let start = 0; // of the current path component
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? name.charCodeAt(i) : 0x2f;
+    if (c === 0x2f) {
+      const n = i - start;
+      if (n === 0) fail("format", `entry name ${show(name)} has an empty path component`);
+      if (n <= 2 && name.charCodeAt(start) === 0x2e && (n === 1 || name.charCodeAt(start + 1) === 0x2e))
+        fail("format", `entry name ${show(name)} has a "${n === 1 ? "." : ".."}" path component`);
+      start = i + 1;
+      bytes += 1;
+    } else if (c < 0x20 || c === 0x7f) {
+      fail("format", `entry name ${show(name)} contains a control character`);
+    } else if (c === 0x5c) {
+      fail("format", `entry name ${show(name)} contains a backslash`);
+    } else if (c < 0x80) {
+      bytes += 1;
+    } else {
+      ascii = false;
+      if (c < 0x800) bytes += 2;
+      else if ((c & 0xfc00) === 0xd800 && i + 1 < len && (name.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        bytes += 4;
+        i++;
+      } else if ((c & 0xf800) === 0xd800) fail("format", `entry name ${show(name)} is not valid Unicode`);
+      else bytes += 3;
+    }
   }
-  if (name.normalize("NFC") !== name) fail("format", `entry name ${show(name)} is not in Unicode NFC`);
+  if (bytes - 1 > MAX_NAME_BYTES)
+    fail("format", `entry name ${show(name)} is longer than ${MAX_NAME_BYTES} bytes`);
+  if (!ascii && name.normalize("NFC") !== name)
+    fail("format", `entry name ${show(name)} is not in Unicode NFC`);
 }
 
 /** The key two names collide on: NFC, then lower case. */
-export const foldName = (name: string): string => name.normalize("NFC").toLowerCase();
+const ASCII = /^[\x20-\x7e]*$/;
+export const foldName = (name: string): string =>
+  (ASCII.test(name) ? name : name.normalize("NFC")).toLowerCase();
 
 /**
  * Incremental form of `checkNameSet`: `add` throws QcapError "format" when a name repeats, collides
@@ -101,6 +118,3 @@ export function checkNameSet(names: Iterable<string>): void {
   const set = new NameSet();
   for (const name of names) set.add(name);
 }
-
-/** UTF-8 bytes of a name. */
-export const encodeName = (name: string): Uint8Array => encoder.encode(name);

@@ -29,7 +29,7 @@ import {
   ZIP64_EXTRA_ID,
   ZIP64_LOCATOR_SIZE,
 } from "./layout.js";
-import { MAX_NAME_BYTES, NameSet, validateEntryName } from "./names.js";
+import { MAX_NAME_BYTES, NameSet, utf8Length, validateEntryName } from "./names.js";
 
 export interface CentralEntry {
   name: string;
@@ -236,7 +236,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Offset of an entry's first stored byte. */
 export const entryDataOffset = (entry: CentralEntry): number =>
-  entry.offset + LOCAL_HEADER_FIXED + new TextEncoder().encode(entry.name).length;
+  entry.offset + LOCAL_HEADER_FIXED + utf8Length(entry.name);
 
 /**
  * SPEC §7.3 step 5 for entries read in pieces: reads the local header and data descriptor of

@@ -7,14 +7,15 @@ import type { Sink } from "../io/sink.js";
 import {
   centralDirectory,
   DATA_DESCRIPTOR_SIZE,
-  dataDescriptor,
+  dataDescriptorInto,
   END_RECORDS_SIZE,
   endRecords,
-  localHeader,
+  LOCAL_HEADER_FIXED,
+  localHeaderInto,
   MODES,
   type ZipEntrySpec,
 } from "./layout.js";
-import { NameSet, validateEntryName } from "./names.js";
+import { NameSet, utf8Length, validateEntryName } from "./names.js";
 
 interface Written extends ZipEntrySpec {
   offset: number;
@@ -36,6 +37,9 @@ export class ZipWriter {
   #offset = 0;
   #current: Open | null = null;
   #state: "open" | "finished" | "aborted" | "failed" = "open";
+  /** Headers and descriptors are built here (a Sink keeps no chunk after its write settles). */
+  #scratch = new Uint8Array(2048);
+  #view = new DataView(this.#scratch.buffer);
 
   constructor(sink: Sink) {
     this.#sink = sink;
@@ -77,26 +81,27 @@ export class ZipWriter {
       throw new RangeError(`ZipWriter: mode must be 0644 or 0755: 0o${mode.toString(8)}`);
     validateEntryName(name);
     this.#names.add(name);
-    const header = localHeader(name);
-    this.#current = {
-      name,
-      mode,
-      offset: this.#offset,
-      headerLength: header.length,
-      crc: createCrc32(),
-      size: 0,
-    };
-    await this.#write(header);
-    this.#offset += header.length;
+    const nameLength = utf8Length(name);
+    const headerLength = LOCAL_HEADER_FIXED + nameLength;
+    if (headerLength > this.#scratch.length) {
+      this.#scratch = new Uint8Array(headerLength);
+      this.#view = new DataView(this.#scratch.buffer);
+    }
+    localHeaderInto(this.#scratch, this.#view, 0, name, nameLength);
+    this.#current = { name, mode, offset: this.#offset, headerLength, crc: createCrc32(), size: 0 };
+    await this.#write(this.#scratch.subarray(0, headerLength));
+    this.#offset += headerLength;
   }
 
   /** Appends stored bytes to the open entry. */
   async write(chunk: Uint8Array): Promise<void> {
     this.#check(true);
     const e = this.#current as Open;
+    // Start the write first: the CRC is computed while the sink's I/O is in flight.
+    const written = this.#write(chunk);
     e.crc.update(chunk);
     e.size += chunk.length;
-    await this.#write(chunk);
+    await written;
     this.#offset += chunk.length;
   }
 
@@ -105,7 +110,8 @@ export class ZipWriter {
     this.#check(true);
     const e = this.#current as Open;
     const crc32 = e.crc.digest();
-    await this.#write(dataDescriptor(crc32, e.size));
+    dataDescriptorInto(this.#view, 0, crc32, e.size);
+    await this.#write(this.#scratch.subarray(0, DATA_DESCRIPTOR_SIZE));
     this.#offset += DATA_DESCRIPTOR_SIZE;
     this.#entries.push({ name: e.name, size: e.size, crc32, mode: e.mode, offset: e.offset });
     this.#current = null;
