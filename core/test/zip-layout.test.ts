@@ -254,7 +254,7 @@ describe("CRC-32", () => {
     const data = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 13);
     const whole = crc32JsOnly(data);
     expect(crc32(data)).toBe(whole);
-    for (const cut of [0, 1, 15, 16, 17, 8191, 8192, 65536, 123_457, 299_999, 300_000]) {
+    for (const cut of [0, 1, 15, 16, 17, 16383, 16384, 65536, 123_457, 299_999, 300_000]) {
       const a = data.subarray(0, cut);
       const b = data.subarray(cut);
       expect(crc32Combine(crc32JsOnly(a), crc32JsOnly(b), b.length)).toBe(whole);

@@ -127,7 +127,7 @@ export function crc32Combine(crcA: number, crcB: number, lenB: number): number {
 // --- WASM engine ------------------------------------------------------------------------------
 
 /** Updates at least this long use the WASM engine once it is loaded (below it the JS is as fast). */
-export const WASM_MIN_BYTES = 8192;
+export const WASM_MIN_BYTES = 16384;
 
 let wasm: IHasher | undefined;
 let wasmLoading: Promise<boolean> | undefined;
