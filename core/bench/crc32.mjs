@@ -35,7 +35,8 @@ for (let round = 0; round < 7; round++) {
   for (const [name, run] of Object.entries(engines)) {
     const t0 = performance.now();
     seen.add(run());
-    (results[name] ??= []).push(TOTAL / 1048576 / ((performance.now() - t0) / 1000));
+    results[name] ??= [];
+    results[name].push(TOTAL / 1048576 / ((performance.now() - t0) / 1000));
   }
   if (seen.size !== 1) throw new Error("engines disagree");
 }
