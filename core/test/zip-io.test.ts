@@ -27,7 +27,7 @@ const archive = await writeArchive([
   { name: "signatures/manifest.ed25519", data: new Uint8Array(64).fill(7) },
 ]);
 
-type Mode = "range" | "ignore" | "ignore-after-probe" | "bad-range" | "grow";
+type Mode = "range" | "ignore" | "ignore-after-probe" | "no-suffix" | "bad-range" | "grow";
 interface Hit {
   path: string;
   range: string | undefined;
@@ -56,7 +56,12 @@ describe("httpSource", () => {
       }
       const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
       const probe = m?.[1] === ""; // httpSource's first request asks for a suffix
-      if (mode === "ignore" || (mode === "ignore-after-probe" && !probe) || !m) {
+      if (
+        mode === "ignore" ||
+        (mode === "ignore-after-probe" && !probe) ||
+        (mode === "no-suffix" && probe) ||
+        !m
+      ) {
         res.writeHead(200, { "Content-Length": body.length }).end(body);
         return;
       }
@@ -147,6 +152,21 @@ describe("httpSource", () => {
     const src = await httpSource(`${base}/a.zip?mode=ignore-after-probe`);
     const e3 = await qcapError(src.read(0, 10));
     expect(e3.message).toMatch(/ignores HTTP range requests \(status 200 instead of 206\)/);
+  });
+
+  test("a server without suffix ranges costs one more request", async () => {
+    hits.length = 0;
+    const src = await tailCachedSource(await httpSource(`${base}/a.zip?mode=no-suffix`), 64 * 1024);
+    expect(hits.map((h) => h.range)).toEqual([
+      "bytes=-262144",
+      "bytes=0-0",
+      `bytes=${archive.length - 65536}-${archive.length - 1}`,
+    ]);
+    expect(src.size).toBe(archive.length);
+    expect(src.bytesRead).toBe(1 + 65536);
+    const cd = await readCentralDirectory(src);
+    expectSameBytes(await readEntryData(src, cd.entries[2] as never), utf8('{"qcap":1}'));
+    expect(src.requests).toBe(3);
   });
 
   test("a whole file no larger than the tail is fine even without Range support", async () => {

@@ -160,13 +160,21 @@ async function readBody(res: Response, expected: number, name: string): Promise<
 }
 
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/;
+const IGNORES_RANGES =
+  "the server ignores HTTP range requests (status 200 instead of 206); range reads need one that supports them";
+const NO_CONTENT_RANGE =
+  "the server sent no usable Content-Range with the file size (a cross-origin server must expose it: " +
+  "Access-Control-Expose-Headers: Content-Range)";
 const UNSATISFIED_RANGE = /^bytes \*\/(\d+)$/;
 
 /**
  * A source reading a URL with HTTP range requests (`Range: bytes=a-b`). Each read demands status 206
  * and exactly the `Content-Range` asked for; a server that ignores ranges is refused (status 200 is
  * only accepted for the first request when the whole file fits in `tail`), without downloading the
- * whole file. Network and HTTP errors are QcapError "input" with a one-line message.
+ * whole file. A server that answers the first, suffix range (`bytes=-tail`) with the whole file
+ * but honours `bytes=a-b` costs one more request. Network and HTTP errors are QcapError "input"
+ * with a one-line message. Browsers: a cross-origin server must allow the Range request header and
+ * expose Content-Range (CORS).
  */
 export async function httpSource(url: string, init: HttpSourceInit = {}): Promise<RangeSource> {
   const doFetch = init.fetch ?? globalThis.fetch;
@@ -200,52 +208,60 @@ export async function httpSource(url: string, init: HttpSourceInit = {}): Promis
       await refuse(res, `unexpected content encoding "${enc}"`);
   };
 
+  /**
+   * Learns the size with a suffix range of `suffix` bytes (kept as the cache), or a one-byte range
+   * when `suffix` is 0. Null when a suffix range got the whole (too large) file: some servers
+   * support only `bytes=a-b` ranges, so the caller retries with a one-byte range.
+   */
+  const probe = async (suffix: number): Promise<{ size: number; cache: Uint8Array } | null> => {
+    const res = await request(suffix > 0 ? `bytes=-${suffix}` : "bytes=0-0");
+    if (res.status === 206) {
+      await checkEncoding(res);
+      const m = CONTENT_RANGE.exec(res.headers.get("content-range") ?? "");
+      if (!m) return refuse(res, NO_CONTENT_RANGE);
+      const first = Number(m[1]);
+      const last = Number(m[2]);
+      const size = Number(m[3]);
+      const expectFirst = suffix > 0 ? Math.max(0, size - suffix) : 0;
+      const expectLast = suffix > 0 ? size - 1 : 0;
+      if (!Number.isSafeInteger(size) || first !== expectFirst || last !== expectLast) {
+        return refuse(res, `unexpected Content-Range "${m[0]}"`);
+      }
+      const body = await readBody(res, last - first + 1, name);
+      bytesRead += body.length;
+      return { size, cache: suffix > 0 ? body : new Uint8Array(0) };
+    }
+    if (res.status === 416) {
+      // A suffix or first-byte range of an empty file cannot be satisfied.
+      const m = UNSATISFIED_RANGE.exec(res.headers.get("content-range") ?? "");
+      await res.body?.cancel().catch(() => {});
+      if (!m || Number(m[1]) !== 0) return httpError(res);
+      return { size: 0, cache: new Uint8Array(0) };
+    }
+    if (res.status === 200) {
+      // The range was ignored. Fine if the whole file is no larger than what we asked for.
+      await checkEncoding(res);
+      const length = Number(res.headers.get("content-length") ?? Number.NaN);
+      if (Number.isSafeInteger(length) && length <= Math.max(suffix, 1)) {
+        const body = await readBody(res, length, name);
+        bytesRead += length;
+        return { size: length, cache: body };
+      }
+      if (suffix > 0) {
+        await res.body?.cancel().catch(() => {});
+        return null;
+      }
+      return refuse(res, IGNORES_RANGES);
+    }
+    return httpError(res);
+  };
+
   // First request: learn the size, and fetch the tail.
-  const probe = await request(tail > 0 ? `bytes=-${tail}` : "bytes=0-0");
-  let size: number;
-  let cache: Uint8Array = new Uint8Array(0);
-  let cacheStart: number;
-  if (probe.status === 206) {
-    await checkEncoding(probe);
-    const m = CONTENT_RANGE.exec(probe.headers.get("content-range") ?? "");
-    if (!m)
-      return refuse(probe, "the server did not send a usable Content-Range (it must report the file size)");
-    const first = Number(m[1]);
-    const last = Number(m[2]);
-    size = Number(m[3]);
-    const expectFirst = tail > 0 ? Math.max(0, size - tail) : 0;
-    const expectLast = tail > 0 ? size - 1 : 0;
-    if (!Number.isSafeInteger(size) || first !== expectFirst || last !== expectLast) {
-      return refuse(probe, `unexpected Content-Range "${m[0]}"`);
-    }
-    const body = await readBody(probe, last - first + 1, name);
-    bytesRead += body.length;
-    if (tail > 0) cache = body;
-    cacheStart = size - cache.length;
-  } else if (probe.status === 416) {
-    // A suffix or first-byte range of an empty file cannot be satisfied.
-    const m = UNSATISFIED_RANGE.exec(probe.headers.get("content-range") ?? "");
-    await probe.body?.cancel().catch(() => {});
-    if (!m || Number(m[1]) !== 0) return httpError(probe);
-    size = 0;
-    cacheStart = 0;
-  } else if (probe.status === 200) {
-    // The server ignores Range. Accept only a whole file that is no larger than what we asked for.
-    await checkEncoding(probe);
-    const length = Number(probe.headers.get("content-length") ?? Number.NaN);
-    if (!(Number.isSafeInteger(length) && length <= tail)) {
-      return refuse(
-        probe,
-        "the server ignores HTTP range requests (status 200 instead of 206); range reads need one that supports them",
-      );
-    }
-    cache = await readBody(probe, length, name);
-    bytesRead += length;
-    size = length;
-    cacheStart = 0;
-  } else {
-    return httpError(probe);
-  }
+  const found = (await probe(tail)) ?? (await probe(0));
+  if (found === null) throw new Error("unreachable");
+  const size = found.size;
+  let cache = found.cache;
+  const cacheStart = size - cache.length;
 
   let closed = false;
   return {
@@ -264,12 +280,7 @@ export async function httpSource(url: string, init: HttpSourceInit = {}): Promis
       if (offset >= cacheStart) return cache.slice(offset - cacheStart, offset - cacheStart + length);
       const last = offset + length - 1;
       const res = await request(`bytes=${offset}-${last}`);
-      if (res.status === 200) {
-        return refuse(
-          res,
-          "the server ignores HTTP range requests (status 200 instead of 206); range reads need one that supports them",
-        );
-      }
+      if (res.status === 200) return refuse(res, IGNORES_RANGES);
       if (res.status !== 206) return httpError(res);
       await checkEncoding(res);
       const cr = res.headers.get("content-range");
