@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { memorySink } from "../src/io/sink.js";
 import { fileSink } from "../src/io/sink-node.js";
-import { bytesSource, httpSource, tailCachedSource } from "../src/io/source.js";
+import { blobSource, bytesSource, httpSource, tailCachedSource } from "../src/io/source.js";
 import { fileSource } from "../src/io/source-node.js";
 import { readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { ZipWriter } from "../src/zip/writer.js";
@@ -372,4 +372,12 @@ test("bytesSource counts reads and returns copies", async () => {
   expect(src.requests).toBe(1);
   expect(src.bytesRead).toBe(3);
   expect((await qcapError(src.read(4, 3))).message).toMatch(/^truncated or not a capsule: mem has 6 bytes/);
+});
+
+test("blobSource reads a Blob (as browsers get from a File input)", async () => {
+  const src = blobSource(new Blob([new Uint8Array(archive)]), "capsule.qcap");
+  expect(src.size).toBe(archive.length);
+  const cd = await readCentralDirectory(src);
+  expectSameBytes(await readEntryData(src, cd.entries[1] as never), utf8("small"));
+  expect((await qcapError(src.read(archive.length, 1))).kind).toBe("format");
 });
