@@ -335,6 +335,7 @@ describe("entry names (SPEC §2 without the prefix rule)", () => {
       /"payload\/README" and "payload\/readme" collide after case folding/,
     );
     expect(qcapErrorSync(() => checkNameSet(["payload/Ä", "payload/ä"])).message).toMatch(/case folding/);
+    expect(qcapErrorSync(() => checkNameSet(["payload/e\u0301"])).message).toMatch(/not in Unicode NFC/);
     expect(qcapErrorSync(() => checkNameSet(["payload/a", "payload/a/b"])).message).toMatch(
       /"payload\/a" is both a file and a directory/,
     );

@@ -90,7 +90,10 @@ export class NameSet {
   }
 
   add(name: string): void {
-    const folded = foldName(name);
+    const ascii = ASCII.test(name);
+    if (!ascii && name.normalize("NFC") !== name)
+      fail("format", `entry name ${show(name)} is not in Unicode NFC`);
+    const folded = name.toLowerCase();
     const earlier = this.#files.get(folded);
     if (earlier !== undefined) {
       if (earlier === name) fail("format", `duplicate entry name ${show(name)}`);
