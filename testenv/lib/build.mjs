@@ -1,11 +1,15 @@
 // `build`: compiles every pinned binary that is missing from the cache, one after the other (2 cores).
 import {
+  chmodSync,
+  cpSync,
   createWriteStream,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -61,7 +65,7 @@ async function kubernetesStaging(c, env, logStream) {
 /** Creates (once) the throwaway wrapper module that pulls the component in as a dependency. */
 async function prepareWrapper(name, c, versions, env, logStream) {
   const group = Object.entries(versions.components).filter(([, o]) => o.wrapper === c.wrapper);
-  const dir = join(cacheDir(), "src", `${c.wrapper}-${c.version}`);
+  const dir = join(cacheDir(), "src", `${c.wrapper}-${c.version}${c.patch ? `+${c.patch}` : ""}`);
   const stamp = join(dir, ".ready");
   if (existsSync(stamp)) return dir;
   rmSync(dir, { recursive: true, force: true });
@@ -125,20 +129,23 @@ async function ldflags(name, c, dir, env, logStream) {
 }
 
 /**
- * Source patches applied with `go build -overlay` (the module cache stays pristine).
+ * Source patches. Go refuses -overlay for files in GOMODCACHE, so a patched component's module is copied
+ * next to its wrapper module, edited there, and wired in with a `replace` directive. The cache directory
+ * of a patched binary carries the patch id from versions.json (`<name>-<version>+<patch>`).
  * timestamp-server: its Prometheus listener is hard-coded to ":2112" on all interfaces (and the server exits
  * when that port is taken); the patch reads the address from TIMESTAMP_METRICS_ADDR (default unchanged).
- * fulcio: in duplex mode its metrics listener binds ":<metrics-port>" on all interfaces; the patch binds it to
- * the --host address like the API listener.
+ * fulcio: its metrics listener binds ":<metrics-port>" on all interfaces; the patch binds it to the --http-host
+ * address like the API listener. (Fulcio's duplex mode, HTTP and gRPC on one port, panics at start in v1.8.8 with
+ * a duplicate Prometheus registration, so the testenv runs HTTP and gRPC on two ports.)
  */
-const OVERLAYS = {
+const PATCHES = {
   fulcio: [
     {
       file: "cmd/app/serve.go",
       edits: [
         [
-          "d.RegisterListenAndServeMetrics(metricsPort, false)",
-          "d.Host = host // qcap testenv patch: bind the metrics listener to --host too\n\td.RegisterListenAndServeMetrics(metricsPort, false)",
+          'Addr:              fmt.Sprintf(":%v", viper.GetString("metrics-port")),',
+          'Addr:              fmt.Sprintf("%v:%v", viper.GetString("http-host"), viper.GetString("metrics-port")), // qcap testenv patch: bind metrics to --http-host',
         ],
       ],
     },
@@ -156,9 +163,17 @@ const OVERLAYS = {
   ],
 };
 
-async function overlayFlag(name, c, dir, env, logStream) {
-  const patches = OVERLAYS[name];
-  if (!patches) return [];
+function makeWritable(path) {
+  const st = statSync(path);
+  chmodSync(path, st.mode | (st.isDirectory() ? 0o700 : 0o600));
+  if (st.isDirectory()) for (const e of readdirSync(path)) makeWritable(join(path, e));
+}
+
+/** Copies the component's module out of the module cache, applies PATCHES and replaces the module with it. */
+async function applyPatches(name, c, dir, env, logStream) {
+  const patches = PATCHES[name];
+  if (!patches) return;
+  if (!c.patch) throw new Error(`${name} is patched: set "patch" for it in versions.json`);
   const r = await mustRun(
     "go",
     ["list", "-m", "-f", "{{.Dir}}", c.module],
@@ -166,24 +181,27 @@ async function overlayFlag(name, c, dir, env, logStream) {
     `go list -m ${c.module}`,
   );
   const modDir = r.out.trim();
-  const replace = {};
+  const dest = join(dir, "patched", name);
+  if (modDir === dest) return; // already replaced
+  rmSync(dest, { recursive: true, force: true });
+  cpSync(modDir, dest, { recursive: true });
+  makeWritable(dest);
   for (const p of patches) {
-    const src = join(modDir, p.file);
-    let text = readFileSync(src, "utf8");
+    const file = join(dest, p.file);
+    let text = readFileSync(file, "utf8");
     for (const [from, to] of p.edits) {
       if (!text.includes(from)) throw new Error(`patch for ${name}: "${from}" not found in ${p.file}`);
       text = text.replace(from, to);
     }
-    text += p.append ?? "";
-    const patched = join(dir, "overlay", p.file);
-    mkdirSync(join(patched, ".."), { recursive: true });
-    writeFileSync(patched, text);
-    replace[src] = patched;
+    writeFileSync(file, text + (p.append ?? ""));
   }
-  const overlay = join(dir, "overlay.json");
-  writeFileSync(overlay, JSON.stringify({ Replace: replace }, null, 2));
-  log(`  ${name}: patched ${patches.map((p) => p.file).join(", ")} via -overlay`);
-  return ["-overlay", overlay];
+  await mustRun(
+    "go",
+    ["mod", "edit", `-replace=${c.module}=./patched/${name}`],
+    { cwd: dir, env, logStream },
+    "go mod edit -replace",
+  );
+  log(`  ${name}: patched ${patches.map((p) => p.file).join(", ")} (${c.patch})`);
 }
 
 async function buildOne(name, versions, env) {
@@ -201,12 +219,12 @@ async function buildOne(name, versions, env) {
   try {
     const dir = await prepareWrapper(name, c, versions, env, logStream);
     const flags = await ldflags(name, c, dir, env, logStream);
-    const overlay = await overlayFlag(name, c, dir, env, logStream);
+    await applyPatches(name, c, dir, env, logStream);
     mkdirSync(join(out, ".."), { recursive: true });
     const tmp = `${out}.tmp-${process.pid}`;
     await mustRun(
       "go",
-      ["build", "-trimpath", "-p", "2", ...overlay, "-ldflags", flags, "-o", tmp, c.package],
+      ["build", "-trimpath", "-p", "2", "-ldflags", flags, "-o", tmp, c.package],
       { cwd: dir, env, logStream },
       `go build ${c.package}`,
     );

@@ -27,7 +27,7 @@ export function loadVersions() {
 export function binaryPath(name, versions = loadVersions()) {
   const c = versions.components[name];
   if (!c) throw new Error(`unknown component ${name}`);
-  return join(cacheDir(), `${name}-${c.version}`, c.binary);
+  return join(cacheDir(), `${name}-${c.version}${c.patch ? `+${c.patch}` : ""}`, c.binary);
 }
 
 export function allBinaries(versions = loadVersions()) {

@@ -115,7 +115,6 @@ async function ok(url, opts, pred = (r) => r.status === 200) {
 
 /** Component -> readiness probe, used by `up` and `status`. */
 function probes(state) {
-  const ca = existsSync(state.paths.caCert) ? readFileSync(state.paths.caCert) : undefined;
   const p = state.ports;
   return {
     "oidc-issuer": () => ok(`http://127.0.0.1:${p.oidc}/.well-known/openid-configuration`),
@@ -123,7 +122,7 @@ function probes(state) {
     "kube-apiserver": () =>
       ok(
         `https://127.0.0.1:${p.apiserver}/readyz`,
-        { ca, token: state.env.QCAP_KUBE_ADMIN_TOKEN },
+        { ca: readFileSync(state.paths.caCert), token: state.env.QCAP_KUBE_ADMIN_TOKEN },
         (r) => r.status === 200 && r.body.toString().trim() === "ok",
       ),
     versitygw: () => ok(`http://127.0.0.1:${p.s3}/health`),
@@ -182,6 +181,7 @@ export async function up({ dir, setPointer = true, reuse = true } = {}) {
     tsa: await freePort("QCAP_TESTENV_TSA_PORT"),
     tsaMetrics: await freePort("QCAP_TESTENV_TSA_METRICS_PORT"),
     fulcio: await freePort("QCAP_TESTENV_FULCIO_PORT"),
+    fulcioGrpc: await freePort("QCAP_TESTENV_FULCIO_GRPC_PORT"),
     fulcioMetrics: await freePort("QCAP_TESTENV_FULCIO_METRICS_PORT"),
   };
   const dupes = Object.values(ports).filter((v, i, a) => a.indexOf(v) !== i);
@@ -395,7 +395,8 @@ export async function up({ dir, setPointer = true, reuse = true } = {}) {
       "--host=127.0.0.1",
       `--port=${ports.fulcio}`,
       "--grpc-host=127.0.0.1",
-      `--grpc-port=${ports.fulcio}`,
+      `--grpc-port=${ports.fulcioGrpc}`,
+      `--legacy-unix-domain-socket=@qcap-testenv-fulcio-${ports.fulcio}`,
       `--metrics-port=${ports.fulcioMetrics}`,
       "--ca=ephemeralca",
       "--ct-log-url=",
