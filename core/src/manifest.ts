@@ -26,6 +26,8 @@ export interface ManifestEntry {
 export interface Seal {
   aead: typeof AEAD;
   capsuleId: string;
+  /** Key commitment (§5.4): binds the one master key every recipient must unwrap. */
+  commitment: string;
   recipients: Stanza[];
   names: string | null;
 }
@@ -195,13 +197,17 @@ function parseEntry(x: unknown, i: number, sealed: boolean): ManifestEntry {
 }
 
 function parseSeal(x: unknown): Seal {
-  const s = object(x, "manifest seal", ["aead", "capsuleId", "recipients", "names"]);
+  const s = object(x, "manifest seal", ["aead", "capsuleId", "commitment", "recipients", "names"]);
   if (s.aead !== AEAD) fail("format", `manifest seal: unsupported aead ${JSON.stringify(s.aead)}`);
   hex(s.capsuleId, 16, "manifest seal capsuleId");
+  hex(s.commitment, 32, "manifest seal commitment");
   if (!Array.isArray(s.recipients) || s.recipients.length === 0) {
     fail("format", "manifest seal: recipients must be a non-empty array");
   }
-  (s.recipients as unknown[]).forEach(validateStanza);
+  const stanzas = (s.recipients as unknown[]).map(validateStanza);
+  if (stanzas.filter((r) => r.type === "argon2id").length > 1) {
+    fail("format", "manifest seal: at most one passphrase recipient");
+  }
   if (s.names !== null && typeof s.names !== "string")
     fail("format", "manifest seal: names must be hex or null");
   if (typeof s.names === "string") fromHex(s.names, undefined, "manifest seal names");

@@ -5,7 +5,7 @@
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
-import { fileKey, namesKey, streamAad } from "./crypto/kdf.js";
+import { fileKey, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
 import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
@@ -115,7 +115,13 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
       );
       names = toHex(blob);
     }
-    seal = { aead: AEAD, capsuleId: toHex(capsuleId), recipients: stanzas, names };
+    seal = {
+      aead: AEAD,
+      capsuleId: toHex(capsuleId),
+      commitment: toHex(keyCommitment(mk, id)),
+      recipients: stanzas,
+      names,
+    };
   }
 
   const writer = new ZipWriter(sink);

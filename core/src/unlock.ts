@@ -1,10 +1,10 @@
 /** Turning keys into the per-entry keys of a sealed capsule (SPEC §5.1, §5.3, §5.4). */
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import type { Capsule } from "./capsule.js";
-import { fileKey, namesKey } from "./crypto/kdf.js";
+import { fileKey, keyCommitment, namesKey } from "./crypto/kdf.js";
 import { unwrapPassphrase, unwrapX25519 } from "./crypto/recipients.js";
 import { fail } from "./errors.js";
-import { fromHex } from "./hash/hex.js";
+import { equalBytes, fromHex } from "./hash/hex.js";
 import { hiddenName } from "./manifest.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
 
@@ -25,16 +25,24 @@ export async function unlockMasterKey(capsule: Capsule, keyring: Keyring): Promi
   const seal = capsule.manifest.seal;
   if (!seal) return fail("usage", "the capsule is not sealed");
   const capsuleId = fromHex(seal.capsuleId, 16);
+  const commitment = fromHex(seal.commitment, 32);
+  // A stanza that unwraps to anything but the committed key is forged: refuse rather than try others.
+  const committed = (key: Uint8Array): Uint8Array => {
+    if (!equalBytes(keyCommitment(key, capsuleId), commitment)) {
+      fail("integrity", "a recipient stanza unwraps to a key the issuer did not commit to");
+    }
+    return key;
+  };
   const ids = keyring.identities ?? [];
   for (const stanza of seal.recipients) {
     if (stanza.type === "x25519") {
       for (const id of ids) {
         const key = unwrapX25519(stanza, capsuleId, id);
-        if (key) return key;
+        if (key) return committed(key);
       }
     } else if (keyring.passphrase !== undefined) {
       const key = await unwrapPassphrase(stanza, capsuleId, keyring.passphrase);
-      if (key) return key;
+      if (key) return committed(key);
     }
   }
   const hasPass = seal.recipients.some((r) => r.type === "argon2id");

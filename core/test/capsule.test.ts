@@ -220,3 +220,38 @@ describe("tampering is detected", () => {
     await expectFailure(openBytes(new Uint8Array(0)));
   });
 });
+
+describe("key commitment", () => {
+  it("refuses a stanza that unwraps to a key other than the committed one", async () => {
+    const { readCentralDirectory, readEntryData } = await import("../src/zip/reader.js");
+    const { wrapToX25519 } = await import("../src/crypto/recipients.js");
+    const { rawZip } = await import("./helpers.js");
+    const { ed25519 } = await import("@noble/curves/ed25519.js");
+    const canonicalize = (await import("canonicalize")).default as unknown as (x: unknown) => string;
+    const a = generateIdentity();
+    const b = generateIdentity();
+    const bytes = await packBytes(sampleInputs(), { recipients: [a.publicKey, b.publicKey] });
+    const src = bytesSource(bytes);
+    const c = await Capsule.open(src);
+    // The issuer gives recipient b a different master key: a signed but two-faced capsule.
+    const m = JSON.parse(new TextDecoder().decode(c.manifestBytes));
+    m.seal.recipients[1] = wrapToX25519(new Uint8Array(32).fill(7), fromHexId(m.seal.capsuleId), b.publicKey);
+    const mBytes = new TextEncoder().encode(canonicalize(m));
+    const cd = await readCentralDirectory(src);
+    const entries = [];
+    for (const e of cd.entries.slice(0, -2))
+      entries.push({ name: e.name, bytes: await readEntryData(src, e) });
+    const forged = rawZip([
+      ...entries,
+      { name: "manifest.json", bytes: mBytes },
+      { name: "signatures/manifest.ed25519", bytes: ed25519.sign(mBytes, signingKey().seed) },
+    ]);
+    const f = await openBytes(forged);
+    await unlockMasterKey(f, { identities: [a.secret] });
+    await expectFailure(unlockMasterKey(f, { identities: [b.secret] }), "integrity", /did not commit/);
+  });
+});
+
+function fromHexId(h: string): Uint8Array {
+  return Uint8Array.from(h.match(/../g) ?? [], (x) => Number.parseInt(x, 16));
+}

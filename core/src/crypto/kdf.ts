@@ -13,6 +13,7 @@ export function hkdf32(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Uin
 
 const FILE_KEY_INFO = utf8("qcap/v1 file key\0");
 const NAMES_INFO = utf8("qcap/v1 names");
+const COMMITMENT_INFO = utf8("qcap/v1 key commitment");
 const AAD_PREFIX = utf8("qcap/v1\0");
 
 function checkKeys(masterKey: Uint8Array, capsuleId: Uint8Array): void {
@@ -30,6 +31,15 @@ export function fileKey(masterKey: Uint8Array, capsuleId: Uint8Array, name: stri
 export function namesKey(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
   checkKeys(masterKey, capsuleId);
   return hkdf32(masterKey, capsuleId, NAMES_INFO);
+}
+
+/**
+ * Key commitment `HKDF(masterKey, capsuleId, "qcap/v1 key commitment")` (§5.4): Poly1305 does not
+ * bind a ciphertext to one key, so readers check that what they unwrapped is the key the issuer signed.
+ */
+export function keyCommitment(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
+  checkKeys(masterKey, capsuleId);
+  return hkdf32(masterKey, capsuleId, COMMITMENT_INFO);
 }
 
 /** STREAM associated data `"qcap/v1" || 0x00 || capsuleId || utf8(name)` (§5.2). */

@@ -29,7 +29,8 @@ export interface Argon2Params {
 
 export const ARGON2_DEFAULTS: Readonly<Argon2Params> = Object.freeze({ m: 65536, t: 3, p: 1 });
 /** Reader limits of §5.3, checked before deriving anything. */
-export const ARGON2_LIMITS: Readonly<Argon2Params> = Object.freeze({ m: 4194304, t: 16, p: 16 });
+// 1 GiB: the most hash-wasm can derive under Node 20, and a bound on what a capsule can make a reader spend.
+export const ARGON2_LIMITS: Readonly<Argon2Params> = Object.freeze({ m: 1048576, t: 16, p: 16 });
 
 const WRAPPED_BYTES = MASTER_KEY_BYTES + 16;
 const ZERO_NONCE = new Uint8Array(12);
@@ -142,7 +143,8 @@ async function argon2WrapKey(
 ): Promise<Uint8Array> {
   try {
     return await argon2id({
-      password: utf8(passphrase),
+      // NFC, so the same typed passphrase gives the same key on every system.
+      password: utf8(passphrase.normalize("NFC")),
       salt,
       parallelism: p.p,
       iterations: p.t,
