@@ -2,13 +2,16 @@
 // Installs workspace dependencies when node_modules is missing or older than the manifests,
 // so every README command works as the first command on a fresh clone.
 import { execSync } from "node:child_process";
-import { existsSync, statSync, utimesSync } from "node:fs";
+import { existsSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const at = (f) => join(root, f);
 const marker = at("node_modules/.package-lock.json");
-const manifests = ["package.json", "core/package.json", "package-lock.json"].map(at).filter(existsSync);
+const workspaces = JSON.parse(readFileSync(at("package.json"), "utf8")).workspaces ?? [];
+const manifests = ["package.json", "package-lock.json", ...workspaces.map((w) => `${w}/package.json`)]
+  .map(at)
+  .filter(existsSync);
 
 let cmd;
 if (!existsSync(marker)) {
