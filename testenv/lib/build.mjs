@@ -21,7 +21,6 @@ function goEnv() {
     CGO_ENABLED: "0",
     GOTOOLCHAIN: "local",
     GOFLAGS: "-buildvcs=false -mod=mod",
-    GOTELEMETRY: "off",
     GOWORK: "off",
     GOPATH: process.env.GOPATH || join(process.env.HOME || "/root", "go"),
   };

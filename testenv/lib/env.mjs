@@ -16,6 +16,7 @@ import {
   allBinaries,
   currentPointerFile,
   fmtSeconds,
+  loadVersions,
   log,
   missingBinaries,
   TESTENV_ROOT,
@@ -227,6 +228,7 @@ export async function up({ dir, setPointer = true, reuse = true } = {}) {
     QCAP_TESTENV_DIR: baseDir,
     KUBECONFIG: paths.kubeconfig,
     QCAP_KUBE_API_URL: urls.apiserver,
+    QCAP_KUBE_VERSION: loadVersions().components["kube-apiserver"].version,
     QCAP_KUBE_CA: paths.caCert,
     QCAP_KUBE_ADMIN_TOKEN: tokens.admin,
     ...Object.fromEntries(TEST_USERS.map((u) => [`QCAP_KUBE_${u.toUpperCase()}_TOKEN`, tokens[u]])),
@@ -385,7 +387,7 @@ export async function up({ dir, setPointer = true, reuse = true } = {}) {
       "--endpoint-reconciler-type=none",
       "--allow-privileged=true",
       "--profiling=false",
-      "--v=1",
+      "--v=0",
     ]);
 
     const fulcioCfg = join(sub("fulcio"), "config.json");
