@@ -1,7 +1,9 @@
 /**
  * CRC-32 (ISO-HDLC, the ZIP checksum), incremental, for Node and browsers.
  *
- * Two engines give identical results:
+ * On Node a native engine is used when it loads and passes a known-answer test: `@node-rs/crc32`
+ * (Rust `crc32fast`, carry-less multiply, ~8 GiB/s here) or else `zlib.crc32` (~3 GiB/s). Elsewhere
+ * two engines give identical results:
  * - a slice-by-16 table implementation in plain JS, always available (~1.45 GiB/s here);
  * - hash-wasm's WASM CRC-32 (~1.95 GiB/s here on 64 KiB chunks), which needs an async load.
  *
@@ -146,7 +148,6 @@ export function crc32Ready(): Promise<boolean> {
   );
   return wasmLoading;
 }
-void crc32Ready();
 
 function crc32Wasm(h: IHasher, b: Uint8Array): number {
   const d = h.init().update(b).digest("binary");
@@ -155,8 +156,53 @@ function crc32Wasm(h: IHasher, b: Uint8Array): number {
   );
 }
 
+// --- native engines (Node) --------------------------------------------------------------------
+
+type NativeCrc = (b: Uint8Array, crc: number) => number;
+
+function loadNative(): { engine: NativeCrc; name: "node-rs" | "zlib" } | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: NodeJS.Process["getBuiltinModule"] } })
+    .process;
+  const getBuiltin = proc?.getBuiltinModule;
+  if (!getBuiltin) return undefined;
+  // CRC-32 of "123456789" is 0xcbf43926; continuing from a value checks the incremental form.
+  const check = (f: NativeCrc) => {
+    const nine = new TextEncoder().encode("123456789");
+    return (
+      f(nine, 0) >>> 0 === 0xcbf43926 && f(nine.subarray(4), f(nine.subarray(0, 4), 0)) >>> 0 === 0xcbf43926
+    );
+  };
+  try {
+    const mod = getBuiltin("node:module");
+    const addon = mod.createRequire(import.meta.url)("@node-rs/crc32") as {
+      crc32(input: Uint8Array, initial?: number): number;
+    };
+    const engine: NativeCrc = (b, crc) => addon.crc32(b, crc) >>> 0;
+    if (check(engine)) return { engine, name: "node-rs" };
+  } catch {}
+  try {
+    const zlib = getBuiltin("node:zlib") as { crc32?: (b: Uint8Array, crc?: number) => number };
+    const z = zlib.crc32;
+    if (typeof z === "function") {
+      const engine: NativeCrc = (b, crc) => z(b, crc) >>> 0;
+      if (check(engine)) return { engine, name: "zlib" };
+    }
+  } catch {}
+  return undefined;
+}
+
+const native = loadNative();
+// WASM is only worth compiling where no native engine is available.
+if (native === undefined) void crc32Ready();
+
+/** Which engine large updates use: a native one on Node, else WASM once loaded, else JS. */
+export function crc32Implementation(): "node-rs" | "zlib" | "wasm" | "js" {
+  return native?.name ?? (wasm ? "wasm" : "js");
+}
+
 /** Continues `crc` (0 for none) over `b` with the fastest engine available. */
 function update(crc: number, b: Uint8Array): number {
+  if (native !== undefined) return native.engine(b, crc);
   if (wasm === undefined || b.length < WASM_MIN_BYTES) return crc32Js(crc, b);
   const c = crc32Wasm(wasm, b);
   return crc === 0 ? c : crc32Combine(crc, c, b.length);
