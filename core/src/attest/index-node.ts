@@ -1,0 +1,35 @@
+/** Attestations of capsules (Node only): in-toto statements signed into sigstore bundles, and their verification. */
+export {
+  GITHUB_WORKFLOW_BUILD_TYPE,
+  type GitHubRun,
+  githubProvenance,
+  githubRunFromEnv,
+} from "./provenance.js";
+export {
+  DEFAULT_FULCIO_URL,
+  DEFAULT_TSA_URL,
+  type KeylessOptions,
+  type KeyOptions,
+  keyHint,
+  type SignOptions,
+  signStatement,
+} from "./sign-node.js";
+export {
+  buildStatement,
+  type CapsuleSubject,
+  checkSubject,
+  INTOTO_PAYLOAD_TYPE,
+  parseStatement,
+  type ResourceDescriptor,
+  ROOT_DIGEST_KEY,
+  SLSA_PROVENANCE_V1,
+  STATEMENT_TYPE,
+  type Statement,
+} from "./statement.js";
+export {
+  type AttestationResult,
+  parseBundle,
+  sha256Source,
+  type VerifyAttestationOptions,
+  verifyAttestation,
+} from "./verify-node.js";
