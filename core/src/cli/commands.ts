@@ -12,6 +12,7 @@ import { writeKeyFile } from "../keys/keyfile-node.js";
 import { type PackInput, type PackResult, pack } from "../pack.js";
 import { plainChunks, readRange } from "../read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
+import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { readPassphrase } from "./passphrase.js";
@@ -133,14 +134,21 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
 
 // ---- verify and inspect ---------------------------------------------------------------------
 
-export async function verifyCommand(location: string, o: { trust?: string[]; json?: boolean }) {
+export async function verifyCommand(
+  location: string,
+  o: { trust?: string[]; json?: boolean } & AttestationOpts,
+) {
   const trust = await loadTrusted(o.trust ?? []);
+  const attestationInputs = await loadAttestationInputs(o);
   const capsule = await openCapsule(location, { trust });
   try {
     const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
     const bar = progress(`verifying ${location}`, total, !o.json);
     await capsule.verifyAll((n) => bar.add(n));
     bar.done();
+    const attestation = attestationInputs
+      ? await checkAttestation(attestationInputs, capsule, trust)
+      : undefined;
     const result = {
       ok: true,
       capsule: location,
@@ -150,6 +158,7 @@ export async function verifyCommand(location: string, o: { trust?: string[]; jso
       sealed: capsule.sealed,
       entries: capsule.manifest.entries.length,
       bytes: capsule.source.size,
+      ...(attestation ? { attestation } : {}),
     };
     if (o.json) return printJson(result);
     print(`OK ${location}: signature and ${result.entries} entries verified`);
@@ -157,6 +166,12 @@ export async function verifyCommand(location: string, o: { trust?: string[]; jso
     print(
       `issuer ${result.issuer}${trust.length > 0 ? " (trusted)" : " (not pinned: pass --trust to require a key)"}`,
     );
+    if (attestation?.mode === "keyless")
+      print(
+        `attestation OK: ${attestation.identity} (issuer ${attestation.issuer}), sha256 ${attestation.sha256}`,
+      );
+    else if (attestation)
+      print(`attestation OK: signed by key ${attestation.publicKey}, sha256 ${attestation.sha256}`);
   } finally {
     await capsule.source.close();
   }

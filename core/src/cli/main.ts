@@ -52,6 +52,10 @@ function program(): Command {
     .description("check the signature and every byte of a capsule (file or http(s) URL)")
     .argument("<capsule>", "path or URL")
     .option("--trust <key>", "require this issuer key: hex, PEM or key file (repeatable)", collect)
+    .option("--attestation <bundle>", "also verify this sigstore attestation bundle of the capsule")
+    .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
+    .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
+    .option("--issuer <url>", "expected OIDC issuer of a keyless attestation (exact)")
     .option("--json", "machine-readable output")
     .action((c, o) => cmd.verifyCommand(c, o));
 
