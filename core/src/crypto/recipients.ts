@@ -70,8 +70,38 @@ function sharedSecret(secret: Uint8Array, publicKey: Uint8Array): Uint8Array | n
   return isAllZero(shared) ? null : shared;
 }
 
-const x25519WrapKey = (shared: Uint8Array, epk: Uint8Array, recipient: Uint8Array) =>
-  hkdf32(shared, concatBytes(epk, recipient), X25519_INFO);
+const x25519WrapKey = (shared: Uint8Array, epk: Uint8Array, recipient: Uint8Array, info = X25519_INFO) =>
+  hkdf32(shared, concatBytes(epk, recipient), info);
+
+/**
+ * The sender side of the §5.3 X25519 construction under another HKDF `info` label (grants use their
+ * own): `epk = X25519(e, 9)`, `wrapKey = HKDF(X25519(e, recipient), epk || recipient, info)`.
+ */
+export function x25519SenderKey(
+  recipientPublic: Uint8Array,
+  ephemeralSecret: Uint8Array,
+  info: Uint8Array,
+): { epk: Uint8Array; wrapKey: Uint8Array } {
+  assertBytes(recipientPublic, 32, "recipient public key");
+  assertBytes(ephemeralSecret, 32, "ephemeral secret");
+  const epk = x25519.getPublicKey(ephemeralSecret);
+  const shared =
+    sharedSecret(ephemeralSecret, recipientPublic) ??
+    fail("input", "invalid x25519 recipient: a low-order public key gives an all-zero shared secret");
+  return { epk, wrapKey: x25519WrapKey(shared, epk, recipientPublic, info) };
+}
+
+/** The receiver side of `x25519SenderKey`; null when the shared secret is all zero. */
+export function x25519ReceiverKey(
+  identitySecret: Uint8Array,
+  epk: Uint8Array,
+  info: Uint8Array,
+): Uint8Array | null {
+  assertBytes(identitySecret, 32, "identity");
+  assertBytes(epk, 32, "epk");
+  const shared = sharedSecret(identitySecret, epk);
+  return shared === null ? null : x25519WrapKey(shared, epk, x25519.getPublicKey(identitySecret), info);
+}
 
 /** Wraps `masterKey` to an X25519 recipient with a fresh ephemeral key. */
 export function wrapToX25519(
@@ -126,7 +156,8 @@ export function unwrapX25519(
   return unwrap(x25519WrapKey(shared, epk, pub), capsuleId, s.wrappedKey);
 }
 
-function argon2Problem(p: Argon2Params): string | undefined {
+/** Why Argon2id parameters are outside the §5.3 limits, or undefined when they are within them. */
+export function argon2Problem(p: Argon2Params): string | undefined {
   for (const k of ["m", "t", "p"] as const) {
     if (!Number.isSafeInteger(p[k]) || p[k] < 1) return `argon2id ${k} must be a positive integer`;
     if (p[k] > ARGON2_LIMITS[k]) return `argon2id ${k} = ${p[k]} exceeds the limit ${ARGON2_LIMITS[k]}`;
@@ -135,7 +166,11 @@ function argon2Problem(p: Argon2Params): string | undefined {
   return undefined;
 }
 
-async function argon2WrapKey(
+/**
+ * `Argon2id(utf8(NFC(passphrase)), salt, m, t, p, 32)` (§5.3). The caller checks the parameters with
+ * `argon2Problem` first; a failed derivation (memory) is a QcapError of kind `onError`.
+ */
+export async function argon2WrapKey(
   passphrase: string,
   salt: Uint8Array,
   p: Argon2Params,

@@ -11,10 +11,10 @@
  * }
  * ```
  *
- * Room to grow without breaking v1: the secrets (`signing`, `identity`) are either clear members, as
- * above, or replaced by one `"protected"` member holding them encrypted under a passphrase (a later
- * addition), never both. `public` always stays in clear, so public keys can be shown without the
- * passphrase. This version refuses a `protected` file with a clear message.
+ * The secrets (`signing`, `identity`) are either clear members, as above, or replaced by one
+ * `"protected"` member holding them encrypted under a passphrase (SPEC §8.2), never both. `public`
+ * always stays in clear, so public keys can be shown without the passphrase. The synchronous parsers
+ * here refuse a protected file; `unlockKeyFile` (in `keyfile-protected.ts`) opens it.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { equalBytes, isHex, toHex } from "../crypto/bytes.js";
@@ -115,11 +115,24 @@ export function parseKeyFile(text: string): KeyFile {
     );
   }
   if ("protected" in top) {
-    return fail("input", "this key file is passphrase-protected, which this version of qcap cannot read");
+    return fail("input", "this key file is passphrase-protected: it must be unlocked with its passphrase");
   }
   const o = asObject(top, "the key file", ["type", "version", "signing", "identity", "public"]);
+  return keyFileFromMembers(o.signing, o.identity, o.public);
+}
+
+/**
+ * Checks the secret members (`signing`, `identity`) and the `public` member of a key file, clear or
+ * decrypted from `protected`, and that the public keys belong to the secrets.
+ */
+export function keyFileFromMembers(
+  signingMember: unknown,
+  identityMember: unknown,
+  publicMember: unknown,
+): KeyFile {
+  const o = { signing: signingMember, identity: identityMember };
   const signing = asObject(o.signing, '"signing"', ["ed25519"]);
-  const pub = asObject(o.public, '"public"', ["ed25519", "recipient"]);
+  const pub = asObject(publicMember, '"public"', ["ed25519", "recipient"]);
 
   if (!isHex(signing.ed25519, 32)) return bad('"signing.ed25519" must be 64 lowercase hex digits');
   const signingKey = signingKeyFromSeed(parseHex32(signing.ed25519) as Uint8Array);
