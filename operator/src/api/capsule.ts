@@ -1,0 +1,271 @@
+/** The Capsule resource: what to pack, who can open it, who signs it and where it is published. */
+import {
+  AGE_RECIPIENT_PATTERN,
+  conditions,
+  dataKey,
+  duration,
+  keyRef,
+  type ObjectMeta,
+  objectName,
+  observedGeneration,
+  secretRef,
+} from "./common.js";
+import {
+  anyJson,
+  array,
+  boolean,
+  enumOf,
+  type Infer,
+  integer,
+  map,
+  object,
+  optional,
+  string,
+} from "./schema.js";
+
+const exactlyOne = (fields: string[], message: string) => ({
+  rule: `[${fields.map((f) => `has(self.${f})`).join(", ")}].filter(x, x).size() == 1`,
+  message,
+});
+
+/** A folder inside the capsule (relative, `/`-separated). */
+const folder = string({
+  description: "Folder inside the capsule where the source's files go (default: the top).",
+  pattern: "^[^/\\\\]+(/[^/\\\\]+)*$",
+  maxLength: 512,
+});
+
+const s3Endpoint = string({
+  description: "S3 endpoint URL (http or https), e.g. https://s3.eu-central-1.amazonaws.com or a MinIO URL.",
+  pattern: "^https?://[^\\s]+$",
+  maxLength: 2048,
+});
+const bucket = string({
+  description: "Bucket name.",
+  pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+  maxLength: 63,
+});
+const objectPrefix = string({
+  description: "Key prefix (no leading or trailing slash).",
+  pattern: "^[^/]+(/[^/]+)*$",
+  maxLength: 512,
+});
+
+export const sourceSchema = object(
+  {
+    configMap: optional(
+      object(
+        {
+          name: objectName("Name of the ConfigMap, in the Capsule's namespace."),
+          keys: optional(array(dataKey("A key of the ConfigMap."), { maxItems: 256 })),
+        },
+        { description: "Each key of the ConfigMap (or only `keys`) becomes a file named after the key." },
+      ),
+    ),
+    secret: optional(
+      object(
+        {
+          name: objectName("Name of the Secret, in the Capsule's namespace."),
+          keys: optional(array(dataKey("A key of the Secret."), { maxItems: 256 })),
+        },
+        { description: "Like configMap, for a Secret. Needs spec.allowSecretSources: true." },
+      ),
+    ),
+    inline: optional(
+      map(string({ maxLength: 262144 }), {
+        description: "Files given inline: file name -> UTF-8 content.",
+        maxProperties: 64,
+      }),
+    ),
+    s3: optional(
+      object(
+        {
+          endpoint: optional(s3Endpoint),
+          region: optional(string({ maxLength: 64 })),
+          bucket,
+          key: optional(string({ description: "One object.", minLength: 1, maxLength: 1024 })),
+          prefix: optional(
+            string({
+              description: "Every object under this prefix (paths kept relative to it).",
+              maxLength: 1024,
+            }),
+          ),
+          credentialsSecretRef: optional(
+            secretRef(
+              "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: the destination's).",
+            ),
+          ),
+        },
+        {
+          description: "Objects in S3 (default endpoint and credentials: those of the destination).",
+          "x-kubernetes-validations": [
+            exactlyOne(["key", "prefix"], "s3: set exactly one of key and prefix"),
+          ],
+        },
+      ),
+    ),
+    http: optional(
+      object(
+        {
+          url: string({ description: "http(s) URL.", pattern: "^https?://[^\\s]+$", maxLength: 4096 }),
+          sha256: string({
+            description: "SHA-256 of the content (64 lowercase hex digits); a mismatch fails the reconcile.",
+            pattern: "^[0-9a-f]{64}$",
+          }),
+          name: optional(
+            string({ description: "File name (default: the URL's last path segment).", maxLength: 255 }),
+          ),
+        },
+        { description: "A file fetched over HTTP(S), pinned by its digest." },
+      ),
+    ),
+    path: optional(folder),
+    into: optional(
+      enumOf(["payload", "meta"] as const, {
+        description: "payload (default: encrypted when sealed) or meta (public metadata, never encrypted).",
+      }),
+    ),
+  },
+  {
+    description: "One source of files. Set exactly one of configMap, secret, inline, s3, http.",
+    "x-kubernetes-validations": [
+      exactlyOne(
+        ["configMap", "secret", "inline", "s3", "http"],
+        "set exactly one of configMap, secret, inline, s3, http",
+      ),
+    ],
+  },
+);
+
+export const recipientSchema = object(
+  {
+    key: optional(
+      string({ description: "An age X25519 recipient (age1…).", pattern: AGE_RECIPIENT_PATTERN }),
+    ),
+    configMapKeyRef: optional(
+      keyRef("ConfigMap", "Recipients (one per line, # comments) in a ConfigMap key."),
+    ),
+    secretKeyRef: optional(keyRef("Secret", "Recipients (one per line, # comments) in a Secret key.")),
+  },
+  {
+    description: "Who can open the capsule. Set exactly one of key, configMapKeyRef, secretKeyRef.",
+    "x-kubernetes-validations": [
+      exactlyOne(
+        ["key", "configMapKeyRef", "secretKeyRef"],
+        "set exactly one of key, configMapKeyRef, secretKeyRef",
+      ),
+    ],
+  },
+);
+
+export const destinationSchema = object(
+  {
+    endpoint: optional(s3Endpoint),
+    region: optional(string({ description: "Region (default us-east-1).", maxLength: 64 })),
+    bucket,
+    prefix: optional(objectPrefix),
+    forcePathStyle: optional(boolean({ description: "Path-style addressing (default true)." })),
+    credentialsSecretRef: secretRef(
+      "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN).",
+    ),
+    publicURL: optional(
+      string({
+        description:
+          "Public base URL of the prefix (a CDN or website endpoint); default: the endpoint, path style.",
+        pattern: "^https?://[^\\s]+$",
+        maxLength: 2048,
+      }),
+    ),
+  },
+  {
+    description: "Where the capsule and the registry (index.json, index.html, revocations.json) are written.",
+  },
+);
+
+export const capsuleSpecSchema = object(
+  {
+    sources: array(sourceSchema, { description: "Where the files come from.", maxItems: 64 }),
+    allowSecretSources: optional(
+      boolean({
+        description: "Allow Secrets as sources (off by default so no Secret is published by mistake).",
+      }),
+    ),
+    recipients: optional(
+      array(recipientSchema, {
+        description: "Who can open the payload. None: the capsule is signed but not encrypted.",
+        maxItems: 256,
+      }),
+    ),
+    signingKeySecretRef: object(
+      {
+        name: objectName("Name of the Secret."),
+        key: optional(dataKey("Key holding the Ed25519 signing key (default signing.key).")),
+      },
+      {
+        description:
+          "Secret with the Ed25519 signing key: a Q-Cap key file, a PKCS#8 PEM key or a 64-hex-digit seed.",
+      },
+    ),
+    meta: optional(
+      map(anyJson(), {
+        description:
+          "Public metadata (e.g. a STAC item): file name under meta/ -> JSON value (a string is written as is).",
+        maxProperties: 64,
+      }),
+    ),
+    hideNames: optional(boolean({ description: "Hide payload file names (sealed capsules only)." })),
+    destination: destinationSchema,
+    interval: optional(duration("How often to re-check the sources (default 10m).", "10m")),
+    suspend: optional(boolean({ description: "Stop reconciling (nothing is published or deleted)." })),
+    deletionPolicy: optional(
+      enumOf(["Retain", "Delete"] as const, {
+        description: "On deletion of the Capsule: Retain the published objects (default) or Delete them.",
+        default: "Retain",
+      }),
+    ),
+  },
+  {
+    "x-kubernetes-validations": [
+      {
+        rule: "!self.sources.exists(s, has(s.secret)) || (has(self.allowSecretSources) && self.allowSecretSources)",
+        message: "a Secret source needs allowSecretSources: true",
+      },
+      {
+        rule: "!(has(self.hideNames) && self.hideNames) || (has(self.recipients) && size(self.recipients) > 0)",
+        message: "hideNames needs at least one recipient",
+      },
+    ],
+  },
+);
+
+export const artifactSchema = object({
+  url: string({ description: "Where the capsule can be downloaded." }),
+  key: string({ description: "Object key in the destination bucket." }),
+  revision: string({ description: "sha256 digest of the inputs that produced this capsule." }),
+  root: string({ description: "Merkle root of the capsule (signed in its manifest)." }),
+  digest: string({ description: "sha256:<hex> of the capsule file." }),
+  size: integer({ description: "Size of the capsule file in bytes.", format: "int64" }),
+  lastUpdateTime: string({ format: "date-time" }),
+});
+
+export const capsuleStatusSchema = object({
+  observedGeneration: optional(observedGeneration),
+  conditions: optional(conditions),
+  artifact: optional(artifactSchema),
+  inputsDigest: optional(string({ description: "sha256 of everything the capsule is made from." })),
+});
+
+export type CapsuleSpec = Infer<typeof capsuleSpecSchema>;
+export type CapsuleStatus = Infer<typeof capsuleStatusSchema>;
+export type CapsuleSource = Infer<typeof sourceSchema>;
+export type CapsuleRecipient = Infer<typeof recipientSchema>;
+export type Destination = Infer<typeof destinationSchema>;
+export type Artifact = Infer<typeof artifactSchema>;
+
+export interface CapsuleObject {
+  apiVersion: string;
+  kind: "Capsule";
+  metadata: ObjectMeta;
+  spec: CapsuleSpec;
+  status?: CapsuleStatus;
+}

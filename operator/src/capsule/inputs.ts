@@ -1,0 +1,312 @@
+/**
+ * Gathering a Capsule's inputs: the files from its sources (as streaming PackInputs), its recipients
+ * and signing key, and the inputs digest: a sha256 over everything that determines the capsule's
+ * content, computed without reading large sources (S3 objects count by ETag and size, HTTP files by
+ * their pinned sha256). Same digest = nothing to publish.
+ */
+import { createHash } from "node:crypto";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import {
+  bytesInput,
+  loadKeyMaterial,
+  type PackInput,
+  parseRecipient,
+  QcapError,
+  type SigningKey,
+} from "@qcap/core";
+import type { CapsuleObject, CapsuleSource } from "../api/capsule.js";
+import type { KubeClient } from "../kube/client.js";
+import { ReconcileError } from "../kube/conditions.js";
+import { isUnreachable, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { pickKey, readConfigMap, readS3Credentials, readSecret, type S3Credentials } from "./refs.js";
+
+export interface GatheredInputs {
+  inputs: PackInput[];
+  recipients: Uint8Array[];
+  signingKey: SigningKey;
+  /** X25519 identities held with the signing key (Q-Cap key file), able to open the capsule. */
+  issuerIdentities: Uint8Array[];
+  /** sha256 hex of the canonical description of all inputs. */
+  digest: string;
+}
+
+interface Described {
+  input: PackInput;
+  /** What identifies the content without reading it. */
+  identity: string;
+}
+
+const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
+
+function joinName(into: "payload" | "meta", folder: string | undefined, file: string): string {
+  return [into, folder, file].filter((p) => p !== undefined && p !== "").join("/");
+}
+
+function memoryFile(name: string, bytes: Uint8Array): Described {
+  return { input: bytesInput(name, bytes), identity: `sha256:${sha256(bytes)}` };
+}
+
+export interface InputContext {
+  kube: KubeClient;
+  destinationCredentials: () => Promise<S3Credentials>;
+  destination: { endpoint?: string; region?: string; forcePathStyle?: boolean };
+  fetch?: typeof fetch;
+}
+
+export async function gatherInputs(ctx: InputContext, capsule: CapsuleObject): Promise<GatheredInputs> {
+  const { namespace } = capsule.metadata;
+  const spec = capsule.spec;
+  const files: Described[] = [];
+  for (const [i, src] of spec.sources.entries()) {
+    files.push(...(await sourceFiles(ctx, namespace, src, i, spec.allowSecretSources === true)));
+  }
+  for (const [file, value] of Object.entries(spec.meta ?? {})) {
+    const text = typeof value === "string" ? value : `${JSON.stringify(value, null, 2)}\n`;
+    files.push(memoryFile(`meta/${file}`, Buffer.from(text, "utf8")));
+  }
+
+  const recipients: Uint8Array[] = [];
+  for (const r of spec.recipients ?? []) {
+    let text: string;
+    let where: string;
+    if (r.key) {
+      text = r.key;
+      where = "spec.recipients";
+    } else if (r.configMapKeyRef) {
+      const { name, key } = r.configMapKeyRef;
+      text = pickKey(await readConfigMap(ctx.kube, namespace, name), key, "ConfigMap", name).toString("utf8");
+      where = `ConfigMap "${name}" key "${key}"`;
+    } else if (r.secretKeyRef) {
+      const { name, key } = r.secretKeyRef;
+      text = pickKey(await readSecret(ctx.kube, namespace, name), key, "Secret", name).toString("utf8");
+      where = `Secret "${name}" key "${key}"`;
+    } else {
+      throw new ReconcileError("InvalidSpec", "a recipient needs key, configMapKeyRef or secretKeyRef", true);
+    }
+    const lines = text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
+    if (lines.length === 0) throw new ReconcileError("InvalidRecipient", `no recipient in ${where}`, true);
+    for (const line of lines) {
+      try {
+        recipients.push(parseRecipient(line));
+      } catch (err) {
+        const why = err instanceof QcapError ? err.message : "invalid";
+        throw new ReconcileError("InvalidRecipient", `${where}: ${why}`, true);
+      }
+    }
+  }
+
+  const ref = spec.signingKeySecretRef;
+  const keyName = ref.key ?? "signing.key";
+  const keyText = pickKey(
+    await readSecret(ctx.kube, namespace, ref.name),
+    keyName,
+    "Secret",
+    ref.name,
+  ).toString("utf8");
+  let signingKey: SigningKey;
+  let issuerIdentities: Uint8Array[] = [];
+  try {
+    const material = loadKeyMaterial(keyText);
+    if (!material.signing)
+      throw new QcapError("input", "no Ed25519 signing key in it (an age identity alone cannot sign)");
+    signingKey = material.signing;
+    issuerIdentities = material.identities;
+    // A Q-Cap key file also holds the publisher's X25519 identity: seal to it too, so the operator can
+    // open its own capsules to mint grants.
+    for (const r of material.recipients) {
+      if (!recipients.some((x) => Buffer.from(x).equals(Buffer.from(r)))) recipients.push(r);
+    }
+  } catch (err) {
+    // Core's messages never quote the key text.
+    const why = err instanceof QcapError ? err.message : "unreadable";
+    throw new ReconcileError("InvalidSigningKey", `Secret "${ref.name}" key "${keyName}": ${why}`, true);
+  }
+
+  const description = {
+    v: 1,
+    issuer: Buffer.from(signingKey.publicKey).toString("hex"),
+    recipients: recipients.map((r) => Buffer.from(r).toString("hex")).sort(),
+    hideNames: spec.hideNames === true,
+    files: files
+      .map((f) => ({ name: f.input.name, size: f.input.size, mode: f.input.mode ?? 420, id: f.identity }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  return {
+    inputs: files.map((f) => f.input),
+    recipients,
+    signingKey,
+    issuerIdentities,
+    digest: sha256(JSON.stringify(description)),
+  };
+}
+
+async function sourceFiles(
+  ctx: InputContext,
+  namespace: string,
+  src: CapsuleSource,
+  index: number,
+  allowSecrets: boolean,
+): Promise<Described[]> {
+  const into = src.into ?? "payload";
+  const name = (file: string) => joinName(into, src.path, file);
+  if (src.configMap) {
+    const data = await readConfigMap(ctx.kube, namespace, src.configMap.name);
+    const keys = src.configMap.keys ?? [...data.keys()].sort();
+    return keys.map((k) => memoryFile(name(k), pickKey(data, k, "ConfigMap", src.configMap?.name ?? "")));
+  }
+  if (src.secret) {
+    if (!allowSecrets)
+      throw new ReconcileError(
+        "SecretSourceNotAllowed",
+        "a Secret source needs spec.allowSecretSources: true",
+        true,
+      );
+    const data = await readSecret(ctx.kube, namespace, src.secret.name);
+    const keys = src.secret.keys ?? [...data.keys()].sort();
+    return keys.map((k) => memoryFile(name(k), pickKey(data, k, "Secret", src.secret?.name ?? "")));
+  }
+  if (src.inline) {
+    return Object.entries(src.inline)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([file, content]) => memoryFile(name(file), Buffer.from(content, "utf8")));
+  }
+  if (src.s3) return s3Files(ctx, namespace, src, name, index);
+  if (src.http) return [await httpFile(ctx, src.http, name)];
+  throw new ReconcileError("InvalidSpec", `sources[${index}]: no source type set`, true);
+}
+
+async function s3Files(
+  ctx: InputContext,
+  namespace: string,
+  src: CapsuleSource,
+  name: (file: string) => string,
+  index: number,
+): Promise<Described[]> {
+  const s = src.s3;
+  if (!s) return [];
+  const creds = s.credentialsSecretRef
+    ? await readS3Credentials(ctx.kube, namespace, s.credentialsSecretRef.name)
+    : await ctx.destinationCredentials();
+  const endpoint = s.endpoint ?? ctx.destination.endpoint;
+  const client = s3Client({
+    endpoint,
+    region: s.region ?? ctx.destination.region,
+    forcePathStyle: ctx.destination.forcePathStyle,
+    ...creds,
+  });
+  const where = `sources[${index}] s3://${s.bucket}/${s.key ?? s.prefix ?? ""}`;
+  const fail = (err: unknown): never => {
+    if (err instanceof ReconcileError) throw err;
+    const reason = isUnreachable(err) ? "SourceUnreachable" : "SourceFetchFailed";
+    throw new ReconcileError(reason, `${where}: ${s3ErrorMessage(err)}`);
+  };
+  const objects: { key: string; size: number; etag: string; file: string }[] = [];
+  try {
+    if (s.key) {
+      const head = await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: s.key }));
+      objects.push({
+        key: s.key,
+        size: Number(head.ContentLength ?? 0),
+        etag: head.ETag ?? "",
+        file: s.key.split("/").pop() ?? s.key,
+      });
+    } else {
+      const prefix = s.prefix ? `${s.prefix.replace(/\/+$/, "")}/` : "";
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: s.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) {
+          if (!o.Key || o.Key.endsWith("/")) continue;
+          objects.push({
+            key: o.Key,
+            size: Number(o.Size ?? 0),
+            etag: o.ETag ?? "",
+            file: o.Key.slice(prefix.length),
+          });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    }
+  } catch (err) {
+    fail(err);
+  }
+  return objects.map((o) => ({
+    identity: `s3:${endpoint ?? ""}/${s.bucket}/${o.key}@${o.etag}:${o.size}`,
+    input: {
+      name: name(o.file),
+      size: o.size,
+      async *read() {
+        let body: AsyncIterable<Uint8Array>;
+        try {
+          // IfMatch: the bytes must be the version the digest was computed from.
+          const res = await client.send(
+            new GetObjectCommand({ Bucket: s.bucket, Key: o.key, IfMatch: o.etag || undefined }),
+          );
+          body = res.Body as AsyncIterable<Uint8Array>;
+        } catch (err) {
+          return fail(err);
+        }
+        yield* body;
+      },
+    },
+  }));
+}
+
+async function httpFile(
+  ctx: InputContext,
+  h: NonNullable<CapsuleSource["http"]>,
+  name: (file: string) => string,
+): Promise<Described> {
+  const doFetch = ctx.fetch ?? fetch;
+  const url = new URL(h.url);
+  const file = h.name ?? decodeURIComponent(url.pathname.split("/").filter(Boolean).pop() ?? "");
+  if (!file) throw new ReconcileError("InvalidSpec", `${h.url}: give the file a name (http.name)`, true);
+  const shown = `${url.origin}${url.pathname}`; // never the query, which may carry a token
+  const failFetch = (why: string): never => {
+    throw new ReconcileError("SourceFetchFailed", `${shown}: ${why}`);
+  };
+  let size = -1;
+  try {
+    const head = await doFetch(h.url, { method: "HEAD", redirect: "follow" });
+    if (head.ok) size = Number(head.headers.get("content-length") ?? -1);
+    else if (head.status !== 405 && head.status !== 501) failFetch(`HTTP ${head.status}`);
+  } catch (err) {
+    if (err instanceof ReconcileError) throw err;
+    failFetch((err as Error).message);
+  }
+  if (!(size >= 0)) failFetch("the server does not tell the size (no Content-Length)");
+  return {
+    identity: `sha256:${h.sha256}`,
+    input: {
+      name: name(file),
+      size,
+      async *read() {
+        let res: Response;
+        try {
+          res = await doFetch(h.url, { redirect: "follow" });
+        } catch (err) {
+          return failFetch((err as Error).message);
+        }
+        if (!res.ok || !res.body) return failFetch(`HTTP ${res.status}`);
+        const hash = createHash("sha256");
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          yield chunk;
+        }
+        const got = hash.digest("hex");
+        if (got !== h.sha256) {
+          throw new ReconcileError(
+            "DigestMismatch",
+            `${shown}: sha256 is ${got}, the spec pins ${h.sha256}`,
+            true,
+          );
+        }
+      },
+    },
+  };
+}

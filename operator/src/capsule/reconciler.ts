@@ -1,0 +1,410 @@
+/**
+ * Capsule reconciler: level-triggered and idempotent. It reads the Capsule and its inputs, and
+ * converges the destination on them: when the inputs digest differs from the published revision it
+ * packs, seals and signs a new capsule straight into S3 under a fresh key, and only after that upload
+ * completed points the registry (index.json, index.html) and the status at it. A crash at any step
+ * leaves the registry pointing at a complete artifact; the next reconcile redoes the rest and removes
+ * what an interrupted run left behind.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { pack, QcapError } from "@qcap/core";
+import type { Artifact, CapsuleObject, CapsuleStatus } from "../api/capsule.js";
+import { API_VERSION } from "../api/common.js";
+import { parseDuration } from "../duration.js";
+import { isNotFound, type KubeClient, paths } from "../kube/client.js";
+import {
+  type Condition,
+  getCondition,
+  progressing,
+  READY,
+  ReconcileError,
+  ready,
+  retrying,
+  stalled,
+} from "../kube/conditions.js";
+import type { EventRecorder } from "../kube/events.js";
+import type { Outcome } from "../kube/queue.js";
+import { errorMessage, type Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { s3Sink } from "../s3/sink.js";
+import { gatherInputs } from "./inputs.js";
+import { readS3Credentials, type S3Credentials } from "./refs.js";
+import { type RegistryEntry, type RegistryLocation, readIndex, updateEntry } from "./registry.js";
+
+export const FINALIZER = "qcap.dev/finalizer";
+const DEFAULT_INTERVAL = "10m";
+
+export const capsulePath = (ns?: string, name?: string) =>
+  paths.namespaced("qcap.dev", "v1alpha1", "capsules", ns, name);
+
+export interface Destination {
+  client: S3Client;
+  loc: RegistryLocation;
+  /** Folder of this capsule's artifacts: "<prefix>/<namespace>/<name>/". */
+  folder: string;
+  credentials: S3Credentials;
+}
+
+export interface CapsuleReconcilerDeps {
+  kube: KubeClient;
+  events: EventRecorder;
+  log: Logger;
+  metrics: Metrics;
+  /** Test hook: called with the object key when an upload has started sending bytes. */
+  onUploadProgress?: (key: string, loaded: number) => void;
+}
+
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+
+export class CapsuleReconciler {
+  constructor(private readonly d: CapsuleReconcilerDeps) {}
+
+  async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
+    let capsule: CapsuleObject;
+    try {
+      capsule = await this.d.kube.get<CapsuleObject>(capsulePath(namespace, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const log = this.d.log.child({ capsule: `${namespace}/${name}` });
+    if (capsule.metadata.deletionTimestamp) {
+      await this.finalize(capsule, log);
+      return undefined;
+    }
+    if (!capsule.metadata.finalizers?.includes(FINALIZER)) {
+      await this.d.kube.mergePatch(capsulePath(namespace, name), {
+        metadata: {
+          finalizers: [...(capsule.metadata.finalizers ?? []), FINALIZER],
+          resourceVersion: capsule.metadata.resourceVersion,
+        },
+      });
+      // The update event brings us back with the finalizer in place.
+      return undefined;
+    }
+    if (capsule.spec.suspend) {
+      log.info("suspended: not reconciling");
+      return undefined;
+    }
+    let interval: number;
+    try {
+      interval = parseDuration(capsule.spec.interval ?? DEFAULT_INTERVAL);
+    } catch {
+      interval = parseDuration(DEFAULT_INTERVAL);
+    }
+    try {
+      await this.converge(capsule, log);
+      return { requeueAfterMs: interval };
+    } catch (err) {
+      const e = classify(err);
+      await this.reportFailure(capsule, e, log);
+      if (e.permanent) return { requeueAfterMs: interval };
+      throw e;
+    }
+  }
+
+  private async destination(capsule: CapsuleObject): Promise<Destination> {
+    const d = capsule.spec.destination;
+    const credentials = await readS3Credentials(
+      this.d.kube,
+      capsule.metadata.namespace,
+      d.credentialsSecretRef.name,
+    );
+    const client = s3Client({
+      endpoint: d.endpoint,
+      region: d.region,
+      forcePathStyle: d.forcePathStyle,
+      ...credentials,
+    });
+    const prefix = d.prefix ?? "";
+    const folder =
+      [prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/") + "/";
+    return { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials };
+  }
+
+  private async converge(capsule: CapsuleObject, log: Logger) {
+    const { namespace, name, generation } = capsule.metadata;
+    const dest = await this.destination(capsule);
+    const gathered = await gatherInputs(
+      {
+        kube: this.d.kube,
+        destinationCredentials: async () => dest.credentials,
+        destination: capsule.spec.destination,
+      },
+      capsule,
+    );
+    const revision = `sha256:${gathered.digest}`;
+    const index = await destinationCall("read the registry", () => readIndex(dest.loc));
+    const current = index.capsules.find((c) => c.namespace === namespace && c.name === name);
+
+    if (current?.revision === revision && (await this.exists(dest, current.key, current.size))) {
+      // Up to date. Make the status say so (it may have been lost, or never written after a crash).
+      const artifact = artifactOf(current);
+      const st = capsule.status ?? {};
+      if (
+        st.inputsDigest !== revision ||
+        st.artifact?.key !== artifact.key ||
+        st.observedGeneration !== generation ||
+        getCondition(st.conditions as Condition[], READY)?.status !== "True"
+      ) {
+        await this.writeStatus(capsule, {
+          observedGeneration: generation,
+          inputsDigest: revision,
+          artifact: st.artifact?.key === artifact.key ? st.artifact : artifact,
+          conditions: ready(st.conditions as Condition[], "Succeeded", readyMessage(artifact), generation),
+        });
+      }
+      await this.collectGarbage(dest, [current.key], log);
+      return;
+    }
+
+    await this.writeStatus(capsule, {
+      ...capsule.status,
+      observedGeneration: generation,
+      conditions: progressing(
+        capsule.status?.conditions as Condition[],
+        "Progressing",
+        `publishing revision ${revision.slice(0, 19)}`,
+        generation,
+      ),
+    });
+    await this.abortStaleUploads(dest, log);
+
+    const key = `${dest.folder}${gathered.digest.slice(0, 16)}-${randomBytes(6).toString("hex")}.qcap`;
+    log.info("upload started", { key, files: gathered.inputs.length, revision });
+    const sink = s3Sink({
+      client: dest.client,
+      bucket: dest.loc.bucket,
+      key,
+      metadata: { "qcap-revision": revision },
+      onProgress: (loaded) => this.d.onUploadProgress?.(key, loaded),
+    });
+    const started = Date.now();
+    const result = await destinationCall("upload the capsule", () =>
+      pack(gathered.inputs, sink, {
+        signingKey: gathered.signingKey,
+        recipients: gathered.recipients,
+        hideNames: capsule.spec.hideNames === true,
+      }),
+    );
+    const sha = sink.sha256();
+    if (!(await this.exists(dest, key, result.size))) {
+      throw new ReconcileError("UploadFailed", `the uploaded object ${key} is missing or has the wrong size`);
+    }
+    this.d.metrics.bytesPublished.inc(result.size);
+    log.info("upload completed", {
+      key,
+      bytes: result.size,
+      ms: Date.now() - started,
+      root: result.manifest.root,
+    });
+
+    const entry: RegistryEntry = {
+      namespace,
+      name,
+      revision,
+      root: result.manifest.root,
+      size: result.size,
+      digest: `sha256:${sha}`,
+      url: objectUrl({ ...capsule.spec.destination, prefix: dest.loc.prefix }, key),
+      key,
+      issuer: result.manifest.issuer,
+      sealed: result.manifest.seal !== null,
+      updated: now(),
+    };
+    // The artifact is complete: only now does the registry point at it.
+    const previous = await destinationCall("update the registry", () =>
+      updateEntry(dest.loc, namespace, name, entry),
+    );
+    const artifact = artifactOf(entry);
+    this.d.metrics.publishes.inc();
+    await this.writeStatus(capsule, {
+      observedGeneration: generation,
+      inputsDigest: revision,
+      artifact,
+      conditions: ready(
+        capsule.status?.conditions as Condition[],
+        "Succeeded",
+        readyMessage(artifact),
+        generation,
+      ),
+    });
+    await this.d.events.record(
+      withKind(capsule),
+      "Normal",
+      "Published",
+      `published revision ${revision.slice(0, 19)}… root ${entry.root} (${entry.size} bytes) at ${entry.url}`,
+    );
+    // Keep the previous artifact for readers that fetched the old index a moment ago.
+    await this.collectGarbage(dest, [key, ...(previous ? [previous.key] : [])], log);
+  }
+
+  private async exists(dest: Destination, key: string, size: number): Promise<boolean> {
+    try {
+      const head = await dest.client.send(new HeadObjectCommand({ Bucket: dest.loc.bucket, Key: key }));
+      return Number(head.ContentLength) === size;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404)
+        return false;
+      throw classify(err, "check the artifact");
+    }
+  }
+
+  /** Multipart uploads left by a process killed mid-upload (only the leader uploads, one per capsule). */
+  private async abortStaleUploads(dest: Destination, log: Logger) {
+    let res: { Uploads?: { Key?: string; UploadId?: string }[] };
+    try {
+      res = await dest.client.send(
+        new ListMultipartUploadsCommand({ Bucket: dest.loc.bucket, Prefix: dest.folder }),
+      );
+    } catch (err) {
+      throw classify(err, "list uploads");
+    }
+    for (const u of res.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || !u.Key.startsWith(dest.folder)) continue;
+      await dest.client
+        .send(new AbortMultipartUploadCommand({ Bucket: dest.loc.bucket, Key: u.Key, UploadId: u.UploadId }))
+        .then(() => log.info("aborted an interrupted upload", { key: u.Key }))
+        .catch((err) =>
+          log.warn("cannot abort an interrupted upload", { key: u.Key, error: s3ErrorMessage(err) }),
+        );
+    }
+  }
+
+  /** Deletes the artifacts of this capsule other than `keep` (e.g. uploads that completed but were never indexed). */
+  private async collectGarbage(dest: Destination, keep: string[], log: Logger) {
+    const stale = (await this.listFolder(dest)).filter((k) => !keep.includes(k));
+    if (stale.length === 0) return;
+    await dest.client.send(
+      new DeleteObjectsCommand({
+        Bucket: dest.loc.bucket,
+        Delete: { Objects: stale.map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+    log.info("removed unreferenced artifacts", { keys: stale });
+  }
+
+  private async listFolder(dest: Destination): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await dest.client.send(
+        new ListObjectsV2Command({ Bucket: dest.loc.bucket, Prefix: dest.folder, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  private async finalize(capsule: CapsuleObject, log: Logger) {
+    const { namespace, name } = capsule.metadata;
+    if (!capsule.metadata.finalizers?.includes(FINALIZER)) return;
+    if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
+      const dest = await this.destination(capsule);
+      await destinationCall("delete the artifacts", async () => {
+        await updateEntry(dest.loc, namespace, name, null);
+        await this.abortStaleUploads(dest, log);
+        await this.collectGarbage(dest, [], log);
+      });
+      await this.d.events.record(
+        withKind(capsule),
+        "Normal",
+        "Deleted",
+        "deleted the published artifacts and the registry entry",
+      );
+    }
+    await this.d.kube.mergePatch(capsulePath(namespace, name), {
+      metadata: {
+        finalizers: (capsule.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+        resourceVersion: capsule.metadata.resourceVersion,
+      },
+    });
+    log.info("finalized", { deletionPolicy: capsule.spec.deletionPolicy ?? "Retain" });
+  }
+
+  private async reportFailure(capsule: CapsuleObject, e: ReconcileError, log: Logger) {
+    const gen = capsule.metadata.generation;
+    const before = getCondition(capsule.status?.conditions as Condition[], READY);
+    const conditions = e.permanent
+      ? stalled(capsule.status?.conditions as Condition[], e.reason, e.message, gen)
+      : retrying(capsule.status?.conditions as Condition[], e.reason, e.message, gen);
+    log.warn("reconcile failed", { reason: e.reason, error: e.message, permanent: e.permanent });
+    this.d.metrics.errors.inc({ kind: "Capsule", reason: e.reason });
+    try {
+      await this.writeStatus(capsule, { ...capsule.status, observedGeneration: gen, conditions });
+    } catch (err) {
+      log.warn("cannot write the status", { error: errorMessage(err) });
+    }
+    if (before?.reason !== e.reason || before?.message !== e.message) {
+      await this.d.events.record(withKind(capsule), "Warning", e.reason, e.message);
+    }
+  }
+
+  private async writeStatus(capsule: CapsuleObject, status: CapsuleStatus) {
+    const { namespace, name } = capsule.metadata;
+    const written = await this.d.kube.mergePatch<CapsuleObject>(`${capsulePath(namespace, name)}/status`, {
+      status,
+    });
+    capsule.status = written.status;
+  }
+}
+
+function artifactOf(e: RegistryEntry): Artifact {
+  return {
+    url: e.url,
+    key: e.key,
+    revision: e.revision,
+    root: e.root,
+    digest: e.digest,
+    size: e.size,
+    lastUpdateTime: e.updated,
+  };
+}
+
+const readyMessage = (a: Artifact) => `published revision ${a.revision.slice(0, 19)}… root ${a.root}`;
+
+export function withKind<T extends { metadata: { name: string; namespace: string } }>(o: T) {
+  return { apiVersion: API_VERSION, kind: "Capsule", ...o } as T & { apiVersion: string; kind: string };
+}
+
+/** Runs an S3 call, turning its errors into conditions that say what could not be done. */
+async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classify(err, what);
+  }
+}
+
+/** Maps any error to a condition reason and message. */
+export function classify(err: unknown, what?: string): ReconcileError {
+  if (err instanceof ReconcileError) return err;
+  if (err instanceof QcapError) {
+    const permanent = err.kind === "input" || err.kind === "usage";
+    return new ReconcileError(permanent ? "InvalidInput" : "PackFailed", err.message, permanent);
+  }
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.$metadata || isUnreachable(err)) {
+    const msg = `cannot ${what ?? "reach the destination"}: ${s3ErrorMessage(err)}`;
+    if (isUnreachable(err)) return new ReconcileError("DestinationUnreachable", msg);
+    if (e.name === "NoSuchBucket") return new ReconcileError("BucketNotFound", msg);
+    if (
+      /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden/.test(e.name ?? "") ||
+      e.$metadata?.httpStatusCode === 403
+    )
+      return new ReconcileError("AccessDenied", msg);
+    return new ReconcileError("UploadFailed", msg);
+  }
+  return new ReconcileError("ReconcileError", errorMessage(err));
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+/** qcap-operator: reconciles Capsule and CapabilityGrant resources. */
+import { hostname } from "node:os";
+import { Command, InvalidArgumentError } from "commander";
+import { Controller } from "./controller.js";
+import { parseDuration } from "./duration.js";
+import { GrantReconciler } from "./grant/reconciler.js";
+import { startHealthServer } from "./health.js";
+import { KubeClient, loadKubeConfig } from "./kube/client.js";
+import { EventRecorder } from "./kube/events.js";
+import { LeaderElector } from "./kube/leader.js";
+import { createLogger, errorMessage, type Level } from "./log.js";
+import { Metrics } from "./metrics.js";
+
+const duration = (v: string) => {
+  try {
+    return parseDuration(v);
+  } catch {
+    throw new InvalidArgumentError(`not a duration (e.g. 30s, 10m, 1h): ${v}`);
+  }
+};
+const positive = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+};
+const listen = (v: string) => {
+  const m = /^(.*):(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError("expected HOST:PORT, e.g. 0.0.0.0:8080");
+  return { host: m[1] || "0.0.0.0", port: Number(m[2]) };
+};
+
+const program = new Command("qcap-operator")
+  .description(
+    "Reconciles qcap.dev Capsule and CapabilityGrant resources into published capsules, grants and revocations.",
+  )
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig to use (default: in-cluster service account, then KUBECONFIG / ~/.kube/config)",
+  )
+  .option("--context <name>", "kubeconfig context")
+  .option(
+    "--namespaces <list>",
+    "comma-separated namespaces to watch (default: all; env QCAP_WATCH_NAMESPACES)",
+    process.env.QCAP_WATCH_NAMESPACES,
+  )
+  .option("--listen <host:port>", "address of /healthz, /readyz and /metrics", listen, listen("0.0.0.0:8080"))
+  .option("--no-leader-elect", "do not use leader election (only ever run one replica then)")
+  .option(
+    "--leader-election-namespace <ns>",
+    "namespace of the leader Lease (default: POD_NAMESPACE, else default)",
+    process.env.POD_NAMESPACE ?? "default",
+  )
+  .option("--leader-election-id <name>", "name of the leader Lease", "qcap-operator")
+  .option("--lease-duration <d>", "leader lease duration", duration, parseDuration("15s"))
+  .option(
+    "--renew-deadline <d>",
+    "leader gives up after failing to renew this long",
+    duration,
+    parseDuration("10s"),
+  )
+  .option("--retry-period <d>", "leader election retry period", duration, parseDuration("2s"))
+  .option("--identity <id>", "this replica's identity in the Lease (default: POD_NAME or hostname_pid)")
+  .option("--workers <n>", "concurrent reconciles per kind", positive, 2)
+  .option("--resync <d>", "reconcile every object at least this often", duration, parseDuration("10m"))
+  .option("--backoff <d>", "first retry delay after an error", duration, parseDuration("1s"))
+  .option("--max-backoff <d>", "longest retry delay after repeated errors", duration, parseDuration("5m"))
+  .option(
+    "--shutdown-timeout <d>",
+    "on SIGTERM, how long to wait for reconciles in progress",
+    duration,
+    parseDuration("25s"),
+  )
+  .option("--log-level <level>", "debug, info, warn or error", "info")
+  .showHelpAfterError();
+
+interface Options {
+  kubeconfig?: string;
+  context?: string;
+  namespaces?: string;
+  listen: { host: string; port: number };
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+  identity?: string;
+  workers: number;
+  resync: number;
+  backoff: number;
+  maxBackoff: number;
+  shutdownTimeout: number;
+  logLevel: string;
+}
+
+async function main() {
+  program.parse();
+  const o = program.opts<Options>();
+  if (!["debug", "info", "warn", "error"].includes(o.logLevel)) {
+    process.stderr.write(`qcap-operator: --log-level must be debug, info, warn or error\n`);
+    process.exit(2);
+  }
+  const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}_${process.pid}`;
+  const log = createLogger(o.logLevel as Level, { component: "qcap-operator", identity });
+  const metrics = new Metrics();
+
+  let kube: KubeClient;
+  try {
+    kube = new KubeClient(loadKubeConfig(o.kubeconfig, o.context));
+  } catch (err) {
+    process.stderr.write(`qcap-operator: cannot load the Kubernetes configuration: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  const namespaces = o.namespaces
+    ? o.namespaces
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : null;
+  const events = new EventRecorder(kube, "qcap-operator", identity, log);
+  const controller = new Controller(kube, log, metrics, events, {
+    namespaces,
+    workers: o.workers,
+    resyncMs: o.resync,
+    baseBackoffMs: o.backoff,
+    maxBackoffMs: o.maxBackoff,
+  });
+  controller.grantReconciler = new GrantReconciler({ kube, events, log, metrics, controller });
+
+  const elector = o.leaderElect
+    ? new LeaderElector(
+        kube,
+        {
+          namespace: o.leaderElectionNamespace,
+          name: o.leaderElectionId,
+          identity,
+          leaseDurationMs: o.leaseDuration,
+          renewDeadlineMs: o.renewDeadline,
+          retryPeriodMs: o.retryPeriod,
+        },
+        log,
+      )
+    : null;
+
+  let broken = false;
+  const server = await startHealthServer(
+    o.listen,
+    {
+      live: () => !broken,
+      // A standby is ready (it can take over); a leader once its caches are synced.
+      ready: () =>
+        !broken && (elector ? !elector.isLeader() || controller.hasSynced() : controller.hasSynced()),
+    },
+    metrics,
+  );
+  const addr = server.address();
+  log.info("serving health and metrics", {
+    address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : String(addr),
+    port: typeof addr === "object" && addr ? addr.port : undefined,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    const timer = setTimeout(() => {
+      log.warn("shutdown timeout: exiting with reconciles in progress");
+      process.exit(0);
+    }, o.shutdownTimeout);
+    timer.unref();
+    try {
+      await controller.stop();
+      await elector?.stop();
+    } catch (err) {
+      log.warn("error during shutdown", { error: errorMessage(err) });
+    }
+    server.close();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  const startController = () => {
+    metrics.leader.set(1);
+    controller.start().catch((err) => {
+      broken = true;
+      log.error("controller failed to start", { error: errorMessage(err) });
+      process.exit(1);
+    });
+  };
+  if (elector) {
+    log.info("waiting for leadership", { lease: `${o.leaderElectionNamespace}/${o.leaderElectionId}` });
+    await elector.run(startController, () => {
+      // Another replica may act now: stop at once, as controller-runtime does.
+      metrics.leader.set(0);
+      log.error("leadership lost: exiting");
+      process.exit(1);
+    });
+  } else {
+    startController();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`qcap-operator: ${errorMessage(err)}\n`);
+  process.exit(1);
+});
