@@ -12,8 +12,16 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          name: "operator",
+          include: ["operator/test/unit/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
       // Local control plane (kube-apiserver, S3, Fulcio, TSA): see testenv/README.md.
       testenvProject({ name: "e2e", include: ["testenv/test/**/*.test.ts"] }),
+      testenvProject({ name: "operator-e2e", include: ["operator/test/*.test.ts"], testTimeout: 180_000 }),
     ],
   },
 });

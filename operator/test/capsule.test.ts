@@ -1,0 +1,324 @@
+// The Capsule lifecycle against the real local control plane: publish, verify and open with the CLI,
+// republish on a source change, skip when nothing changed, errors as conditions, deletion policy.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  apply,
+  type CapsuleView,
+  condition,
+  createExamplePrerequisites,
+  ensureBucket,
+  env,
+  events,
+  example,
+  getJson,
+  getObject,
+  installCrds,
+  kubectl,
+  listKeys,
+  makeKey,
+  must,
+  newNamespace,
+  type OperatorProcess,
+  qcap,
+  s3Client,
+  startOperator,
+  type TestKey,
+  tempDir,
+  waitFor,
+  waitReady,
+} from "./support.ts";
+
+const BUCKET = "qcap-public";
+const s3 = s3Client();
+let ns: string;
+let dir: string;
+let publisher: TestKey;
+let reader: TestKey;
+let op: OperatorProcess;
+
+beforeAll(async () => {
+  await installCrds();
+  await ensureBucket(s3, BUCKET);
+  ns = await newNamespace("capsule");
+  dir = tempDir("capsule");
+  publisher = makeKey(dir, "publisher");
+  reader = makeKey(dir, "reader");
+  await createExamplePrerequisites(ns, publisher, reader, dir);
+  op = startOperator(ns);
+});
+
+afterAll(async () => {
+  await op?.kill("SIGKILL");
+});
+
+interface RegistryIndex {
+  kind: string;
+  capsules: {
+    namespace: string;
+    name: string;
+    revision: string;
+    root: string;
+    size: number;
+    url: string;
+    key: string;
+    digest: string;
+  }[];
+}
+const readIndex = async () =>
+  JSON.parse((await getObject(s3, BUCKET, "registry/index.json")).toString("utf8")) as RegistryIndex;
+const entryOf = (idx: RegistryIndex, name: string) =>
+  idx.capsules.find((c) => c.namespace === ns && c.name === name);
+
+describe("Capsule", () => {
+  let first: CapsuleView;
+
+  it("publishes the example capsule: Ready, artifact in S3, registry updated", async () => {
+    await apply(ns, example("capsule.yaml"));
+    await op.waitLog("caches synced");
+    first = await waitReady<CapsuleView>(ns, "capsule/survey");
+    const st = first.status ?? {};
+    expect(st.observedGeneration).toBe(first.metadata.generation);
+    // kstatus: once Ready, neither Reconciling nor Stalled remain.
+    expect(st.conditions?.map((c) => c.type)).toEqual(["Ready"]);
+    expect(condition(first, "Ready")?.reason).toBe("Succeeded");
+    expect(first.metadata.finalizers).toContain("qcap.dev/finalizer");
+    const a = st.artifact;
+    expect(a).toBeDefined();
+    if (!a) return;
+    expect(a.key).toMatch(new RegExp(`^registry/${ns}/survey/[0-9a-f]{16}-[0-9a-f]{12}\\.qcap$`));
+    expect(a.root).toMatch(/^[0-9a-f]{64}$/);
+    expect(a.revision).toBe(st.inputsDigest);
+    expect(a.url).toBe(`${env("AWS_ENDPOINT_URL")}/${BUCKET}/${a.key}`);
+
+    const idx = await readIndex();
+    expect(idx.kind).toBe("qcap-registry");
+    expect(entryOf(idx, "survey")).toMatchObject({
+      key: a.key,
+      root: a.root,
+      revision: a.revision,
+      size: a.size,
+      url: a.url,
+    });
+    const html = (await getObject(s3, BUCKET, "registry/index.html")).toString("utf8");
+    expect(html).toContain(`${ns}/survey`);
+    expect(html).toContain(a.root);
+
+    const published = (await events(ns, "survey")).filter((e) => e.reason === "Published");
+    expect(published.length).toBe(1);
+  });
+
+  it("the artifact verifies and opens with the CLI; metadata is public", async () => {
+    const a = first.status?.artifact;
+    if (!a) throw new Error("no artifact");
+    const bytes = await getObject(s3, BUCKET, a.key);
+    expect(bytes.length).toBe(a.size);
+    const file = join(dir, "survey.qcap");
+    writeFileSync(file, bytes);
+    must(await qcap(["verify", file, "--trust", publisher.file]), "qcap verify");
+    const inspect = JSON.parse(must(await qcap(["inspect", file, "--json"]), "qcap inspect"));
+    expect(JSON.stringify(inspect)).toContain(a.root);
+
+    const out = join(dir, "out");
+    must(
+      await qcap(["open", file, "-o", out, "-i", reader.file, "--meta-out", join(dir, "meta")]),
+      "qcap open",
+    );
+    expect(readFileSync(join(out, "counts/north.csv"), "utf8")).toContain("N1,Parus major,12");
+    expect(readFileSync(join(out, "counts/south.csv"), "utf8")).toContain("S1,Turdus merula,9");
+    expect(readFileSync(join(out, "README.md"), "utf8")).toContain("# Bird survey 2026");
+    expect(readFileSync(join(out, "LICENSE.txt"), "utf8")).toBe("CC-BY-4.0\n");
+    const item = JSON.parse(readFileSync(join(dir, "meta", "stac/item.json"), "utf8"));
+    expect(item).toMatchObject({ type: "Feature", id: "bird-survey-2026" });
+
+    // Someone who is not a recipient cannot open it.
+    const stranger = makeKey(dir, "stranger");
+    const denied = await qcap(["open", file, "-o", join(dir, "nope"), "-i", stranger.file]);
+    expect(denied.code).toBe(1);
+  });
+
+  it("health, readiness and metrics endpoints answer", async () => {
+    expect((await op.http("/healthz")).status).toBe(200);
+    expect((await op.http("/readyz")).status).toBe(200);
+    const m = await op.http("/metrics");
+    expect(m.status).toBe(200);
+    expect(m.text).toMatch(/qcap_operator_reconcile_total\{kind="Capsule",result="success"\} [1-9]/);
+    expect(m.text).toMatch(/qcap_operator_publish_total [1-9]/);
+    expect(m.text).toMatch(/qcap_operator_published_bytes_total [1-9]/);
+    expect(m.text).toMatch(/qcap_operator_reconcile_duration_seconds_bucket/);
+    expect(m.text).toMatch(/qcap_operator_leader 1/);
+  });
+
+  it("a restart with unchanged inputs publishes nothing (graceful SIGTERM, then no upload)", async () => {
+    const before = first.status?.artifact;
+    const exit = await op.kill("SIGTERM");
+    expect(exit.code).toBe(0);
+    expect(op.has("stopped")).toBe(true);
+    op = startOperator(ns);
+    // The periodic/initial reconcile ran once the metrics count it.
+    await waitFor("a reconcile after restart", async () => {
+      const m = await op.http("/metrics");
+      return /qcap_operator_reconcile_total\{kind="Capsule",result="success"\} [1-9]/.test(m.text);
+    });
+    expect(op.has("upload started")).toBe(false);
+    const now = await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"]);
+    expect(now.status?.artifact).toEqual(before);
+  });
+
+  it("a ConfigMap change publishes a new revision; the previous artifact is kept, older ones removed", async () => {
+    const before = first.status?.artifact;
+    if (!before) throw new Error("no artifact");
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "configmap",
+        "survey-data",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ data: { "north.csv": "transect,species,count\nN1,Parus major,13\n" } }),
+      ]),
+      "patch ConfigMap",
+    );
+    const second = await waitFor("a new revision", async () => {
+      const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"]);
+      return o.status?.artifact &&
+        o.status.artifact.revision !== before.revision &&
+        condition(o, "Ready")?.status === "True"
+        ? o
+        : undefined;
+    });
+    const a = second.status?.artifact;
+    if (!a) throw new Error("no artifact");
+    expect(a.key).not.toBe(before.key);
+    expect(a.root).not.toBe(before.root);
+    expect(entryOf(await readIndex(), "survey")?.key).toBe(a.key);
+    const file = join(dir, "survey2.qcap");
+    writeFileSync(file, await getObject(s3, BUCKET, a.key));
+    const out = join(dir, "out2");
+    must(await qcap(["open", file, "-o", out, "-i", reader.file]), "qcap open");
+    expect(readFileSync(join(out, "counts/north.csv"), "utf8")).toContain("N1,Parus major,13");
+    expect(await listKeys(s3, BUCKET, `registry/${ns}/survey/`)).toEqual([before.key, a.key].sort());
+    first = second;
+  });
+
+  it("a missing Secret shows Ready=False SecretNotFound, and the capsule recovers when it appears", async () => {
+    await apply(
+      ns,
+      example("capsule.yaml", {
+        "name: survey\n": "name: survey-late\n",
+        "name: qcap-signing-key": "name: late-key",
+      })
+        .split("---")
+        .slice(1)
+        .join("---"),
+    );
+    const failing = await waitReady<CapsuleView>(ns, "capsule/survey-late", "False", "SecretNotFound");
+    expect(condition(failing, "Ready")?.message).toContain('Secret "late-key" not found');
+    expect(condition(failing, "Reconciling")?.status).toBe("True");
+    expect(condition(failing, "Stalled")).toBeUndefined();
+    const warn = await waitFor("a warning event", async () =>
+      (await events(ns, "survey-late")).find((e) => e.type === "Warning" && e.reason === "SecretNotFound"),
+    );
+    expect(warn.message).toContain("late-key");
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "create",
+        "secret",
+        "generic",
+        "late-key",
+        `--from-file=signing.key=${publisher.file}`,
+      ]),
+      "create Secret",
+    );
+    const ok = await waitReady<CapsuleView>(ns, "capsule/survey-late");
+    expect(ok.status?.conditions?.map((c) => c.type)).toEqual(["Ready"]);
+  });
+
+  it("a malformed recipient key stalls with InvalidRecipient; a bad signing key with InvalidSigningKey", async () => {
+    // Right characters, wrong checksum: the schema cannot tell, the operator can.
+    const bad = `${reader.recipient.slice(0, -1)}${reader.recipient.endsWith("q") ? "p" : "q"}`;
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "create",
+        "configmap",
+        "bad-recipients",
+        `--from-literal=recipients.txt=${bad}`,
+      ]),
+      "cm",
+    );
+    await apply(
+      ns,
+      example("capsule.yaml", {
+        "name: survey\n": "name: survey-badkey\n",
+        "name: survey-recipients": "name: bad-recipients",
+      })
+        .split("---")
+        .slice(1)
+        .join("---"),
+    );
+    const stalled = await waitReady<CapsuleView>(ns, "capsule/survey-badkey", "False", "InvalidRecipient");
+    expect(condition(stalled, "Stalled")).toMatchObject({ status: "True", reason: "InvalidRecipient" });
+    expect(condition(stalled, "Reconciling")).toBeUndefined();
+    expect(condition(stalled, "Ready")?.message).toContain("bad-recipients");
+
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "create",
+        "secret",
+        "generic",
+        "junk-key",
+        "--from-literal=signing.key=not a key",
+      ]),
+      "s",
+    );
+    await apply(
+      ns,
+      example("capsule.yaml", {
+        "name: survey\n": "name: survey-junk\n",
+        "name: qcap-signing-key": "name: junk-key",
+      })
+        .split("---")
+        .slice(1)
+        .join("---"),
+    );
+    const junk = await waitReady<CapsuleView>(ns, "capsule/survey-junk", "False", "InvalidSigningKey");
+    expect(condition(junk, "Stalled")?.status).toBe("True");
+    expect(op.alive).toBe(true);
+  });
+
+  it("logs are JSON and never contain keys or credentials", () => {
+    const text = op.logText();
+    for (const secret of [
+      publisher.seedHex,
+      publisher.identity,
+      reader.identity,
+      env("AWS_SECRET_ACCESS_KEY"),
+      env("QCAP_KUBE_ADMIN_TOKEN"),
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(op.lines.filter((l) => l.level === "raw")).toEqual([]);
+  });
+
+  it("deletionPolicy Delete removes the artifacts and the registry entry, then the finalizer", async () => {
+    const folder = `registry/${ns}/survey/`;
+    expect((await listKeys(s3, BUCKET, folder)).length).toBeGreaterThan(0);
+    must(await kubectl(["-n", ns, "delete", "capsule", "survey", "--wait=false"]), "delete");
+    await waitFor("the Capsule to be gone", async () => {
+      const r = await kubectl(["-n", ns, "get", "capsule", "survey"]);
+      return r.code !== 0 && /NotFound/.test(r.stderr);
+    });
+    expect(await listKeys(s3, BUCKET, folder)).toEqual([]);
+    expect(entryOf(await readIndex(), "survey")).toBeUndefined();
+    expect(entryOf(await readIndex(), "survey-late")).toBeDefined();
+  });
+});
