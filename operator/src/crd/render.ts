@@ -102,7 +102,6 @@ export function crdObject(c: CrdInput) {
         plural: c.plural,
         singular: c.singular,
         shortNames: c.shortNames,
-        categories: ["qcap"],
       },
       scope: "Namespaced",
       versions: [
