@@ -42,8 +42,8 @@ beforeAll(() => {
   chmodSync(dir("src", "run.sh"), 0o755);
   mkdirSync(dir("meta"));
   writeFileSync(dir("meta", "item.json"), '{"type":"Feature","stac_version":"1.0.0"}');
-  expect(qcap(["keygen", "-o", key]).code).toBe(0);
-  expect(qcap(["keygen", "-o", other]).code).toBe(0);
+  expect(qcap(["keygen", "-o", key, "--unprotected"]).code).toBe(0);
+  expect(qcap(["keygen", "-o", other, "--unprotected"]).code).toBe(0);
 });
 afterAll(() => tmp.remove());
 

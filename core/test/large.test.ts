@@ -35,7 +35,7 @@ describe.runIf(free > 2 * SIZE)("a 5 GiB file", () => {
     const fd = openSync(file, "w");
     writeSync(fd, Buffer.from("qcap-marker"), 0, 11, SIZE - 11);
     closeSync(fd);
-    expect(qcap(["keygen", "-o", join(tmp.path, "k")]).code).toBe(0);
+    expect(qcap(["keygen", "-o", join(tmp.path, "k"), "--unprotected"]).code).toBe(0);
     const recipient = JSON.parse(readFileSync(join(tmp.path, "k"), "utf8")).public.recipient;
     const out = join(tmp.path, "big.qcap");
 

@@ -1,18 +1,21 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
 import { type Capsule, MANIFEST_NAME } from "../capsule.js";
-import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, extract } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
-import { parseRecipient } from "../keys/age.js";
-import { generateKeyFile, serializeKeyFile } from "../keys/keyfile.js";
-import { writeKeyFile } from "../keys/keyfile-node.js";
 import { type PackInput, type PackResult, pack } from "../pack.js";
 import { plainChunks, readRange } from "../read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
+import {
+  type GrantUseOpts,
+  grantKeys,
+  inspectJsonFile,
+  printGrantParts,
+  verifyGrantParts,
+} from "./grant-open.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { readPassphrase } from "./passphrase.js";
@@ -23,21 +26,26 @@ const print = (s: string): void => {
 };
 const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
 
-export interface KeyOpts {
+export interface KeyOpts extends GrantUseOpts {
   identity?: string[];
   passphrase?: boolean;
 }
 
-/** Keys for a sealed capsule from --identity files and/or --passphrase; none for an unsealed one. */
+/**
+ * Keys for a sealed capsule from a grant (--cap), --identity files and/or --passphrase, or the
+ * default key of `qcap init`; none for an unsealed one. With a grant, `names` holds only its entries.
+ */
 async function entryKeys(
   capsule: Capsule,
   o: KeyOpts,
-): Promise<{ keys?: EntryKeys; names: Map<string, string> }> {
-  if (!capsule.sealed) return { names: realNames(capsule) };
-  const identities = await loadIdentities(o.identity ?? []);
-  if (identities.length === 0 && !o.passphrase) {
-    fail("usage", "the capsule is sealed: give --identity FILE or --passphrase");
+): Promise<{ keys?: EntryKeys; names: Map<string, string>; grant?: string }> {
+  if (o.cap !== undefined) {
+    const g = await grantKeys(capsule, { ...o, cap: o.cap });
+    return { keys: g.keys, names: g.names, grant: g.checked.id };
   }
+  if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
+  if (!capsule.sealed) return { names: realNames(capsule) };
+  const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
   const master = await unlockMasterKey(capsule, {
     identities,
@@ -46,29 +54,12 @@ async function entryKeys(
   return { keys: masterEntryKeys(capsule, master), names: realNames(capsule, master) };
 }
 
-// ---- keygen ---------------------------------------------------------------------------------
-
-export async function keygen(o: { output: string; force?: boolean; json?: boolean }) {
-  const key = generateKeyFile();
-  await writeKeyFile(o.output, serializeKeyFile(key), { force: o.force ?? false });
-  const info = {
-    keyFile: o.output,
-    signingPublicKey: key.public.ed25519,
-    recipient: key.public.recipient,
-    recipientKid: kid(parseRecipient(key.public.recipient)),
-  };
-  if (o.json) return printJson(info);
-  print(`wrote ${o.output} (keep it secret; mode 0600)`);
-  print(`signing public key: ${info.signingPublicKey}`);
-  print(`recipient:          ${info.recipient}`);
-  print(`recipient key id:   ${info.recipientKid}`);
-}
-
 // ---- pack and seal --------------------------------------------------------------------------
 
 interface SealOpts {
   output: string;
-  signKey: string;
+  /** Default: the key of `qcap init`. */
+  signKey?: string;
   recipient?: string[];
   passphrase?: boolean;
   hideNames?: boolean;
@@ -136,7 +127,13 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
 
 export async function verifyCommand(
   location: string,
-  o: { trust?: string[]; json?: boolean } & AttestationOpts,
+  o: {
+    trust?: string[];
+    json?: boolean;
+    cap?: string;
+    revocations?: string;
+    purpose?: string;
+  } & AttestationOpts,
 ) {
   const trust = await loadTrusted(o.trust ?? []);
   const attestationInputs = await loadAttestationInputs(o);
@@ -149,6 +146,11 @@ export async function verifyCommand(
     const attestation = attestationInputs
       ? await checkAttestation(attestationInputs, capsule, trust)
       : undefined;
+    const grantParts = await verifyGrantParts(capsule, {
+      ...(o.cap !== undefined ? { cap: o.cap } : {}),
+      ...(o.revocations !== undefined ? { revocations: o.revocations } : {}),
+      ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
+    });
     const result = {
       ok: true,
       capsule: location,
@@ -159,6 +161,7 @@ export async function verifyCommand(
       entries: capsule.manifest.entries.length,
       bytes: capsule.source.size,
       ...(attestation ? { attestation } : {}),
+      ...grantParts,
     };
     if (o.json) return printJson(result);
     print(`OK ${location}: signature and ${result.entries} entries verified`);
@@ -172,12 +175,14 @@ export async function verifyCommand(
       );
     else if (attestation)
       print(`attestation OK: signed by key ${attestation.publicKey}, sha256 ${attestation.sha256}`);
+    printGrantParts(grantParts);
   } finally {
     await capsule.source.close();
   }
 }
 
 export async function inspectCommand(location: string, o: { json?: boolean }) {
+  if (await inspectJsonFile(location, o)) return;
   const capsule = await openCapsule(location);
   try {
     const s = capsule.summary();
@@ -249,14 +254,16 @@ export async function openCommand(
 ) {
   const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
   try {
-    const { keys, names } = await entryKeys(capsule, o);
+    const { keys, names, grant } = await entryKeys(capsule, o);
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
     const items: ExtractItem[] = [];
     const metaItems: ExtractItem[] = [];
     for (const e of capsule.manifest.entries) {
       if (e.name.startsWith("payload/")) {
-        const rel = (names.get(e.name) ?? e.name).slice("payload/".length);
+        const real = names.get(e.name);
+        if (real === undefined) continue; // not granted
+        const rel = real.slice("payload/".length);
         if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode });
       } else if (o.metaOut) {
         metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode });
@@ -277,10 +284,11 @@ export async function openCommand(
       output: o.output,
       files: items.map((i) => i.path),
       root: capsule.manifest.root,
+      ...(grant ? { grant } : {}),
     };
     if (o.json) return printJson(result);
     print(
-      `opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})`,
+      `opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`,
     );
   } finally {
     await capsule.source.close();

@@ -2,7 +2,14 @@
 /** The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error. */
 import { Command, CommanderError } from "commander";
 import { QcapError } from "../errors.js";
+import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
+import { registerGrant } from "./grant.js";
+import { registerInit } from "./init.js";
+import { registerKeygen } from "./keygen.js";
+import { registerPubkey } from "./pubkey.js";
+import { registerRecipients } from "./recipients.js";
+import { registerRevoke } from "./revoke.js";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -14,17 +21,17 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`) });
 
-  p.command("keygen")
-    .description("make an Ed25519 signing key and an X25519 identity in one key file")
-    .requiredOption("-o, --output <file>", "key file to write (mode 0600)")
-    .option("--force", "replace an existing file")
-    .option("--json", "machine-readable output")
-    .action((o) => cmd.keygen(o));
+  registerKeygen(p);
+  registerInit(p);
+  registerPubkey(p);
 
   const sealing = (c: Command) =>
     c
       .requiredOption("-o, --output <file>", "capsule to write")
-      .requiredOption("--sign-key <file>", "Ed25519 signing key: Q-Cap key file, PKCS#8 PEM or hex seed file")
+      .option(
+        "--sign-key <file>",
+        "Ed25519 signing key: Q-Cap key file, PKCS#8 PEM or hex seed file (default: qcap init's key)",
+      )
       .option("-r, --recipient <age1…|file>", "seal to this X25519 recipient (repeatable)", collect)
       .option("--passphrase", "seal to a passphrase (from QCAP_PASSPHRASE or a prompt)")
       .option("--hide-names", "hide payload file names (sealed capsules only)")
@@ -56,12 +63,18 @@ function program(): Command {
     .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
     .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
     .option("--issuer <url>", "expected OIDC issuer of a keyless attestation (exact)")
+    .option("--cap <grant>", "also check this grant against the capsule: signature, caveats, expiry")
+    .option(
+      "--revocations <file|url>",
+      "check the issuer's signed revocation list (and the grant against it)",
+    )
+    .option("--purpose <word>", "the purpose the grant is used for, when it names one")
     .option("--json", "machine-readable output")
     .action((c, o) => cmd.verifyCommand(c, o));
 
   p.command("inspect")
-    .description("show a capsule's signed manifest: issuer, root, recipients, files")
-    .argument("<capsule>", "path or URL")
+    .description("show a capsule's signed manifest, or a grant (cap.json) or revocation list without secrets")
+    .argument("<capsule>", "capsule path or URL, grant file or revocation list")
     .option("--json", "machine-readable output")
     .action((c, o) => cmd.inspectCommand(c, o));
 
@@ -73,7 +86,10 @@ function program(): Command {
         collect,
       )
       .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
-      .option("--trust <key>", "require this issuer key (repeatable)", collect);
+      .option("--trust <key>", "require this issuer key (repeatable)", collect)
+      .option("--cap <grant>", "open with a grant (cap.json): only the paths it allows")
+      .option("--revocations <file|url>", "refuse a revoked grant (the issuer's signed revocation list)")
+      .option("--purpose <word>", "the purpose you use the grant for, when it names one");
 
   keys(
     p
@@ -98,6 +114,11 @@ function program(): Command {
     .option("--force", "replace existing files")
     .option("--json", "machine-readable output")
     .action((c, o) => cmd.openCommand(c, o));
+
+  registerGrant(p);
+  registerAttenuate(p);
+  registerRevoke(p);
+  registerRecipients(p);
 
   for (const c of p.commands)
     c.exitOverride().configureOutput({

@@ -1,14 +1,23 @@
 /** Passphrases come from QCAP_PASSPHRASE or a TTY prompt, never from a flag value. */
 import { fail } from "../errors.js";
 
-export async function readPassphrase(prompt: string, confirm = false): Promise<string> {
-  const fromEnv = process.env.QCAP_PASSPHRASE;
-  if (fromEnv !== undefined) {
-    if (fromEnv.length === 0) fail("usage", "QCAP_PASSPHRASE is empty");
+/**
+ * A passphrase from the first set variable of `envNames`, else a terminal prompt. Key files look at
+ * QCAP_KEY_PASSPHRASE before QCAP_PASSPHRASE, so a protected key and a passphrase capsule can differ.
+ */
+export async function readPassphrase(
+  prompt: string,
+  confirm = false,
+  envNames: readonly string[] = ["QCAP_PASSPHRASE"],
+): Promise<string> {
+  for (const name of envNames) {
+    const fromEnv = process.env[name];
+    if (fromEnv === undefined) continue;
+    if (fromEnv.length === 0) fail("usage", `${name} is empty`);
     return fromEnv;
   }
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
-    return fail("usage", "a passphrase is needed: set QCAP_PASSPHRASE or run in a terminal");
+    return fail("usage", `a passphrase is needed: set ${envNames.join(" or ")} or run in a terminal`);
   }
   const first = await promptHidden(prompt);
   if (first.length === 0) fail("usage", "empty passphrase");

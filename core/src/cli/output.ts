@@ -1,0 +1,60 @@
+/** Output helpers shared by the command modules: stdout lines and JSON, atomic text files. */
+import { randomBytes } from "node:crypto";
+import { lstat, open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { fail } from "../errors.js";
+import { parseRfc3339 } from "../grant/time.js";
+
+export const print = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+export const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
+export const warn = (s: string): void => {
+  process.stderr.write(`qcap: warning: ${s}\n`);
+};
+
+/**
+ * Writes `text` through a temporary file renamed into place, so a failed run leaves nothing behind.
+ * Without `force`, an existing `path` is an "input" error.
+ */
+export async function writeTextFile(
+  path: string,
+  text: string,
+  o: { mode: number; force?: boolean },
+): Promise<void> {
+  if (!o.force) {
+    try {
+      await lstat(path);
+      fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  }
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const fh = await open(tmp, "wx", o.mode);
+    try {
+      await fh.chmod(o.mode);
+      await fh.writeFile(text, "utf8");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string") fail("input", `cannot write ${path}: ${code}`, e);
+    throw e;
+  }
+}
+
+/**
+ * The current time in ms. `QCAP_NOW` (an RFC 3339 time) replaces the clock: it exists for tests of
+ * expiry and staleness, never for production use.
+ */
+export function now(): number {
+  const fixed = process.env.QCAP_NOW;
+  if (fixed === undefined || fixed === "") return Date.now();
+  return parseRfc3339(fixed) ?? fail("usage", "QCAP_NOW must be an RFC 3339 time");
+}

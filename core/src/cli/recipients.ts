@@ -1,0 +1,249 @@
+/**
+ * `qcap recipients`: add or remove recipients by re-wrapping the master key and re-signing the
+ * manifest. The payload bytes are copied as they are (verified on the way); only the manifest, its
+ * signature and the central directory change. `--rotate` re-encrypts under a new master key instead.
+ */
+import type { Command } from "commander";
+import { Capsule, MANIFEST_NAME, SIGNATURE_NAME } from "../capsule.js";
+import { fromHex, toHex } from "../crypto/bytes.js";
+import { kid, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
+import { fail } from "../errors.js";
+import { crc32 } from "../hash/crc32.js";
+import { fileSink } from "../io/sink-node.js";
+import { fileSource } from "../io/source-node.js";
+import { sign } from "../keys/ed25519.js";
+import { encodeManifest, type Manifest } from "../manifest.js";
+import { type PackInput, pack } from "../pack.js";
+import { plainChunks } from "../read.js";
+import { masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
+import { computeLayout, dataDescriptor, localHeader, type ZipEntrySpec } from "../zip/layout.js";
+import { openCapsule } from "./io.js";
+import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
+import { print, printJson, warn } from "./output.js";
+import { readPassphrase } from "./passphrase.js";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const PASSPHRASE = "passphrase";
+
+interface RecipientsOpts {
+  add?: string[];
+  remove?: string[];
+  identity?: string[];
+  passphrase?: boolean;
+  signKey?: string;
+  trust?: string[];
+  output: string;
+  rotate?: boolean;
+  json?: boolean;
+}
+
+async function signingKeyOf(o: RecipientsOpts) {
+  if (o.signKey !== undefined) return loadSigningKey(o.signKey);
+  const ids = o.identity ?? [];
+  if (ids.length === 1) {
+    const m = await loadMaterial(ids[0] as string, "identity");
+    if (m.signing) return m.signing;
+  }
+  return loadSigningKey(undefined);
+}
+
+/** The new manifest's signed bytes, written after the unchanged entries: manifest, signature, directory. */
+async function rewrap(
+  capsule: Capsule,
+  manifest: Manifest,
+  seed: Uint8Array,
+  output: string,
+): Promise<number> {
+  const manifestBytes = encodeManifest(manifest);
+  const signature = sign(seed, manifestBytes);
+  const specs: ZipEntrySpec[] = [];
+  for (const e of capsule.entries.values()) {
+    specs.push({ name: e.name, size: e.stored, crc32: e.placed.crc32, mode: e.mode });
+    if (e.index)
+      specs.push({ name: e.index.name, size: e.index.size, crc32: e.index.crc32, mode: e.index.mode });
+  }
+  specs.push({ name: MANIFEST_NAME, size: manifestBytes.length, crc32: crc32(manifestBytes), mode: 0o644 });
+  specs.push({ name: SIGNATURE_NAME, size: 64, crc32: crc32(signature), mode: 0o644 });
+  const layout = computeLayout(specs);
+  const sink = await fileSink(output);
+  try {
+    for (const e of capsule.entries.values()) {
+      // Every chunk is checked against the signed tree as it is copied (and the index with it).
+      await sink.write(localHeader(e.name));
+      for await (const c of capsule.entryChunks(e.name)) await sink.write(c.bytes);
+      await sink.write(dataDescriptor(e.placed.crc32, e.stored));
+      if (e.index) {
+        // Read again after entryChunks verified it; a change in between only breaks the copy, which
+        // readers then refuse: the signed digests are unchanged.
+        const ix = e.index;
+        await sink.write(localHeader(ix.name));
+        await sink.write(await capsule.source.read(ix.dataOffset, ix.size));
+        await sink.write(dataDescriptor(ix.crc32, ix.size));
+      }
+    }
+    for (const [name, bytes] of [
+      [MANIFEST_NAME, manifestBytes],
+      [SIGNATURE_NAME, signature],
+    ] as const) {
+      const spec = specs.find((s) => s.name === name) as ZipEntrySpec;
+      await sink.write(localHeader(name));
+      await sink.write(bytes);
+      await sink.write(dataDescriptor(spec.crc32, spec.size));
+    }
+    await sink.write(layout.centralDirectory);
+    await sink.write(layout.end);
+    if (sink.bytesWritten !== layout.totalSize)
+      fail("format", "internal: the rewritten capsule has the wrong size");
+    await sink.close();
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+  return layout.totalSize;
+}
+
+async function recipientsCommand(location: string, o: RecipientsOpts): Promise<void> {
+  const removeArgs = o.remove ?? [];
+  const removePass = removeArgs.includes(PASSPHRASE);
+  const removeKids = new Set((await loadRecipients(removeArgs.filter((r) => r !== PASSPHRASE))).map(kid));
+  const added = await loadRecipients(o.add ?? []);
+  if (added.length === 0 && removeArgs.length === 0 && !o.rotate)
+    fail("usage", "give --add, --remove or --rotate");
+  const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
+  try {
+    const seal = capsule.manifest.seal ?? fail("usage", `${location} is not sealed: use qcap seal`);
+    const present = new Set(seal.recipients.flatMap((r) => (r.type === "x25519" ? [r.kid] : [])));
+    for (const k of removeKids) if (!present.has(k)) fail("usage", `${k} is not a recipient of ${location}`);
+    const hasPass = seal.recipients.some((r) => r.type === "argon2id");
+    if (removePass && !hasPass) fail("usage", `${location} has no passphrase recipient`);
+    const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
+    const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
+    const master = await unlockMasterKey(capsule, {
+      identities,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+    });
+    const signingKey = await signingKeyOf(o);
+    const capsuleId = fromHex(seal.capsuleId);
+
+    const keptStanzas = seal.recipients.filter((r) =>
+      r.type === "x25519" ? !removeKids.has(r.kid) : !removePass,
+    );
+    let result: { root: string; bytes: number; recipients: string[] };
+    if (!o.rotate) {
+      for (const r of added)
+        if (present.has(kid(r)) && !removeKids.has(kid(r))) fail("usage", `${kid(r)} is already a recipient`);
+      const stanzas: Stanza[] = [...keptStanzas, ...added.map((r) => wrapToX25519(master, capsuleId, r))];
+      if (stanzas.length === 0) fail("usage", "a sealed capsule needs at least one recipient");
+      if (toHex(signingKey.publicKey) !== capsule.manifest.issuer) {
+        warn(
+          "the capsule is re-signed by another key: its grants, signed by the old issuer, no longer apply",
+        );
+      }
+      const manifest: Manifest = {
+        ...capsule.manifest,
+        issuer: toHex(signingKey.publicKey),
+        seal: { ...seal, recipients: stanzas },
+      };
+      const bytes = await rewrap(capsule, manifest, signingKey.seed, o.output);
+      const check = await fileSource(o.output);
+      try {
+        await Capsule.open(check); // the new file's layout and signature, before reporting success
+      } finally {
+        await check.close();
+      }
+      result = {
+        root: manifest.root,
+        bytes,
+        recipients: stanzas.map((s) => (s.type === "x25519" ? s.kid : s.type)),
+      };
+      if (removeArgs.length > 0) {
+        warn(
+          "a removed recipient keeps what it already downloaded, and the master key it unwrapped still opens this payload; use --rotate to re-encrypt under a new master key",
+        );
+      }
+    } else {
+      // The manifest keeps only key ids, so every recipient of the new capsule must be named again.
+      const addedKids = new Set(added.map(kid));
+      const missing = keptStanzas.flatMap((s) =>
+        s.type === "x25519" && !addedKids.has(s.kid) ? [s.kid] : [],
+      );
+      if (missing.length > 0) {
+        fail(
+          "usage",
+          `--rotate re-wraps a new key: name every recipient to keep with --add (missing key ids: ${missing.join(", ")})`,
+        );
+      }
+      const keepPass = hasPass && !removePass;
+      if (keepPass && passphrase === undefined) {
+        fail(
+          "usage",
+          "to keep the passphrase recipient give --passphrase, or drop it with --remove passphrase",
+        );
+      }
+      if (added.length === 0 && !keepPass) fail("usage", "a sealed capsule needs at least one recipient");
+      const keys = masterEntryKeys(capsule, master);
+      const names = realNames(capsule, master);
+      const inputs: PackInput[] = capsule.manifest.entries.map((e) => ({
+        name: names.get(e.name) ?? e.name,
+        size: e.size,
+        mode: e.mode,
+        read: () => plainChunks(capsule, e.name, keys),
+      }));
+      const r = await pack(inputs, await fileSink(o.output), {
+        signingKey,
+        recipients: added,
+        ...(keepPass ? { passphrase: passphrase as string } : {}),
+        hideNames: seal.names !== null,
+      });
+      result = {
+        root: r.manifest.root,
+        bytes: r.size,
+        recipients: (r.manifest.seal?.recipients ?? []).map((s) => (s.type === "x25519" ? s.kid : s.type)),
+      };
+      warn(
+        "the payload is re-encrypted under a new master key; grants for the old capsule do not apply to it",
+      );
+    }
+    const info = { capsule: o.output, rotated: o.rotate ?? false, ...result };
+    if (o.json) return printJson(info);
+    print(
+      `wrote ${o.output}: ${result.recipients.length} recipient(s) ${result.recipients.join(", ")}${o.rotate ? ", new master key" : ""}`,
+    );
+    print(`root ${result.root}`);
+  } finally {
+    await capsule.source.close();
+  }
+}
+
+export function registerRecipients(p: Command): void {
+  p.command("recipients")
+    .description(
+      "add or remove recipients: re-wrap the master key and re-sign, payload bytes copied as they are",
+    )
+    .argument("<capsule>", "sealed capsule: path or URL")
+    .option(
+      "--add <recipient>",
+      "wrap the master key to this recipient (age1… or key file; repeatable)",
+      collect,
+    )
+    .option(
+      "--remove <recipient>",
+      "drop this recipient (age1…, key file, or 'passphrase'; repeatable)",
+      collect,
+    )
+    .option("-i, --identity <file>", "identity that opens the capsule (default: qcap init's key)", collect)
+    .option("--passphrase", "open (and with --rotate keep) the capsule's passphrase recipient")
+    .option(
+      "--sign-key <file>",
+      "signing key for the new manifest (default: the identity file, else qcap init's key)",
+    )
+    .option("--trust <key>", "require the input to be signed by this key (repeatable)", collect)
+    .option("--rotate", "re-encrypt under a new master key; name every recipient to keep with --add")
+    .requiredOption("-o, --output <file>", "capsule to write")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      "\nRemoving a recipient cannot take back what it already downloaded, and without --rotate the master\nkey it unwrapped still decrypts the payload. --rotate re-encrypts everything under a new key.",
+    )
+    .action((c: string, o: RecipientsOpts) => recipientsCommand(c, o));
+}
