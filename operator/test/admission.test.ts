@@ -58,14 +58,30 @@ describe("admission", () => {
       capsule({ sources: [{ inline: { a: "b" }, configMap: { name: "c" } }] }),
       /set exactly one of configMap, secret, inline, s3, http/,
     ],
-    ["an HTTP source not pinned by digest", capsule({ sources: [{ http: { url: "https://example.org/a" } }] }), /sha256: Required value/],
+    [
+      "an HTTP source not pinned by digest",
+      capsule({ sources: [{ http: { url: "https://example.org/a" } }] }),
+      /sha256: Required value/,
+    ],
     ["a malformed recipient", capsule({ recipients: [{ key: "age1notakey" }] }), /spec.recipients\[0\].key/],
     ["an unknown deletion policy", capsule({ deletionPolicy: "Orphan" }), /Unsupported value: "Orphan"/],
     ["a bad interval", capsule({ interval: "ten minutes" }), /spec.interval/],
     ["hideNames without recipients", capsule({ hideNames: true }), /hideNames needs at least one recipient/],
-    ["an S3 source with both key and prefix", capsule({ sources: [{ s3: { bucket: "abc", key: "k", prefix: "p" } }] }), /exactly one of key and prefix/],
-    ["a missing destination", { ...base, spec: { ...base.spec, destination: undefined } }, /spec.destination: Required value/],
-    ["a grant with duration and expiresAt", grant({ duration: "1h", expiresAt: "2030-01-01T00:00:00Z" }), /at most one of duration and expiresAt/],
+    [
+      "an S3 source with both key and prefix",
+      capsule({ sources: [{ s3: { bucket: "abc", key: "k", prefix: "p" } }] }),
+      /exactly one of key and prefix/,
+    ],
+    [
+      "a missing destination",
+      { ...base, spec: { ...base.spec, destination: undefined } },
+      /spec.destination: Required value/,
+    ],
+    [
+      "a grant with duration and expiresAt",
+      grant({ duration: "1h", expiresAt: "2030-01-01T00:00:00Z" }),
+      /at most one of duration and expiresAt/,
+    ],
     ["a grant for a malformed audience", grant({ audience: "AGE-SECRET-KEY-1XYZ" }), /spec.audience/],
   ];
   for (const [what, obj, message] of rejected) {
@@ -79,7 +95,16 @@ describe("admission", () => {
   it("a revoked grant cannot be un-revoked (transition rule)", async () => {
     const g = grant({ revoked: true });
     expect((await kubectl(["-n", ns, "create", "-f", "-"], JSON.stringify(g))).code).toBe(0);
-    const r = await kubectl(["-n", ns, "patch", "capabilitygrant", "g", "--type=merge", "-p", '{"spec":{"revoked":false}}']);
+    const r = await kubectl([
+      "-n",
+      ns,
+      "patch",
+      "capabilitygrant",
+      "g",
+      "--type=merge",
+      "-p",
+      '{"spec":{"revoked":false}}',
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/a revoked grant cannot be un-revoked/);
   });

@@ -1,7 +1,8 @@
 // Helpers for the operator's end-to-end tests: the operator as a child process, polling, S3, keys.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -369,4 +370,69 @@ export async function events(ns: string, name: string) {
     items: { reason: string; message: string; type: string; involvedObject: { name: string } }[];
   }>(["-n", ns, "get", "events"]);
   return list.items.filter((e) => e.involvedObject.name === name);
+}
+
+// ---- a private S3 server (versitygw from the testenv), to stop and start without touching others ----
+
+export class PrivateS3 {
+  private child: ChildProcess | null = null;
+  readonly endpoint: string;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {
+    this.endpoint = `http://127.0.0.1:${port}`;
+  }
+
+  async start() {
+    for (const d of ["data", "versions", "meta"]) mkdirSync(join(this.dir, d), { recursive: true });
+    this.child = spawn(
+      join(env("QCAP_TESTENV_BIN"), "versitygw"),
+      [
+        `--port=127.0.0.1:${this.port}`,
+        "--region=us-east-1",
+        "--health=/health",
+        "--quiet",
+        "posix",
+        `--versioning-dir=${join(this.dir, "versions")}`,
+        `--sidecar=${join(this.dir, "meta")}`,
+        join(this.dir, "data"),
+      ],
+      {
+        env: {
+          ...process.env,
+          ROOT_ACCESS_KEY: env("AWS_ACCESS_KEY_ID"),
+          ROOT_SECRET_KEY: env("AWS_SECRET_ACCESS_KEY"),
+        },
+        stdio: "ignore",
+      },
+    );
+    await waitFor(
+      "the private S3 server",
+      async () => (await fetch(`${this.endpoint}/health`)).ok,
+      30_000,
+      100,
+    );
+  }
+
+  async stop() {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await exited;
+    this.child = null;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }
