@@ -14,6 +14,14 @@ export default defineConfig({
       },
       {
         test: {
+          name: "action",
+          include: ["action/test/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: "operator",
           include: ["operator/test/unit/*.test.ts"],
           testTimeout: 60_000,

@@ -9,7 +9,7 @@ import {
   githubRunFromEnv,
   signStatement,
 } from "../src/attest/index-node.js";
-import { loadKeyMaterial } from "../src/keys/keyfile.js";
+import { generateKeyFile, loadKeyMaterial, serializeKeyFile } from "../src/keys/keyfile.js";
 import type { SigningKey } from "../src/pack.js";
 import { qcap, tempDir } from "./helpers.js";
 
@@ -43,8 +43,8 @@ async function attested(name: string, keyFile: string, attestKeyFile = keyFile) 
 beforeAll(() => {
   mkdirSync(dir("src"), { recursive: true });
   writeFileSync(dir("src", "a.txt"), "build output\n");
-  expect(qcap(["keygen", "-o", dir("me.key")]).code).toBe(0);
-  expect(qcap(["keygen", "-o", dir("other.key")]).code).toBe(0);
+  for (const name of ["me.key", "other.key"])
+    writeFileSync(dir(name), serializeKeyFile(generateKeyFile()), { mode: 0o600 });
 });
 afterAll(() => tmp.remove());
 

@@ -28,6 +28,7 @@ export {
 } from "./statement.js";
 export {
   type AttestationResult,
+  certificateIdentity,
   parseBundle,
   sha256Source,
   type VerifyAttestationOptions,

@@ -5,7 +5,7 @@
  */
 import { createHash, createPublicKey } from "node:crypto";
 import { type Bundle, bundleFromJSON, isBundleWithDsseEnvelope } from "@sigstore/bundle";
-import { RFC3161Timestamp } from "@sigstore/core";
+import { RFC3161Timestamp, X509Certificate } from "@sigstore/core";
 import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { toSignedEntity, toTrustMaterial, Verifier } from "@sigstore/verify";
 import { fail, QcapError } from "../errors.js";
@@ -158,4 +158,23 @@ export async function sha256Source(source: RangeSource): Promise<string> {
     hash.update(await source.read(at, Math.min(piece, source.size - at)));
   }
   return hash.digest("hex");
+}
+
+/**
+ * The identity and issuer that a keyless bundle's certificate names (unverified: for reports and
+ * "how to verify" hints; `verifyAttestation` is what checks them).
+ */
+export function certificateIdentity(bundleJson: unknown): { identity: string; issuer: string } | undefined {
+  const material = parseBundle(bundleJson).verificationMaterial.content;
+  const raw =
+    material.$case === "certificate"
+      ? material.certificate.rawBytes
+      : material.$case === "x509CertificateChain"
+        ? material.x509CertificateChain.certificates[0]?.rawBytes
+        : undefined;
+  if (!raw) return undefined;
+  const cert = X509Certificate.parse(Buffer.from(raw));
+  const issuer = cert.extension("1.3.6.1.4.1.57264.1.8")?.valueObj.subs?.[0]?.value.toString("ascii");
+  const identity = cert.subjectAltName;
+  return identity && issuer ? { identity, issuer } : undefined;
 }

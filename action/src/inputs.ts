@@ -1,0 +1,178 @@
+/**
+ * The action's inputs, read and checked before any work: every problem is one clear message naming
+ * the input. Secret inputs are registered with the runner (`core.setSecret`) first, so no log shows them.
+ */
+import { readFileSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import * as core from "@actions/core";
+import { parseRecipient, parseSigningKey, QcapError, type SigningKey } from "@qcap/core";
+
+export class InputError extends Error {}
+
+export interface S3Inputs {
+  endpoint?: string;
+  bucket: string;
+  prefix: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export interface ActionInputs {
+  patterns: string[];
+  name: string;
+  recipients: { text: string; key: Uint8Array }[];
+  /** Absent only with keyless attestation: the capsule is then signed with a one-time key. */
+  signingKey?: SigningKey;
+  meta?: string;
+  attest: boolean;
+  sigstore: "keyless" | "key";
+  output: string;
+  fulcioUrl: string;
+  tsaUrl: string;
+  rekorUrl?: string;
+  s3?: S3Inputs;
+}
+
+/**
+ * Registers a secret, and each key-like token in it (hex seeds, `AGE-SECRET-KEY-1…`, PEM base64 lines):
+ * the runner matches a multi-line secret only as a whole. The public members of a Q-Cap key file are
+ * not secret and stay readable in logs.
+ */
+function mask(value: string) {
+  if (!value.trim()) return;
+  core.setSecret(value);
+  let publicValues: string[] = [];
+  try {
+    const parsed = JSON.parse(value) as { public?: Record<string, unknown> };
+    publicValues = Object.values(parsed.public ?? {}).map(String);
+  } catch {}
+  for (const token of value.match(/[A-Za-z0-9+/=_-]{16,}/g) ?? [])
+    if (!publicValues.includes(token)) core.setSecret(token);
+}
+
+const lines = (value: string) =>
+  value
+    .split(/\r?\n/)
+    .map((l, i) => ({ text: l.trim(), line: i + 1 }))
+    .filter(({ text }) => text !== "" && !text.startsWith("#"));
+
+function url(name: string, value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error();
+    return value.replace(/\/+$/, "");
+  } catch {
+    throw new InputError(`input ${name} is not an http(s) URL: ${value}`);
+  }
+}
+
+/** A key given as text, or as the path of a file holding it. Messages never repeat the value. */
+function signingKeyFrom(value: string): SigningKey {
+  const text = value.trim();
+  const looksLikeKey =
+    /^(\{|-----|AGE-)/.test(text) || /^[0-9a-fA-F\s]{64,}$/.test(text) || text.includes("\n");
+  let keyText = text;
+  if (!looksLikeKey) {
+    try {
+      keyText = readFileSync(text, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new InputError(
+        code === "ENOENT"
+          ? "input signing-key is neither an Ed25519 key (Q-Cap key file, PKCS#8 PEM, 64-hex seed) nor the path of a file"
+          : `input signing-key names a file that cannot be read (${code})`,
+      );
+    }
+    mask(keyText);
+  }
+  try {
+    return parseSigningKey(keyText);
+  } catch (e) {
+    if (e instanceof QcapError) throw new InputError(`input signing-key: ${e.message}`);
+    throw e;
+  }
+}
+
+export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
+  // Secrets first, before anything can be logged.
+  const signingKeyText = core.getInput("signing-key");
+  mask(signingKeyText);
+  const s3Secret = core.getInput("s3-secret-access-key");
+  mask(s3Secret);
+
+  const patterns = lines(core.getInput("paths")).map((l) => l.text);
+  if (patterns.length === 0)
+    throw new InputError("input paths is empty: list the build outputs to seal, one glob per line");
+
+  const repo = (env.GITHUB_REPOSITORY ?? "").split("/")[1];
+  const name = core.getInput("name") || repo || "capsule";
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.length > 200)
+    throw new InputError(`input name must be a file name of letters, digits, '.', '_' and '-': ${name}`);
+
+  const recipients = lines(core.getInput("recipients")).map(({ text, line }) => {
+    if (!text.startsWith("age1"))
+      throw new InputError(`input recipients, line ${line}: not an age public key (age1…)`);
+    try {
+      return { text, key: parseRecipient(text) };
+    } catch (e) {
+      throw new InputError(`input recipients, line ${line}: ${(e as Error).message}`);
+    }
+  });
+
+  const attestText = core.getInput("attest") || "true";
+  if (!/^(true|True|TRUE|false|False|FALSE)$/.test(attestText))
+    throw new InputError(`input attest must be true or false, not ${attestText}`);
+  const attest = attestText.toLowerCase() === "true";
+  const mode = core.getInput("sigstore") || "keyless";
+  if (mode !== "keyless" && mode !== "key")
+    throw new InputError(`input sigstore must be keyless or key, not ${mode}`);
+
+  const signingKey = signingKeyText.trim() ? signingKeyFrom(signingKeyText) : undefined;
+  if (!signingKey && !(attest && mode === "keyless"))
+    throw new InputError(
+      attest
+        ? "input signing-key is required with sigstore: key (it signs the capsule and the attestation)"
+        : "input signing-key is required without keyless attestation: nothing else would vouch for the capsule",
+    );
+
+  const meta = core.getInput("meta") || undefined;
+  const output = resolve(core.getInput("output") || `${name}.qcap`);
+  if (basename(output).startsWith("."))
+    throw new InputError(`input output must not be a hidden file: ${output}`);
+
+  const rekor = core.getInput("rekor-url");
+  const bucket = core.getInput("s3-bucket");
+  let s3: S3Inputs | undefined;
+  if (bucket) {
+    const accessKeyId = core.getInput("s3-access-key-id") || undefined;
+    if (Boolean(accessKeyId) !== Boolean(s3Secret))
+      throw new InputError("inputs s3-access-key-id and s3-secret-access-key go together");
+    const endpoint = core.getInput("s3-endpoint");
+    const prefix = core.getInput("s3-prefix").replace(/^\/+/, "");
+    s3 = {
+      ...(endpoint ? { endpoint: url("s3-endpoint", endpoint) } : {}),
+      bucket,
+      prefix: prefix && !prefix.endsWith("/") ? `${prefix}/` : prefix,
+      region: core.getInput("s3-region") || "us-east-1",
+      ...(accessKeyId ? { accessKeyId, secretAccessKey: s3Secret } : {}),
+    };
+  } else if (core.getInput("s3-endpoint") || core.getInput("s3-prefix")) {
+    throw new InputError("input s3-bucket is needed to upload (s3-endpoint or s3-prefix is set)");
+  }
+
+  return {
+    patterns,
+    name,
+    recipients,
+    ...(signingKey ? { signingKey } : {}),
+    ...(meta ? { meta } : {}),
+    attest,
+    sigstore: mode,
+    output,
+    fulcioUrl: url("fulcio-url", core.getInput("fulcio-url") || "https://fulcio.sigstore.dev"),
+    tsaUrl: url("tsa-url", core.getInput("tsa-url") || "https://timestamp.sigstore.dev"),
+    ...(rekor ? { rekorUrl: url("rekor-url", rekor) } : {}),
+    ...(s3 ? { s3 } : {}),
+  };
+}

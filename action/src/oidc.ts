@@ -1,0 +1,20 @@
+/** The workflow's OIDC ID token for sigstore, from the endpoint GitHub gives jobs with `id-token: write`. */
+import * as core from "@actions/core";
+import { InputError } from "./inputs.js";
+
+export async function identityToken(): Promise<string> {
+  if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL || !process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+    throw new InputError(
+      "keyless attestation needs the workflow's OIDC token: add `permissions: id-token: write` to the job",
+    );
+  // getIDToken registers the token as a secret before returning it.
+  try {
+    return await core.getIDToken("sigstore");
+  } catch (e) {
+    // Its messages span lines ("Error Code : …"); one line is enough.
+    const message = String((e as Error).message ?? e)
+      .replace(/\s+/g, " ")
+      .trim();
+    throw new InputError(`cannot get the workflow's OIDC token: ${message}`);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The action: find the build outputs, pack (and seal) them into a signed capsule, attest it with
+ * sigstore, upload it, set the outputs and write the job summary.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import * as core from "@actions/core";
+import { encodeRecipient, pack, parseSigningKey, type SigningKey } from "@qcap/core";
+import {
+  buildStatement,
+  certificateIdentity,
+  githubProvenance,
+  githubRunFromEnv,
+  signStatement,
+} from "@qcap/core/attest";
+import { fileSink } from "@qcap/core/node";
+import { findFiles, metaInputs } from "./files.js";
+import { type ActionInputs, InputError, readInputs } from "./inputs.js";
+import { identityToken } from "./oidc.js";
+import { objectUrl, upload } from "./s3.js";
+import { writeSummary } from "./summary.js";
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const piece of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(piece);
+  return hash.digest("hex");
+}
+
+/** Writes next to `path` and renames into place, so readers never see a partial file. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await writeFile(temp, text, { mode: 0o644 });
+    await rename(temp, path);
+  } catch (e) {
+    await unlink(temp).catch(() => {});
+    throw e;
+  }
+}
+
+/** The key id that tools display for a recipient (SPEC §5.3). */
+function kidOf(manifestRecipients: { type: string; kid?: string }[], index: number): string {
+  return manifestRecipients[index]?.kid ?? "";
+}
+
+export async function run(): Promise<void> {
+  const inputs: ActionInputs = readInputs();
+  const bundlePath = `${inputs.output}.sigstore.json`;
+
+  // Keyless problems show before any work: a missing permission is the most common mistake.
+  if (inputs.attest && inputs.sigstore === "keyless" && !process.env.ACTIONS_ID_TOKEN_REQUEST_URL)
+    throw new InputError(
+      "keyless attestation needs the workflow's OIDC token, which this job cannot request: add `permissions: id-token: write` to the job (or use sigstore: key with a signing-key)",
+    );
+  const run = inputs.attest ? githubRunFromEnv(process.env) : undefined;
+
+  const { inputs: files } = await findFiles(inputs.patterns, [inputs.output, bundlePath]);
+  const meta = inputs.meta ? await metaInputs(inputs.meta) : [];
+
+  // Without a key, keyless attestation vouches for the capsule; the one-time key is then thrown away.
+  const ephemeralIssuer = !inputs.signingKey;
+  const signingKey: SigningKey = inputs.signingKey ?? parseSigningKey(randomBytes(32).toString("hex"));
+
+  await mkdir(dirname(inputs.output), { recursive: true });
+  core.info(
+    `sealing ${files.length} file${files.length === 1 ? "" : "s"} into ${inputs.output}` +
+      (inputs.recipients.length
+        ? ` for ${inputs.recipients.length} recipient(s)`
+        : " (signed, not encrypted)"),
+  );
+  const packed = await pack([...files, ...meta], await fileSink(inputs.output), {
+    signingKey,
+    recipients: inputs.recipients.map((r) => r.key),
+  });
+  const manifest = packed.manifest;
+  const sha256 = await sha256File(inputs.output);
+  core.setOutput("capsule-path", inputs.output);
+  core.setOutput("merkle-root", manifest.root);
+  core.setOutput("digest", `sha256:${sha256}`);
+  core.info(`capsule ${inputs.output}: ${packed.size} bytes, sha256:${sha256}, root ${manifest.root}`);
+
+  let attestation: Parameters<typeof writeSummary>[0]["attestation"];
+  if (inputs.attest && run) {
+    const statement = buildStatement(
+      { name: basename(inputs.output), sha256, root: manifest.root },
+      githubProvenance(run),
+    );
+    core.info(
+      inputs.sigstore === "keyless"
+        ? `attesting with sigstore (Fulcio ${inputs.fulcioUrl}, TSA ${inputs.tsaUrl}${inputs.rekorUrl ? `, Rekor ${inputs.rekorUrl}` : ""})`
+        : "attesting with the signing key",
+    );
+    const bundle = await signStatement(
+      statement,
+      inputs.sigstore === "keyless"
+        ? {
+            mode: "keyless",
+            identityToken,
+            fulcioUrl: inputs.fulcioUrl,
+            tsaUrl: inputs.tsaUrl,
+            ...(inputs.rekorUrl ? { rekorUrl: inputs.rekorUrl } : {}),
+          }
+        : { mode: "key", signingKey },
+    );
+    await writeAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
+    core.setOutput("attestation-path", bundlePath);
+    const who = inputs.sigstore === "keyless" ? certificateIdentity(bundle) : undefined;
+    attestation = who ? { mode: "keyless", path: bundlePath, ...who } : { mode: "key", path: bundlePath };
+    core.info(`attestation ${bundlePath}${who ? `: ${who.identity} (issuer ${who.issuer})` : ""}`);
+  } else {
+    core.setOutput("attestation-path", "");
+  }
+
+  let url: string | undefined;
+  if (inputs.s3) {
+    const key = `${inputs.s3.prefix}${basename(inputs.output)}`;
+    const items = [{ path: inputs.output, key, contentType: "application/vnd.qcap+zip" }];
+    if (attestation)
+      items.push({ path: bundlePath, key: `${key}.sigstore.json`, contentType: "application/json" });
+    core.info(`uploading to s3://${inputs.s3.bucket}/${key}`);
+    await upload(inputs.s3, items);
+    url = objectUrl(inputs.s3, key);
+  }
+  core.setOutput("url", url ?? "");
+
+  await writeSummary({
+    capsulePath: inputs.output,
+    size: packed.size,
+    sha256,
+    root: manifest.root,
+    issuer: manifest.issuer,
+    ephemeralIssuer,
+    files: files.map((f) => ({ name: f.name.slice("payload/".length), size: f.size })),
+    meta: meta.map((f) => ({ name: f.name, size: f.size })),
+    recipients: inputs.recipients.map((r, i) => ({
+      kid: kidOf(manifest.seal?.recipients ?? [], i),
+      text: encodeRecipient(r.key),
+    })),
+    ...(attestation ? { attestation } : {}),
+    ...(url ? { url } : {}),
+  });
+}
