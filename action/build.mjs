@@ -4,7 +4,8 @@
 //
 //   node action/build.mjs            write dist/index.js
 //   node action/build.mjs --check    exit 1 if dist/index.js differs from a fresh build
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -50,6 +51,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       process.exit(1);
     }
   } else {
+    mkdirSync(dirname(DIST), { recursive: true });
     writeFileSync(DIST, fresh);
     process.stdout.write(`wrote ${DIST} (${fresh.length} bytes)\n`);
   }
