@@ -34,8 +34,10 @@ export async function bundle() {
     banner: {
       js: 'import { createRequire as __qcapCreateRequire } from "node:module";\nconst require = __qcapCreateRequire(import.meta.url);',
     },
-    // Paths in comments would depend on where the repository is checked out.
+    // Module paths appear in comments: keep them relative to action/ and unresolved through the
+    // workspace symlinks, so any checkout gives the same bytes.
     absWorkingDir: here("./"),
+    preserveSymlinks: true,
   });
   const out = result.outputFiles[0];
   if (!out) throw new Error("esbuild produced no output");

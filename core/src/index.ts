@@ -34,3 +34,19 @@ export {
 } from "./pack.js";
 export { plainChunks, readRange } from "./read.js";
 export { type EntryKeys, type Keyring, masterEntryKeys, realNames, unlockMasterKey } from "./unlock.js";
+export {
+  checkGrant,
+  describeGrant,
+  type Grant,
+  type IssueOptions,
+  issueGrant,
+  parseGrant,
+  serializeGrant,
+} from "./grant/grant.js";
+export {
+  parseRevocationList,
+  type RevocationList,
+  serializeRevocationList,
+  updateRevocationList,
+  verifyRevocationList,
+} from "./grant/revocation.js";
