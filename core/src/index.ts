@@ -11,6 +11,22 @@ export {
   type StoredChunk,
 } from "./capsule.js";
 export { type ErrorKind, QcapError } from "./errors.js";
+export {
+  checkGrant,
+  describeGrant,
+  type Grant,
+  type IssueOptions,
+  issueGrant,
+  parseGrant,
+  serializeGrant,
+} from "./grant/grant.js";
+export {
+  parseRevocationList,
+  type RevocationList,
+  serializeRevocationList,
+  updateRevocationList,
+  verifyRevocationList,
+} from "./grant/revocation.js";
 export { memorySink, type Sink } from "./io/sink.js";
 export { bytesSource, httpSource, type RangeSource, tailCachedSource } from "./io/source.js";
 export { encodeIdentity, encodeRecipient, parseIdentity, parseRecipient } from "./keys/age.js";
@@ -34,19 +50,3 @@ export {
 } from "./pack.js";
 export { plainChunks, readRange } from "./read.js";
 export { type EntryKeys, type Keyring, masterEntryKeys, realNames, unlockMasterKey } from "./unlock.js";
-export {
-  checkGrant,
-  describeGrant,
-  type Grant,
-  type IssueOptions,
-  issueGrant,
-  parseGrant,
-  serializeGrant,
-} from "./grant/grant.js";
-export {
-  parseRevocationList,
-  type RevocationList,
-  serializeRevocationList,
-  updateRevocationList,
-  verifyRevocationList,
-} from "./grant/revocation.js";
