@@ -3320,7 +3320,7 @@ var require_data_url = __commonJS({
   "../node_modules/undici/lib/web/fetch/data-url.js"(exports, module) {
     "use strict";
     var assert5 = __require("node:assert");
-    var encoder5 = new TextEncoder();
+    var encoder6 = new TextEncoder();
     var HTTP_TOKEN_CODEPOINTS = /^[!#$%&'*+\-.^_|~A-Za-z0-9]+$/;
     var HTTP_WHITESPACE_REGEX = /[\u000A\u000D\u0009\u0020]/;
     var ASCII_WHITESPACE_REPLACE_REGEX = /[\u0009\u000A\u000C\u000D\u0020]/g;
@@ -3393,7 +3393,7 @@ var require_data_url = __commonJS({
       return input.slice(start, position.position);
     }
     function stringPercentDecode(input) {
-      const bytes2 = encoder5.encode(input);
+      const bytes2 = encoder6.encode(input);
       return percentDecode(bytes2);
     }
     function isHexCharByte(byte) {
@@ -24599,8 +24599,8 @@ var require_bom_handling = __commonJS({
     "use strict";
     var BOMChar = "\uFEFF";
     exports.PrependBOM = PrependBOMWrapper;
-    function PrependBOMWrapper(encoder5, options) {
-      this.encoder = encoder5;
+    function PrependBOMWrapper(encoder6, options) {
+      this.encoder = encoder6;
       this.addBOM = true;
     }
     PrependBOMWrapper.prototype.write = function(str) {
@@ -28193,9 +28193,9 @@ var require_lib2 = __commonJS({
     module.exports.defaultCharSingleByte = "?";
     module.exports.encode = function encode(str, encoding, options) {
       str = "" + (str || "");
-      var encoder5 = module.exports.getEncoder(encoding, options);
-      var res = encoder5.write(str);
-      var trail = encoder5.end();
+      var encoder6 = module.exports.getEncoder(encoding, options);
+      var res = encoder6.write(str);
+      var trail = encoder6.end();
       return trail && trail.length > 0 ? Buffer8.concat([res, trail]) : res;
     };
     module.exports.decode = function decode(buf, encoding, options) {
@@ -28266,11 +28266,11 @@ var require_lib2 = __commonJS({
     };
     module.exports.getEncoder = function getEncoder(encoding, options) {
       var codec = module.exports.getCodec(encoding);
-      var encoder5 = new codec.encoder(options, codec);
+      var encoder6 = new codec.encoder(options, codec);
       if (codec.bomAware && options && options.addBOM) {
-        encoder5 = new bomHandling.PrependBOM(encoder5, options);
+        encoder6 = new bomHandling.PrependBOM(encoder6, options);
       }
-      return encoder5;
+      return encoder6;
     };
     module.exports.getDecoder = function getDecoder(encoding, options) {
       var codec = module.exports.getCodec(encoding);
@@ -56321,7 +56321,7 @@ var require_serde = __commonJS({
       if (!isReadableStream(source)) {
         throw new Error(`@smithy/util-stream: unsupported source type ${source?.constructor?.name ?? source} in ChecksumStream.`);
       }
-      const encoder5 = base64Encoder ?? toBase642;
+      const encoder6 = base64Encoder ?? toBase642;
       if (typeof TransformStream !== "function") {
         throw new Error("@smithy/util-stream: unable to instantiate ChecksumStream because API unavailable: ReadableStream/TransformStream.");
       }
@@ -56334,7 +56334,7 @@ var require_serde = __commonJS({
         },
         async flush(controller) {
           const digest = await checksum.digest();
-          const received = encoder5(digest);
+          const received = encoder6(digest);
           if (expectedChecksum !== received) {
             const error2 = new Error(`Checksum mismatch: expected "${expectedChecksum}" but received "${received}" in response header "${checksumSourceLocation}".`);
             controller.error(error2);
@@ -60303,7 +60303,7 @@ var require_protocols = __commonJS({
       }
     };
     var warned = 0;
-    var encoder5 = new TextEncoder();
+    var encoder6 = new TextEncoder();
     var OPEN_BRACE = 123;
     var CLOSE_BRACE = 125;
     var OPEN_BRACKET = 91;
@@ -60363,7 +60363,7 @@ var require_protocols = __commonJS({
           const z2 = prefix.length;
           this.ensure(z2);
           this.json.copyWithin(1 + z2, 1, this.i);
-          encoder5.encodeInto(prefix, this.json.subarray(1));
+          encoder6.encodeInto(prefix, this.json.subarray(1));
           this.i += z2;
         } else {
           this.writeValue(ns2, value, void 0);
@@ -60438,7 +60438,7 @@ var require_protocols = __commonJS({
             const next = j4 + 1 < z2 ? s2.charCodeAt(j4 + 1) : 0;
             if (next >= 56320 && next <= 57343) {
               this.ensure(4);
-              const { written } = encoder5.encodeInto(s2.substring(j4, j4 + 2), this.json.subarray(this.i));
+              const { written } = encoder6.encodeInto(s2.substring(j4, j4 + 2), this.json.subarray(this.i));
               this.i += written;
               ++j4;
             } else {
@@ -60715,7 +60715,7 @@ var require_protocols = __commonJS({
               json = JSON.stringify(out);
             }
             this.ensure(json.length * 3);
-            this.i += encoder5.encodeInto(json, this.json.subarray(this.i)).written;
+            this.i += encoder6.encodeInto(json, this.json.subarray(this.i)).written;
             return;
           }
         }
@@ -60761,7 +60761,7 @@ var require_protocols = __commonJS({
               Object.assign(value, modifications);
             }
             this.ensure(json.length * 3);
-            this.i += encoder5.encodeInto(json, this.json.subarray(this.i)).written;
+            this.i += encoder6.encodeInto(json, this.json.subarray(this.i)).written;
             return;
           }
         }
@@ -86939,6 +86939,29 @@ var nameDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 var MANIFEST_NAME = "manifest.json";
 var SIGNATURE_NAME = "signatures/manifest.ed25519";
 var MAX_MANIFEST = 512 * 1024 * 1024;
+
+// ../node_modules/@qcap/core/dist/jcs.js
+var import_canonicalize2 = __toESM(require_canonicalize(), 1);
+var encoder5 = new TextEncoder();
+
+// ../node_modules/@qcap/core/dist/grant/macaroon.js
+var KEY_GENERATOR = utf8("macaroons-key-generator");
+var strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+// ../node_modules/@qcap/core/dist/grant/grant.js
+var ROOT_INFO = utf8("qcap/v1 macaroon root");
+var TAG_INFO = utf8("qcap/v1 grant entry tag");
+var CHAIN_PREFIX = utf8("qcap/v1 grant chain\0");
+var SIGNED_PREFIX = utf8("qcap/v1 grant\0");
+var KEYS_PREFIX = utf8("qcap/v1 grant keys\0");
+var WRAP_INFO = utf8("qcap/v1 grant x25519");
+var ZERO_NONCE2 = new Uint8Array(24);
+var MAX_CIPHERTEXT_HEX = 32 * 1024 * 1024;
+
+// ../node_modules/@qcap/core/dist/grant/revocation.js
+var DEFAULT_GRACE_MS = 24 * 36e5;
+var CLOCK_SKEW_MS = 5 * 6e4;
+var SIGNED_PREFIX2 = utf8("qcap/v1 revocations\0");
 
 // ../node_modules/@qcap/core/dist/io/source.js
 var DEFAULT_HTTP_TAIL = 256 * 1024;
