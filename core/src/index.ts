@@ -11,27 +11,64 @@ export {
   type StoredChunk,
 } from "./capsule.js";
 export { type ErrorKind, QcapError } from "./errors.js";
+export { type AttenuateOptions, attenuateGrant } from "./grant/attenuate.js";
 export {
+  type Allow,
+  type Caveat,
+  type Effective,
+  effective,
+  formatCaveat,
+  parseCaveat,
+} from "./grant/caveats.js";
+export { compileGlob } from "./grant/glob.js";
+export {
+  type CheckedGrant,
+  type CheckOptions,
+  checkGrant,
   checkGrant,
   describeGrant,
+  describeGrant,
   type Grant,
+  type Grant,
+  type GrantEntry,
+  grantEntryKeys,
+  grantRootKey,
+  type IssueOptions,
   type IssueOptions,
   issueGrant,
+  issueGrant,
   parseGrant,
+  parseGrant,
+  serializeGrant,
   serializeGrant,
 } from "./grant/grant.js";
 export {
+  appendCaveats,
+  decodeMacaroonV2,
+  encodeMacaroonV2,
+  type Macaroon,
+  mintMacaroon,
+  verifyMacaroonChain,
+} from "./grant/macaroon.js";
+export {
+  parseRevocationList,
   parseRevocationList,
   type RevocationList,
+  type RevocationList,
+  serializeRevocationList,
   serializeRevocationList,
   updateRevocationList,
+  updateRevocationList,
+  verifyRevocationList,
   verifyRevocationList,
 } from "./grant/revocation.js";
+export { formatRfc3339, parseRfc3339 } from "./grant/time.js";
 export { memorySink, type Sink } from "./io/sink.js";
 export { bytesSource, httpSource, type RangeSource, tailCachedSource } from "./io/source.js";
 export { encodeIdentity, encodeRecipient, parseIdentity, parseRecipient } from "./keys/age.js";
 export { parsePublicKey, parseSigningKey, publicKeyToPem } from "./keys/ed25519.js";
 export { generateKeyFile, loadKeyMaterial } from "./keys/keyfile.js";
+export { fingerprint, protectKeyFile, unlockKeyFile } from "./keys/keyfile-protected.js";
 export {
   encodeManifest,
   FORMAT_VERSION,
