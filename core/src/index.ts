@@ -25,21 +25,14 @@ export {
   type CheckedGrant,
   type CheckOptions,
   checkGrant,
-  checkGrant,
   describeGrant,
-  describeGrant,
-  type Grant,
   type Grant,
   type GrantEntry,
   grantEntryKeys,
   grantRootKey,
   type IssueOptions,
-  type IssueOptions,
-  issueGrant,
   issueGrant,
   parseGrant,
-  parseGrant,
-  serializeGrant,
   serializeGrant,
 } from "./grant/grant.js";
 export {
@@ -52,14 +45,9 @@ export {
 } from "./grant/macaroon.js";
 export {
   parseRevocationList,
-  parseRevocationList,
-  type RevocationList,
   type RevocationList,
   serializeRevocationList,
-  serializeRevocationList,
   updateRevocationList,
-  updateRevocationList,
-  verifyRevocationList,
   verifyRevocationList,
 } from "./grant/revocation.js";
 export { formatRfc3339, parseRfc3339 } from "./grant/time.js";
