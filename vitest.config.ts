@@ -29,6 +29,7 @@ export default defineConfig({
       },
       // Local control plane (kube-apiserver, S3, Fulcio, TSA): see testenv/README.md.
       testenvProject({ name: "e2e", include: ["testenv/test/**/*.test.ts"] }),
+      testenvProject({ name: "action-e2e", include: ["action/test/e2e/*.test.ts"] }),
       testenvProject({ name: "operator-e2e", include: ["operator/test/*.test.ts"], testTimeout: 180_000 }),
     ],
   },

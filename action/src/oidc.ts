@@ -1,10 +1,11 @@
 /** The workflow's OIDC ID token for sigstore, from the endpoint GitHub gives jobs with `id-token: write`. */
 import * as core from "@actions/core";
-import { InputError } from "./inputs.js";
+import { QcapError } from "@qcap/core";
 
 export async function identityToken(): Promise<string> {
   if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL || !process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
-    throw new InputError(
+    throw new QcapError(
+      "input",
       "keyless attestation needs the workflow's OIDC token: add `permissions: id-token: write` to the job",
     );
   // getIDToken registers the token as a secret before returning it.
@@ -14,7 +15,8 @@ export async function identityToken(): Promise<string> {
     // Its messages span lines ("Error Code : …"); one line is enough.
     const message = String((e as Error).message ?? e)
       .replace(/\s+/g, " ")
+      .replace(/^Error message: /, "")
       .trim();
-    throw new InputError(`cannot get the workflow's OIDC token: ${message}`);
+    throw new QcapError("input", `cannot get the workflow's OIDC token: ${message}`);
   }
 }

@@ -13,6 +13,13 @@ export const repoRoot = join(import.meta.dirname, "..", "..");
 export const actionMain = join(repoRoot, "action", "dist", "index.js");
 export const cliPath = join(repoRoot, "core", "dist", "cli", "main.js");
 
+/** A variable the testenv global setup exported (see testenv/README.md). */
+export function testenv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: is testenv/global-setup.mjs the project's globalSetup?`);
+  return v;
+}
+
 export const REPOSITORY = "qcap-test/capsule";
 export const REF = "refs/heads/main";
 export const SHA = "1f7bd2d4d0ac1d79c4c1b1b2fd3b7e5a2cbb9e11";
