@@ -86966,6 +86966,9 @@ var SIGNED_PREFIX2 = utf8("qcap/v1 revocations\0");
 // ../node_modules/@qcap/core/dist/io/source.js
 var DEFAULT_HTTP_TAIL = 256 * 1024;
 
+// ../node_modules/@qcap/core/dist/keys/keyfile-protected.js
+var AAD_PREFIX2 = utf8("qcap/v1 key file\0");
+
 // ../node_modules/@qcap/core/dist/zip/writer.js
 var ZipWriter = class {
   #sink;
@@ -90465,14 +90468,15 @@ async function metaInputs(path6) {
 // src/oidc.ts
 async function identityToken() {
   if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL || !process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
-    throw new InputError(
+    throw new QcapError(
+      "input",
       "keyless attestation needs the workflow's OIDC token: add `permissions: id-token: write` to the job"
     );
   try {
     return await getIDToken("sigstore");
   } catch (e2) {
-    const message = String(e2.message ?? e2).replace(/\s+/g, " ").trim();
-    throw new InputError(`cannot get the workflow's OIDC token: ${message}`);
+    const message = String(e2.message ?? e2).replace(/\s+/g, " ").replace(/^Error message: /, "").trim();
+    throw new QcapError("input", `cannot get the workflow's OIDC token: ${message}`);
   }
 }
 
@@ -90483,7 +90487,7 @@ import { createReadStream } from "node:fs";
 var import_flexible_checksums3 = __toESM(require_flexible_checksums());
 var import_client24 = __toESM(require_client5());
 var import_s34 = __toESM(require_s3());
-var import_core4 = __toESM(require_dist_cjs());
+var import_core5 = __toESM(require_dist_cjs());
 var import_client25 = __toESM(require_client4());
 var import_config29 = __toESM(require_config2());
 var import_endpoints5 = __toESM(require_endpoints());
@@ -98901,14 +98905,14 @@ var S3Client = class extends import_client25.Client {
     this.middlewareStack.use((0, import_client24.getHostHeaderPlugin)(this.config));
     this.middlewareStack.use((0, import_client24.getLoggerPlugin)(this.config));
     this.middlewareStack.use((0, import_client24.getRecursionDetectionPlugin)(this.config));
-    this.middlewareStack.use((0, import_core4.getHttpAuthSchemeEndpointRuleSetPlugin)(this.config, {
+    this.middlewareStack.use((0, import_core5.getHttpAuthSchemeEndpointRuleSetPlugin)(this.config, {
       httpAuthSchemeParametersProvider: defaultS3HttpAuthSchemeParametersProvider,
-      identityProviderConfigProvider: async (config) => new import_core4.DefaultIdentityProviderConfig({
+      identityProviderConfigProvider: async (config) => new import_core5.DefaultIdentityProviderConfig({
         "aws.auth#sigv4": config.credentials,
         "aws.auth#sigv4a": config.credentials
       })
     }));
-    this.middlewareStack.use((0, import_core4.getHttpSigningPlugin)(this.config));
+    this.middlewareStack.use((0, import_core5.getHttpSigningPlugin)(this.config));
     this.middlewareStack.use((0, import_s34.getValidateBucketNamePlugin)(this.config));
     this.middlewareStack.use((0, import_s34.getAddExpectContinuePlugin)(this.config));
     this.middlewareStack.use((0, import_s34.getRegionRedirectMiddlewarePlugin)(this.config));
