@@ -3,14 +3,21 @@
  * GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH files, in a workspace folder.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { toHex } from "../../core/src/hash/hex.js";
 import { generateKeyFile, serializeKeyFile } from "../../core/src/keys/keyfile.js";
 
 export const repoRoot = join(import.meta.dirname, "..", "..");
-export const actionMain = join(repoRoot, "action", "dist", "index.js");
 export const cliPath = join(repoRoot, "core", "dist", "cli", "main.js");
 
 /** A variable the testenv global setup exported (see testenv/README.md). */
@@ -127,6 +134,11 @@ export function workspace(prefix = "qcap-action-"): Workspace {
   writeFileSync(dir("ws", "dist", "docs", "api", "index.html"), "<h1>API & more</h1>\n");
   writeFileSync(dir("ws", "dist", "debug.map"), "{}\n");
   writeFileSync(dir("ws", "stac", "item.json"), '{"type":"Feature","id":"sample"}\n');
+  // The action as GitHub checks it out: the committed files, no node_modules anywhere above them.
+  const main = dir("checkout", "action", "dist", "index.js");
+  mkdirSync(dirname(main), { recursive: true });
+  for (const f of ["action.yml", "package.json", "dist/index.js"])
+    copyFileSync(join(repoRoot, "action", f), dir("checkout", "action", f));
   writeFileSync(
     dir("event.json"),
     JSON.stringify({ ref: REF, after: SHA, repository: { full_name: REPOSITORY, private: false } }),
@@ -151,7 +163,7 @@ export function workspace(prefix = "qcap-action-"): Workspace {
       // from action.yml filled in.
       for (const [k, v] of Object.entries({ ...actionDefaults(), ...inputs }))
         env[`INPUT_${k.toUpperCase()}`] = v;
-      const child = spawn(process.execPath, [actionMain], { cwd: dir("ws"), env });
+      const child = spawn(process.execPath, [main], { cwd: dir("ws"), env });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (b: Buffer) => {
