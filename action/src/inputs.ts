@@ -157,8 +157,9 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
       region: core.getInput("s3-region") || "us-east-1",
       ...(accessKeyId ? { accessKeyId, secretAccessKey: s3Secret } : {}),
     };
-  } else if (core.getInput("s3-endpoint") || core.getInput("s3-prefix")) {
-    throw new InputError("input s3-bucket is needed to upload (s3-endpoint or s3-prefix is set)");
+  } else if (core.getInput("s3-endpoint") || core.getInput("s3-access-key-id")) {
+    // Workflows often template every input and leave the bucket empty to turn uploads off.
+    core.warning("s3-bucket is empty: not uploading (s3-endpoint or credentials are set)");
   }
 
   return {

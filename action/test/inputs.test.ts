@@ -99,7 +99,6 @@ describe("bad inputs", () => {
       /^input signing-key is required with sigstore: key/,
     );
     expectFailure(await ws.run({ ...base(), name: "../escape" }), /^input name must be a file name/);
-    expectFailure(await ws.run({ ...base(), "s3-prefix": "x/" }), /^input s3-bucket is needed to upload/);
     expectFailure(
       await ws.run({ ...base(), "s3-bucket": "b", "s3-access-key-id": "AKIAEXAMPLE" }),
       /^inputs s3-access-key-id and s3-secret-access-key go together$/,

@@ -164,14 +164,18 @@ describe("action with sigstore: key", () => {
 });
 
 describe("action variants", () => {
-  it("without recipients: signed but not sealed; without attestation: no bundle", async () => {
+  it("without recipients: signed but not sealed; without attestation: no bundle; no bucket: no upload", async () => {
     const r = await ws.run({
       paths: "dist/README.txt",
       "signing-key": publisher.seed,
       attest: "false",
       output: "plain.qcap",
+      "s3-endpoint": "http://127.0.0.1:9",
+      "s3-prefix": "releases/",
     });
     expect(r.errors).toEqual([]);
+    expect(r.stdout).toContain("::warning::s3-bucket is empty: not uploading");
+    expect(r.outputs.url).toBe("");
     expect(r.code).toBe(0);
     const capsule = ws.dir("ws", "plain.qcap");
     expect(r.outputs["capsule-path"]).toBe(capsule);
