@@ -29816,8 +29816,8 @@ var require_http_cache_semantics = __commonJS({
           }
         }
         if (headers.warning) {
-          const warnings = headers.warning.split(/,/).filter((warning) => {
-            return !/^\s*1[0-9][0-9]/.test(warning);
+          const warnings = headers.warning.split(/,/).filter((warning2) => {
+            return !/^\s*1[0-9][0-9]/.test(warning2);
           });
           if (!warnings.length) {
             delete headers.warning;
@@ -35014,8 +35014,8 @@ var require_polyfill = __commonJS({
     }
     async function cpFn(src, dest, opts) {
       if (opts.preserveTimestamps && process.arch === "ia32") {
-        const warning = "Using the preserveTimestamps option in 32-bit node is not recommended";
-        process.emitWarning(warning, "TimestampPrecisionWarning");
+        const warning2 = "Using the preserveTimestamps option in 32-bit node is not recommended";
+        process.emitWarning(warning2, "TimestampPrecisionWarning");
       }
       const stats = await checkPaths(src, dest, opts);
       const { srcStat, destStat } = stats;
@@ -65690,14 +65690,14 @@ More information can be found at: https://a.co/c895JFp`);
       return loadConfig3({
         ...NODE_REGION_CONFIG_OPTIONS2,
         async default() {
-          if (!warning.silence) {
+          if (!warning2.silence) {
             console.warn("@aws-sdk - WARN - default STS region of us-east-1 used. See @aws-sdk/credential-providers README and set a region explicitly.");
           }
           return "us-east-1";
         }
       }, { ...NODE_REGION_CONFIG_FILE_OPTIONS2, ...loaderConfig });
     }
-    var warning = {
+    var warning2 = {
       silence: false
     };
     var getAwsRegionExtensionConfiguration2 = (runtimeConfig2) => {
@@ -65754,7 +65754,7 @@ More information can be found at: https://a.co/c895JFp`);
     exports.setTokenFeature = setTokenFeature;
     exports.state = state;
     exports.stsRegionDefaultResolver = stsRegionDefaultResolver;
-    exports.stsRegionWarning = warning;
+    exports.stsRegionWarning = warning2;
     exports.toEndpointV1 = toEndpointV12;
     exports.useDefaultPartitionInfo = useDefaultPartitionInfo;
     exports.userAgentMiddleware = userAgentMiddleware;
@@ -71439,15 +71439,15 @@ var require_protocols2 = __commonJS({
         return val;
       }
       if (typeof val === "number" || typeof val === "bigint") {
-        const warning = new Error(`Received number ${val} where a string was expected.`);
-        warning.name = "Warning";
-        console.warn(warning);
+        const warning2 = new Error(`Received number ${val} where a string was expected.`);
+        warning2.name = "Warning";
+        console.warn(warning2);
         return String(val);
       }
       if (typeof val === "boolean") {
-        const warning = new Error(`Received boolean ${val} where a string was expected.`);
-        warning.name = "Warning";
-        console.warn(warning);
+        const warning2 = new Error(`Received boolean ${val} where a string was expected.`);
+        warning2.name = "Warning";
+        console.warn(warning2);
         return String(val);
       }
       return val;
@@ -71459,9 +71459,9 @@ var require_protocols2 = __commonJS({
       if (typeof val === "string") {
         const lowercase = val.toLowerCase();
         if (val !== "" && lowercase !== "false" && lowercase !== "true") {
-          const warning = new Error(`Received string "${val}" where a boolean was expected.`);
-          warning.name = "Warning";
-          console.warn(warning);
+          const warning2 = new Error(`Received string "${val}" where a boolean was expected.`);
+          warning2.name = "Warning";
+          console.warn(warning2);
         }
         return val !== "" && lowercase !== "false";
       }
@@ -71474,9 +71474,9 @@ var require_protocols2 = __commonJS({
       if (typeof val === "string") {
         const num = Number(val);
         if (num.toString() !== val) {
-          const warning = new Error(`Received string "${val}" where a number was expected.`);
-          warning.name = "Warning";
-          console.warn(warning);
+          const warning2 = new Error(`Received string "${val}" where a number was expected.`);
+          warning2.name = "Warning";
+          console.warn(warning2);
           return val;
         }
         return num;
@@ -71946,11 +71946,11 @@ var require_s3 = __commonJS({
                   url: bucketEndpointUrl
                 };
               } catch (e2) {
-                const warning = `@aws-sdk/middleware-sdk-s3: bucketEndpoint=true was set but Bucket=${bucket} could not be parsed as URL.`;
+                const warning2 = `@aws-sdk/middleware-sdk-s3: bucketEndpoint=true was set but Bucket=${bucket} could not be parsed as URL.`;
                 if (context.logger?.constructor?.name === "NoOpLogger") {
-                  console.warn(warning);
+                  console.warn(warning2);
                 } else {
-                  context.logger?.warn?.(warning);
+                  context.logger?.warn?.(warning2);
                 }
                 throw e2;
               }
@@ -81024,6 +81024,9 @@ function debug(message) {
 function error(message, properties = {}) {
   issueCommand("error", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
+function warning(message, properties = {}) {
+  issueCommand("warning", toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
 function info(message) {
   process.stdout.write(message + os4.EOL);
 }
@@ -87329,8 +87332,8 @@ function readInputs(env = process.env) {
       region: getInput("s3-region") || "us-east-1",
       ...accessKeyId ? { accessKeyId, secretAccessKey: s3Secret } : {}
     };
-  } else if (getInput("s3-endpoint") || getInput("s3-prefix")) {
-    throw new InputError("input s3-bucket is needed to upload (s3-endpoint or s3-prefix is set)");
+  } else if (getInput("s3-endpoint") || getInput("s3-access-key-id")) {
+    warning("s3-bucket is empty: not uploading (s3-endpoint or credentials are set)");
   }
   return {
     patterns,
