@@ -128,6 +128,12 @@ function program(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `qcap inspect … | head`: a reader that stops early is not an error (and never a stack trace).
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    process.stderr.write(`qcap: cannot write to stdout: ${e.code ?? e.message}\n`);
+    process.exit(1);
+  });
   try {
     await program().parseAsync(argv, { from: "user" });
     return 0;
