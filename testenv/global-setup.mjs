@@ -38,13 +38,21 @@ async function acquire() {
     return { state, owned: false };
   }
   if (missingBinaries().length) await build();
-  const state = await up({
-    reuse: false,
-    setPointer: false,
-    dir: mkdtempSync(join(tmpdir(), "qcap-testenv-")),
-  });
-  state.createdDir = true;
-  return { state, owned: true };
+  // One retry: free ports are picked before the servers bind them, so a concurrent process may take one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const state = await up({
+        reuse: false,
+        setPointer: false,
+        dir: mkdtempSync(join(tmpdir(), "qcap-testenv-")),
+      });
+      state.createdDir = true;
+      return { state, owned: true };
+    } catch (e) {
+      if (attempt >= 2) throw e;
+      log(`start failed (${e.message}); retrying once with new ports`);
+    }
+  }
 }
 
 function killOnExit(state) {
