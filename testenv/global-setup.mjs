@@ -7,9 +7,6 @@
 //
 // Several vitest projects may list this file: they share one environment (reference counted); the last
 // teardown stops it.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { build } from "./lib/build.mjs";
 import { log, missingBinaries } from "./lib/common.mjs";
 import { down, envVars, findState, status, up } from "./lib/env.mjs";
@@ -33,20 +30,20 @@ async function acquire() {
     log("QCAP_TESTENV_REUSE=1 but no healthy environment is running: starting one and leaving it up");
     if (missingBinaries().length) await build();
     const stale = findState();
+    if (stale && Object.values(stale.pids).some(isAlive)) {
+      throw new Error(
+        `the environment in ${stale.dir} runs but does not answer: see \`node testenv/cli.mjs status\`, then \`down\` it`,
+      );
+    }
     if (stale) await down({ state: stale, quiet: true });
-    const state = await up({ reuse: false, dir: mkdtempSync(join(tmpdir(), "qcap-testenv-")) });
+    const state = await up({ reuse: false, fresh: !process.env.QCAP_TESTENV_DIR });
     return { state, owned: false };
   }
   if (missingBinaries().length) await build();
   // One retry: free ports are picked before the servers bind them, so a concurrent process may take one.
   for (let attempt = 1; ; attempt++) {
     try {
-      const state = await up({
-        reuse: false,
-        setPointer: false,
-        dir: mkdtempSync(join(tmpdir(), "qcap-testenv-")),
-      });
-      state.createdDir = true;
+      const state = await up({ reuse: false, setPointer: false, fresh: true });
       return { state, owned: true };
     } catch (e) {
       if (attempt >= 2) throw e;

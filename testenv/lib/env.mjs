@@ -54,11 +54,10 @@ function readJson(file) {
   }
 }
 
-/** Finds the state of the running environment: explicit dir, QCAP_TESTENV_DIR, or the pointer file. */
+/** Finds the state of the environment: the explicit dir, else QCAP_TESTENV_DIR, else the pointer file. */
 export function findState(dir) {
-  const candidates = dir
-    ? [dir]
-    : [process.env.QCAP_TESTENV_DIR, readJson(currentPointerFile())?.dir].filter(Boolean);
+  const explicit = dir || process.env.QCAP_TESTENV_DIR;
+  const candidates = explicit ? [explicit] : [readJson(currentPointerFile())?.dir].filter(Boolean);
   for (const d of candidates) {
     const s = readJson(join(d, "state.json"));
     if (s) return s;
@@ -134,9 +133,10 @@ function probes(state) {
 
 /**
  * Starts every server. Returns the state (also written to <dir>/state.json).
- * Options: dir (default QCAP_TESTENV_DIR or a new temp dir), quiet.
+ * Options: dir (default QCAP_TESTENV_DIR or a new temp dir); fresh (always a new temp dir); reuse (return a
+ * running environment instead of starting one); setPointer (record it as the default environment).
  */
-export async function up({ dir, setPointer = true, reuse = true } = {}) {
+export async function up({ dir, setPointer = true, reuse = true, fresh = false } = {}) {
   const running = reuse ? findState(dir) : null;
   if (running && Object.values(running.pids).some(isAlive)) {
     log(`already running in ${running.dir} (use \`down\` first)`);
@@ -148,7 +148,8 @@ export async function up({ dir, setPointer = true, reuse = true } = {}) {
   const started = Date.now();
   const bins = allBinaries();
 
-  const wanted = dir || process.env.QCAP_TESTENV_DIR;
+  // fresh: always a new temp dir (owned, removed by `down`), whatever QCAP_TESTENV_DIR says.
+  const wanted = fresh ? undefined : dir || process.env.QCAP_TESTENV_DIR;
   let createdDir = false;
   let baseDir;
   if (wanted) {
