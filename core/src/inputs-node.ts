@@ -1,33 +1,96 @@
 /** Pack inputs from the local file system. */
-import { lstat, open, readdir } from "node:fs/promises";
+import { closeSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { type FileHandle, lstat, open } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { fail, QcapError } from "./errors.js";
+import { fsReason } from "./io/source-node.js";
 import { MODE_EXEC, MODE_FILE } from "./manifest.js";
 import type { PackInput } from "./pack.js";
 import { validateEntryName } from "./zip/names.js";
 
+/** Bytes per read of a large file: a whole number of chunks, so re-chunking never copies. */
 const READ_SIZE = 1 << 20;
 
-/** A file read in 1 MiB pieces (a whole number of chunks, so re-chunking never copies). */
+/**
+ * Files up to this size are read with synchronous calls into a buffer of their size: with thousands
+ * of small files the thread-pool round trips of asynchronous reads, not the copying, cost the time.
+ */
+const SMALL_FILE = 256 * 1024;
+
+/**
+ * A file read in 1 MiB pieces. Pieces of large files come from two reused buffers and are valid only
+ * until the next piece is requested (`pack` consumes each before asking for the next); large files
+ * are read one piece ahead, so the kernel's copy overlaps hashing and encryption.
+ */
 export function fileInput(path: string, name: string, size: number, mode: number): PackInput {
   return {
     name,
     size,
     mode,
-    async *read() {
-      const fh = await open(path, "r");
-      try {
-        for (;;) {
-          const buf = new Uint8Array(READ_SIZE);
-          const { bytesRead } = await fh.read(buf, 0, READ_SIZE, null);
-          if (bytesRead === 0) return;
-          yield bytesRead === READ_SIZE ? buf : buf.subarray(0, bytesRead);
-        }
-      } finally {
-        await fh.close();
-      }
-    },
+    read: () => (size <= SMALL_FILE ? readSmall(path, size) : readLarge(path)),
   };
+}
+
+const cannotRead = (path: string, e: unknown): never => {
+  if (e instanceof QcapError) throw e;
+  return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
+};
+
+async function* readSmall(path: string, size: number): AsyncGenerator<Uint8Array> {
+  // One byte more than expected, so a file that grew is noticed by the caller.
+  const buf = new Uint8Array(size + 1);
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    return cannotRead(path, e);
+  }
+  let n = 0;
+  try {
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) break;
+    }
+  } catch (e) {
+    return cannotRead(path, e);
+  } finally {
+    closeSync(fd);
+  }
+  if (n > 0) yield buf.subarray(0, n);
+}
+
+async function* readLarge(path: string): AsyncGenerator<Uint8Array> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (e) {
+    return cannotRead(path, e);
+  }
+  const bufs = [new Uint8Array(READ_SIZE), new Uint8Array(READ_SIZE)];
+  const readInto = (buf: Uint8Array) =>
+    fh.read(buf, 0, buf.length, null).then(
+      (r) => r.bytesRead,
+      (e: unknown) => cannotRead(path, e),
+    );
+  let next = readInto(bufs[0] as Uint8Array);
+  try {
+    let k = 0;
+    for (;;) {
+      const n = await next;
+      if (n === 0) return;
+      const buf = bufs[k] as Uint8Array;
+      k ^= 1;
+      // The next read goes to the other buffer while the caller works on this one.
+      next = readInto(bufs[k] as Uint8Array);
+      yield n === buf.length ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    // A read may still be in flight when the caller stops early.
+    await next.catch(() => 0);
+    await fh.close();
+  }
 }
 
 /**
@@ -38,13 +101,14 @@ export async function directoryInputs(dir: string, prefix: "payload/" | "meta/")
   const top = await lstat(dir).catch(() => fail("input", `cannot read ${dir}: no such directory`));
   if (!top.isDirectory()) fail("input", `${dir} is not a directory`);
   const out: PackInput[] = [];
-  const walk = async (d: string): Promise<void> => {
-    const names = (await readdir(d)).sort();
+  // Synchronous listing: one thread-pool round trip per file would dominate with many small files.
+  const walk = (d: string): void => {
+    const names = readdirSync(d).sort();
     for (const n of names) {
       const path = join(d, n);
-      const st = await lstat(path);
+      const st = lstatSync(path);
       if (st.isDirectory()) {
-        await walk(path);
+        walk(path);
       } else if (st.isFile()) {
         const name = prefix + relative(dir, path).split(sep).join("/");
         try {
@@ -60,6 +124,10 @@ export async function directoryInputs(dir: string, prefix: "payload/" | "meta/")
       }
     }
   };
-  await walk(dir);
+  try {
+    walk(dir);
+  } catch (e) {
+    cannotRead(dir, e);
+  }
   return out;
 }

@@ -4,10 +4,11 @@
  */
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKey, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
-import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
+import { chunkCipher, PLAIN_CHUNK, STORED_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { chunkCount, TreeBuilder } from "./integrity/tree.js";
@@ -56,6 +57,13 @@ export interface PackOptions {
   hideNames?: boolean;
   /** Called with the number of input bytes just processed. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Where large entries are sealed and hashed, a block at a time (on Node: `createBlockEngine()`,
+   * worker threads). Absent: on the calling thread. The output is the same byte for byte.
+   */
+  engine?: BlockEngine;
+  /** Entries at least this large go to `engine` (default 4 MiB). */
+  engineMinBytes?: number;
   /**
    * @internal Source of the random values (master key, capsule id, ephemeral keys, salts), in that
    * order. Only for reproducible test vectors: real capsules must use the default.
@@ -129,7 +137,7 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
     const entries: ManifestEntry[] = [];
     for (const input of ordered) {
       const name = entryNames.get(input) as string;
-      entries.push(await writeEntry(writer, input, name, sealed, masterKey, capsuleId, options.onProgress));
+      entries.push(await writeEntry(writer, input, name, sealed, masterKey, capsuleId, options));
     }
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
@@ -157,37 +165,25 @@ async function writeEntry(
   sealed: boolean,
   masterKey: Uint8Array | null,
   capsuleId: Uint8Array | null,
-  onProgress?: (bytes: number) => void,
+  options: PackOptions,
 ): Promise<ManifestEntry> {
+  const onProgress = options.onProgress;
   const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
   const encrypt = sealed && name.startsWith("payload/");
-  const cipher = encrypt
-    ? chunkCipher(
-        fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name),
-        streamAad(capsuleId as Uint8Array, name),
-      )
+  const key: StreamKey | null = encrypt
+    ? {
+        fileKey: fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name),
+        aad: streamAad(capsuleId as Uint8Array, name),
+      }
     : null;
   const chunks = chunkCount(input.size, PLAIN_CHUNK);
   const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
   await writer.beginEntry(name, mode);
-  let i = 0;
-  let seen = 0;
-  const emit = async (plain: Uint8Array) => {
-    if (i >= chunks) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
-    const stored = cipher ? cipher.seal(i, i === chunks - 1, plain) : plain;
-    tree.pushChunk(stored);
-    await writer.write(stored);
-    onProgress?.(plain.length);
-    i++;
-  };
-  for await (const piece of rechunk(input.read(), PLAIN_CHUNK)) {
-    seen += piece.length;
-    if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
-    await emit(piece);
+  if (options.engine && input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES)) {
+    await writeBlocks(writer, input, tree, chunks, key, options.engine, onProgress);
+  } else {
+    await writeChunks(writer, input, tree, chunks, key, onProgress);
   }
-  if (input.size === 0) await emit(new Uint8Array(0));
-  if (seen !== input.size)
-    fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
   const { crc32 } = await writer.endEntry();
   const { digest, index } = tree.finish();
   const entry: ManifestEntry = { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) };
@@ -195,38 +191,139 @@ async function writeEntry(
     const { crc32: indexCrc } = await writer.addEntry(`index/${name}`, MODE_FILE, index);
     entry.indexCrc32 = crcHex(indexCrc);
   }
-  if (entryStoredSize(entry, sealed) !== (cipher ? input.size + 16 * chunks : input.size)) {
+  if (entryStoredSize(entry, sealed) !== (key ? input.size + 16 * chunks : input.size)) {
     fail("format", "internal: stored size mismatch");
   }
   return entry;
 }
 
-/** Re-cuts a byte stream into pieces of exactly `size` bytes (the last may be shorter), copying only when a piece straddles inputs. */
-export async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array | null = null;
-  let filled = 0;
-  for await (let buf of source) {
-    if (pending) {
-      const take = Math.min(size - filled, buf.length);
-      pending.set(buf.subarray(0, take), filled);
-      filled += take;
+const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
+
+/** Seals an entry chunk by chunk on this thread. */
+async function writeChunks(
+  writer: ZipWriter,
+  input: PackInput,
+  tree: TreeBuilder,
+  chunks: number,
+  key: StreamKey | null,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  const cipher = key ? chunkCipher(key.fileKey, key.aad) : null;
+  // Reused for every chunk: the sink copies (or finishes with) what it is given before resolving.
+  const sealedChunk = cipher ? new Uint8Array(STORED_CHUNK) : null;
+  let i = 0;
+  const emit = async (plain: Uint8Array) => {
+    const stored = cipher ? cipher.seal(i, i === chunks - 1, plain, sealedChunk as Uint8Array) : plain;
+    tree.pushChunk(stored);
+    await writer.write(stored);
+    onProgress?.(plain.length);
+    i++;
+  };
+  /** Plaintext length of chunk `i` (its bytes are all known to exist: `seen` never exceeds `size`). */
+  const chunkLength = (k: number) => Math.min(PLAIN_CHUNK, input.size - k * PLAIN_CHUNK);
+  // Pieces are cut into chunks in place; only a chunk that straddles two pieces is gathered in `stage`.
+  let stage: Uint8Array | null = null;
+  let staged = 0;
+  let seen = 0;
+  for await (const piece of input.read()) {
+    seen += piece.length;
+    if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
+    let buf = piece;
+    if (staged > 0) {
+      const take = Math.min(chunkLength(i) - staged, buf.length);
+      (stage as Uint8Array).set(buf.subarray(0, take), staged);
+      staged += take;
       buf = buf.subarray(take);
-      if (filled < size) continue;
-      yield pending;
-      pending = null;
-      filled = 0;
+      if (staged < chunkLength(i)) continue;
+      await emit((stage as Uint8Array).subarray(0, staged));
+      staged = 0;
     }
-    while (buf.length >= size) {
-      yield buf.subarray(0, size);
-      buf = buf.subarray(size);
+    while (buf.length > 0 && buf.length >= chunkLength(i)) {
+      const n = chunkLength(i);
+      await emit(buf.subarray(0, n));
+      buf = buf.subarray(n);
     }
     if (buf.length > 0) {
-      pending = new Uint8Array(size);
-      pending.set(buf);
-      filled = buf.length;
+      stage ??= new Uint8Array(PLAIN_CHUNK);
+      stage.set(buf);
+      staged = buf.length;
     }
   }
-  if (pending) yield pending.subarray(0, filled);
+  if (seen !== input.size)
+    fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
+  if (input.size === 0) await emit(new Uint8Array(0));
+}
+
+/**
+ * Seals an entry a block at a time on `engine`: pieces are copied into free slots, up to
+ * `engine.depth` blocks are in flight, and finished blocks are written in order.
+ */
+async function writeBlocks(
+  writer: ZipWriter,
+  input: PackInput,
+  tree: TreeBuilder,
+  chunks: number,
+  key: StreamKey | null,
+  engine: BlockEngine,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  const blockBytes = BLOCK_CHUNKS * PLAIN_CHUNK;
+  const queue: { slot: BlockSlot; length: number; done: Promise<{ storedLength: number; crc32: number }> }[] =
+    [];
+  let slot: BlockSlot | null = null;
+  let filled = 0;
+  let firstChunk = 0;
+  const drainOne = async () => {
+    const q = queue[0] as (typeof queue)[number];
+    const r = await q.done;
+    const stored = (key ? q.slot.output : q.slot.input).subarray(0, r.storedLength);
+    await writer.write(stored, r.crc32);
+    tree.pushDigests(q.slot.digests.subarray(0, Math.ceil(q.length / PLAIN_CHUNK) * 32));
+    queue.shift();
+    engine.release(q.slot);
+    onProgress?.(q.length);
+  };
+  const submit = () => {
+    const s = slot as BlockSlot;
+    const job = { firstChunk, totalChunks: chunks, length: filled, ...(key ? { key } : {}) };
+    const done = engine.seal(s, job);
+    // Awaited in order by drainOne; until then a failure must not count as unhandled.
+    done.catch(() => {});
+    queue.push({ slot: s, length: filled, done });
+    firstChunk += BLOCK_CHUNKS;
+    slot = null;
+    filled = 0;
+  };
+  let seen = 0;
+  try {
+    for await (const piece of input.read()) {
+      seen += piece.length;
+      if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
+      let buf = piece;
+      while (buf.length > 0) {
+        if (slot === null) {
+          while (queue.length >= engine.depth) await drainOne();
+          slot = await engine.acquire();
+        }
+        const take = Math.min(blockBytes - filled, buf.length);
+        slot.input.set(buf.subarray(0, take), filled);
+        filled += take;
+        buf = buf.subarray(take);
+        if (filled === blockBytes) submit();
+      }
+    }
+    if (seen !== input.size)
+      fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
+    if (slot !== null && filled > 0) submit();
+    while (queue.length > 0) await drainOne();
+  } finally {
+    // On failure: let blocks in flight finish, then give every slot back.
+    for (const q of queue) {
+      await q.done.catch(() => {});
+      engine.release(q.slot);
+    }
+    if (slot !== null) engine.release(slot);
+  }
 }
 
 /** An input made from bytes in memory. */

@@ -14,6 +14,7 @@ import {
   PLAIN_CHUNK,
   plainSize,
   STORED_CHUNK,
+  sodiumChunkCipher,
   storedSize,
 } from "../src/crypto/stream.js";
 import { expectQcapError, hex, unhex } from "./crypto-test-utils.js";
@@ -23,6 +24,7 @@ const node = nodeChunkCipher as ChunkCipherFactory;
 const IMPLS: [string, ChunkCipherFactory][] = [
   ["noble", nobleChunkCipher],
   ["node", node],
+  ["sodium", sodiumChunkCipher as ChunkCipherFactory],
 ];
 
 function sealAll(
@@ -76,9 +78,10 @@ describe("sizes", () => {
 });
 
 describe("implementations", () => {
-  test("Node uses the OpenSSL fast path", () => {
+  test("Node uses libsodium, with OpenSSL's fast path also available", () => {
     expect(nodeChunkCipher).toBeDefined();
-    expect(chunkCipherImplementation).toBe("node");
+    expect(sodiumChunkCipher).toBeDefined();
+    expect(chunkCipherImplementation).toBe("sodium");
   });
 
   test("HChaCha20 matches draft-irtf-cfrg-xchacha §2.2.1", () => {

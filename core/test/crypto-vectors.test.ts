@@ -36,6 +36,7 @@ import {
   nodeChunkCipher,
   PLAIN_CHUNK,
   STORED_CHUNK,
+  sodiumChunkCipher,
 } from "../src/crypto/stream.js";
 import {
   encodeIdentity,
@@ -125,6 +126,7 @@ describe("stream.json", () => {
   const impls: [string, ChunkCipherFactory][] = [
     ["noble", nobleChunkCipher],
     ["node", nodeChunkCipher as ChunkCipherFactory],
+    ["sodium", sodiumChunkCipher as ChunkCipherFactory],
   ];
   const caseName = (c: Json) =>
     `${c.plaintext !== undefined ? c.plaintext.length / 2 : c.plaintextLength} bytes`;

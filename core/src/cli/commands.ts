@@ -6,6 +6,7 @@ import { type ExtractItem, extract } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
 import { type PackInput, type PackResult, pack } from "../pack.js";
+import { withBlockEngine } from "../parallel-node.js";
 import { plainChunks, readRange } from "../read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
@@ -72,13 +73,16 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
   const total = inputs.reduce((s, i) => s + i.size, 0);
   const bar = progress(`packing ${o.output}`, total, !o.json);
-  const result = await pack(inputs, await fileSink(o.output), {
-    signingKey,
-    recipients,
-    ...(passphrase !== undefined ? { passphrase } : {}),
-    hideNames: o.hideNames ?? false,
-    onProgress: (n) => bar.add(n),
-  });
+  const result = await withBlockEngine(total, async (engine) =>
+    pack(inputs, await fileSink(o.output), {
+      signingKey,
+      recipients,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+      hideNames: o.hideNames ?? false,
+      onProgress: (n) => bar.add(n),
+      ...(engine ? { engine } : {}),
+    }),
+  );
   bar.done();
   const summary = {
     capsule: o.output,
@@ -141,7 +145,7 @@ export async function verifyCommand(
   try {
     const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
     const bar = progress(`verifying ${location}`, total, !o.json);
-    await capsule.verifyAll((n) => bar.add(n));
+    await withBlockEngine(total, (engine) => capsule.verifyAll((n) => bar.add(n), engine));
     bar.done();
     const attestation = attestationInputs
       ? await checkAttestation(attestationInputs, capsule, trust)
@@ -272,11 +276,14 @@ export async function openCommand(
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
-    await extract(capsule, items, o.output, {
-      ...(keys ? { keys } : {}),
-      force: o.force ?? false,
-      onProgress: (n) => bar.add(n),
-    });
+    await withBlockEngine(total, (engine) =>
+      extract(capsule, items, o.output, {
+        ...(keys ? { keys } : {}),
+        force: o.force ?? false,
+        onProgress: (n) => bar.add(n),
+        ...(engine ? { engine } : {}),
+      }),
+    );
     if (o.metaOut) await extract(capsule, metaItems, o.metaOut, { force: o.force ?? false });
     bar.done();
     const result = {

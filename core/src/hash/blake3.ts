@@ -7,7 +7,7 @@
  * The native engine is chosen at load time when `process.getBuiltinModule` can load the addon and it
  * passes a known-answer test; browsers never see a `node:*` import or the addon.
  */
-import { createBLAKE3, type IHasher } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
 
 export type Blake3Engine = (data: Uint8Array) => Uint8Array;
 
@@ -52,8 +52,13 @@ export const wasmBlake3: Blake3Engine = (data) => {
   return h.digest("binary");
 };
 
-/** Loads the WebAssembly engine; resolves when `wasmBlake3` can be called. */
+/**
+ * Loads the WebAssembly engine; resolves when `wasmBlake3` can be called. hash-wasm is imported
+ * only here: where the native engine serves, its module is never loaded (about 11 MiB of memory).
+ */
 export async function wasmBlake3Ready(): Promise<void> {
+  if (wasmHasher) return;
+  const { createBLAKE3 } = await import("hash-wasm");
   wasmHasher ??= await createBLAKE3(256);
 }
 

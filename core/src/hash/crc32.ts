@@ -13,10 +13,12 @@
  * running value with the zlib `crc32_combine` algorithm, so any number of `Crc32` objects can be
  * used at once without a WASM instance each (making one costs ~150 µs, far too much per entry).
  */
-import { createCRC32, type IHasher } from "hash-wasm";
+import type { IHasher } from "hash-wasm";
 
 export interface Crc32 {
   update(b: Uint8Array): void;
+  /** Continues with bytes already checksummed elsewhere: `crc` is the CRC-32 of those `length` bytes alone. */
+  append(crc: number, length: number): void;
   /** The CRC-32 of everything passed to `update` so far, as an unsigned 32-bit number. */
   digest(): number;
 }
@@ -139,13 +141,16 @@ let wasmLoading: Promise<boolean> | undefined;
  * use where WebAssembly is unavailable, e.g. under a strict Content-Security-Policy).
  */
 export function crc32Ready(): Promise<boolean> {
-  wasmLoading ??= createCRC32().then(
-    (h) => {
-      wasm = h;
-      return true;
-    },
-    () => false,
-  );
+  // Imported only when wanted: where a native engine serves, hash-wasm is never loaded.
+  wasmLoading ??= import("hash-wasm")
+    .then(({ createCRC32 }) => createCRC32())
+    .then(
+      (h) => {
+        wasm = h;
+        return true;
+      },
+      () => false,
+    );
   return wasmLoading;
 }
 
@@ -214,6 +219,9 @@ export function createCrc32(): Crc32 {
   return {
     update(b: Uint8Array): void {
       if (b.length > 0) crc = update(crc, b);
+    },
+    append(partCrc: number, length: number): void {
+      if (length > 0) crc = crc === 0 ? partCrc >>> 0 : crc32Combine(crc, partCrc, length);
     },
     digest(): number {
       return crc;

@@ -69,13 +69,20 @@ export class TreeBuilder {
   }
 
   pushDigest(d: Uint8Array): void {
-    if ((this.count + 1) * DIGEST > this.level0.length) {
-      const grown = new Uint8Array(this.level0.length * 2);
+    this.pushDigests(d.subarray(0, DIGEST));
+  }
+
+  /** Appends consecutive level-0 digests (32 bytes each), e.g. those of a block. */
+  pushDigests(ds: Uint8Array): void {
+    const n = ds.length / DIGEST;
+    if (!Number.isInteger(n)) throw new RangeError("digests must be 32 bytes each");
+    if ((this.count + n) * DIGEST > this.level0.length) {
+      const grown = new Uint8Array(Math.max(this.level0.length * 2, (this.count + n) * DIGEST));
       grown.set(this.level0);
       this.level0 = grown;
     }
-    this.level0.set(d, this.count * DIGEST);
-    this.count++;
+    this.level0.set(ds, this.count * DIGEST);
+    this.count += n;
   }
 
   /** The entry digest, and the index entry bytes (null for single-chunk entries). */

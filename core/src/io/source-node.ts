@@ -52,6 +52,24 @@ export async function fileSource(path: string): Promise<RangeSource> {
   let bytesRead = 0;
   let requests = 0;
   let closed = false;
+  const readInto = async (offset: number, buf: Uint8Array): Promise<void> => {
+    if (closed) throw new Error(`${path}: source is closed`);
+    const length = buf.length;
+    checkRange(path, size, offset, length);
+    let done = 0;
+    while (done < length) {
+      requests++;
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(buf, done, Math.min(length - done, 0x4000_0000), offset + done));
+      } catch (e) {
+        return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
+      }
+      if (n === 0) fail("input", `cannot read ${path}: the file shrank while reading`);
+      done += n;
+      bytesRead += n;
+    }
+  };
   return {
     size,
     name: path,
@@ -65,21 +83,10 @@ export async function fileSource(path: string): Promise<RangeSource> {
       if (closed) throw new Error(`${path}: source is closed`);
       checkRange(path, size, offset, length);
       const buf = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        requests++;
-        let n: number;
-        try {
-          ({ bytesRead: n } = await fh.read(buf, done, Math.min(length - done, 0x4000_0000), offset + done));
-        } catch (e) {
-          return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
-        }
-        if (n === 0) fail("input", `cannot read ${path}: the file shrank while reading`);
-        done += n;
-        bytesRead += n;
-      }
+      await readInto(offset, buf);
       return buf;
     },
+    readInto,
     async close() {
       if (closed) return;
       closed = true;

@@ -12,6 +12,11 @@ export interface RangeSource {
    * a QcapError "format" (a capsule that claims more bytes than the file has is truncated).
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: fills `target` with the `target.length` bytes at `offset`, for sources that can read
+   * into a caller's buffer (the local file source) and so spare an allocation per read.
+   */
+  readInto?(offset: number, target: Uint8Array): Promise<void>;
   close(): Promise<void>;
   /** Bytes fetched from the underlying storage so far (for HTTP, bytes received). */
   readonly bytesRead: number;
@@ -19,6 +24,12 @@ export interface RangeSource {
   readonly requests: number;
   /** For messages: a path, or a URL without its query string. */
   readonly name: string;
+}
+
+/** Fills `target` from `src` at `offset`, with `readInto` when the source has it. */
+export async function readInto(src: RangeSource, offset: number, target: Uint8Array): Promise<void> {
+  if (src.readInto) return src.readInto(offset, target);
+  target.set(await src.read(offset, target.length));
 }
 
 /** Throws unless `[offset, offset + length)` is a valid range inside a source of `size` bytes. */

@@ -93,13 +93,17 @@ export class ZipWriter {
     this.#offset += headerLength;
   }
 
-  /** Appends stored bytes to the open entry. */
-  async write(chunk: Uint8Array): Promise<void> {
+  /**
+   * Appends stored bytes to the open entry. `crc32`, when given, is the CRC-32 of `chunk` alone,
+   * already computed (e.g. on another thread); it is combined instead of recomputed.
+   */
+  async write(chunk: Uint8Array, crc32?: number): Promise<void> {
     this.#check(true);
     const e = this.#current as Open;
     // Start the write first: the CRC is computed while the sink's I/O is in flight.
     const written = this.#write(chunk);
-    e.crc.update(chunk);
+    if (crc32 === undefined) e.crc.update(chunk);
+    else e.crc.append(crc32, chunk.length);
     e.size += chunk.length;
     await written;
     this.#offset += chunk.length;

@@ -1,0 +1,47 @@
+/**
+ * The work of one block (see `blocks.ts`), the same on any thread: sealing (encrypt, hash, CRC-32)
+ * and opening (hash check, decrypt) up to 16 chunks held in a slot's buffers.
+ */
+import type { BlockSlot, OpenJob, SealJob } from "./blocks.js";
+import { chunkCipher, PLAIN_CHUNK, TAG_BYTES } from "./crypto/stream.js";
+import { fail } from "./errors.js";
+import { blake3 } from "./hash/blake3.js";
+import { crc32 } from "./hash/crc32.js";
+import { equalBytes } from "./hash/hex.js";
+
+export function sealBlock(s: BlockSlot, job: SealJob): { storedLength: number; crc32: number } {
+  const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
+  let at = 0;
+  let out = 0;
+  for (let c = 0; at < job.length; c++) {
+    const n = Math.min(PLAIN_CHUNK, job.length - at);
+    const index = job.firstChunk + c;
+    const plain = s.input.subarray(at, at + n);
+    const stored = cipher
+      ? cipher.seal(index, index === job.totalChunks - 1, plain, s.output.subarray(out, out + n + TAG_BYTES))
+      : plain;
+    s.digests.set(blake3(stored), c * 32);
+    at += n;
+    out += stored.length;
+  }
+  return { storedLength: out, crc32: crc32((cipher ? s.output : s.input).subarray(0, out)) };
+}
+
+export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
+  const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
+  let at = 0;
+  let out = 0;
+  for (let c = 0; at < job.length; c++) {
+    const n = Math.min(job.chunkSize, job.length - at);
+    const index = job.firstChunk + c;
+    const stored = s.input.subarray(at, at + n);
+    if (!equalBytes(blake3(stored), job.expected.subarray(c * 32, c * 32 + 32))) {
+      fail("integrity", `chunk ${index} does not match the signed digest`);
+    }
+    if (cipher) {
+      out += cipher.open(index, index === job.totalChunks - 1, stored, s.output.subarray(out)).length;
+    }
+    at += n;
+  }
+  return { plainLength: cipher ? out : job.length };
+}

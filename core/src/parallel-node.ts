@@ -1,0 +1,163 @@
+/**
+ * A BlockEngine on worker threads (Node only). Blocks live in SharedArrayBuffers, so nothing is
+ * copied between threads: the caller fills a slot, a thread seals or opens it in place, and the
+ * caller writes the result out. Jobs go to the threads in turn, the calling thread included (it
+ * runs its share at once, synchronously); callers await results in order and keep up to `depth`
+ * blocks in flight.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { openBlock, sealBlock } from "./block-jobs.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type OpenJob, type SealJob } from "./blocks.js";
+import { PLAIN_CHUNK, STORED_CHUNK } from "./crypto/stream.js";
+import { type ErrorKind, QcapError } from "./errors.js";
+import type { SlotBuffers, WorkerJob, WorkerReply } from "./parallel-worker.js";
+
+/** Entries at least this large are worth handing to a block engine (smaller: one thread is faster). */
+export const PARALLEL_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
+
+interface Slot extends BlockSlot {
+  index: number;
+}
+
+export interface BlockEngineOptions {
+  /**
+   * Worker threads besides the calling thread, which takes its share of the blocks too. Default:
+   * one less than the available parallelism, at least 1 and at most 3 (each costs ~20 MiB).
+   */
+  threads?: number;
+  /** Slots (blocks in flight, 2 MiB each); default 2 per worker thread + 2. */
+  slots?: number;
+}
+
+type Result = { storedLength: number; crc32: number } | { plainLength: number };
+
+export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine {
+  const threads = Math.max(1, options.threads ?? Math.min(3, availableParallelism() - 1));
+  const depth = Math.max(2, options.slots ?? threads * 2 + 2);
+  const shared: SlotBuffers[] = [];
+  const slots: Slot[] = [];
+  for (let i = 0; i < depth; i++) {
+    const b: SlotBuffers = {
+      input: new SharedArrayBuffer(BLOCK_CHUNKS * STORED_CHUNK),
+      output: new SharedArrayBuffer(BLOCK_CHUNKS * STORED_CHUNK),
+      digests: new SharedArrayBuffer(BLOCK_CHUNKS * 32),
+    };
+    shared.push(b);
+    slots.push({
+      index: i,
+      input: new Uint8Array(b.input),
+      output: new Uint8Array(b.output),
+      digests: new Uint8Array(b.digests),
+    });
+  }
+  const free: Slot[] = [...slots];
+  const waiting: ((s: Slot) => void)[] = [];
+  const pending = new Map<number, { resolve: (r: Result) => void; reject: (e: unknown) => void }>();
+  let nextId = 0;
+  let turn = 0;
+  let closed = false;
+
+  // Under a TypeScript test runner this module is the source file; the worker runs the build.
+  const here = import.meta.url;
+  const script = new URL(here.endsWith(".ts") ? "../dist/parallel-worker.js" : "./parallel-worker.js", here);
+  const workers: Worker[] = [];
+  for (let t = 0; t < threads; t++) {
+    // A small young generation: the workers allocate little, and every MiB of heap is resident.
+    const w = new Worker(script, {
+      workerData: { slots: shared },
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
+    w.on("message", (r: WorkerReply) => {
+      const p = pending.get(r.id);
+      pending.delete(r.id);
+      if (pending.size === 0) for (const x of workers) x.unref();
+      if ("error" in r) p?.reject(new QcapError(r.error.kind as ErrorKind, r.error.message));
+      else p?.resolve(r.result);
+    });
+    w.on("error", (e) => {
+      for (const p of pending.values()) p.reject(e);
+      pending.clear();
+    });
+    // Idle workers must not keep the process alive.
+    w.unref();
+    workers.push(w);
+  }
+
+  const slotOf = (s: BlockSlot): Slot => {
+    const slot = s as Slot;
+    if (slots[slot.index] !== slot) throw new Error("not a slot of this engine");
+    return slot;
+  };
+  const run = <R extends Result>(
+    slot: BlockSlot,
+    job: { op: "seal"; job: SealJob } | { op: "open"; job: OpenJob },
+  ): Promise<R> => {
+    if (closed) return Promise.reject(new Error("block engine is closed"));
+    const s = slotOf(slot);
+    const t = turn++ % (workers.length + 1);
+    if (t === workers.length) {
+      // This thread's share.
+      try {
+        return Promise.resolve((job.op === "seal" ? sealBlock(s, job.job) : openBlock(s, job.job)) as R);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const id = nextId++;
+    const w = workers[t] as Worker;
+    // Structured cloning copies a view's whole ArrayBuffer: send copies of just the bytes needed.
+    const k = job.job.key;
+    if (k) job.job.key = { fileKey: k.fileKey.slice(), aad: k.aad.slice() };
+    if (job.op === "open") job.job.expected = job.job.expected.slice();
+    return new Promise<R>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (r: Result) => void, reject });
+      w.ref();
+      w.postMessage({ id, slot: s.index, ...job } as WorkerJob);
+    });
+  };
+
+  return {
+    depth,
+    acquire() {
+      const s = free.pop();
+      if (s) return Promise.resolve(s);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    release(s) {
+      const slot = slotOf(s);
+      const w = waiting.shift();
+      if (w) w(slot);
+      else free.push(slot);
+    },
+    seal: (s, job) => run(s, { op: "seal", job }),
+    open: (s, job) => run(s, { op: "open", job }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+/**
+ * Runs `fn` with a block engine when `bytes` of data are to be processed and that is worth
+ * starting threads for (`PARALLEL_MIN_BYTES`), else with none; the engine is closed afterwards.
+ * QCAP_THREADS=0 disables the engine, QCAP_THREADS=n sets its thread count.
+ */
+export async function withBlockEngine<T>(
+  bytes: number,
+  fn: (engine: BlockEngine | undefined) => Promise<T>,
+): Promise<T> {
+  const env = process.env.QCAP_THREADS;
+  const threads = env === undefined || env === "" ? undefined : Number(env);
+  if (bytes < PARALLEL_MIN_BYTES || threads === 0 || (threads !== undefined && !(threads > 0))) {
+    return fn(undefined);
+  }
+  const engine = createBlockEngine(threads === undefined ? {} : { threads });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
