@@ -5,6 +5,7 @@
 import type { CapsuleObject } from "./api/capsule.js";
 import type { GrantObject } from "./api/grant.js";
 import { CapsuleReconciler, capsulePath } from "./capsule/reconciler.js";
+import { GRANT_SECRET_LABEL } from "./controller-labels.js";
 import type { KubeClient, KubeObject } from "./kube/client.js";
 import { paths } from "./kube/client.js";
 import type { EventRecorder } from "./kube/events.js";
@@ -25,8 +26,6 @@ export interface ControllerOptions {
 export interface Reconciler {
   reconcile(namespace: string, name: string): Promise<Outcome | undefined>;
 }
-
-export const GRANT_SECRET_LABEL = "qcap.dev/managed-by";
 
 interface ConfigMapLike extends KubeObject {
   data?: Record<string, string>;
@@ -59,7 +58,7 @@ export class Controller {
   readonly capsuleReconciler: CapsuleReconciler;
 
   constructor(
-    private readonly kube: KubeClient,
+    kube: KubeClient,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     events: EventRecorder,

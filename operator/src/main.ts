@@ -104,6 +104,16 @@ async function main() {
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger(o.logLevel as Level, { component: "qcap-operator", identity });
   const metrics = new Metrics();
+  // The AWS SDK prints a multi-line notice on Node < 22 to stderr; say it once as a structured log.
+  if (Number(process.versions.node.split(".")[0]) < 22) {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+    log.info(
+      "AWS SDK versions published after January 2027 need Node >= 22; the pinned version supports Node 20",
+      {
+        node: process.versions.node,
+      },
+    );
+  }
 
   let kube: KubeClient;
   try {
@@ -126,7 +136,13 @@ async function main() {
     baseBackoffMs: o.backoff,
     maxBackoffMs: o.maxBackoff,
   });
-  controller.grantReconciler = new GrantReconciler({ kube, events, log, metrics, controller });
+  controller.grantReconciler = new GrantReconciler({
+    kube,
+    events,
+    log,
+    metrics,
+    capsules: controller.capsuleReconciler,
+  });
 
   const elector = o.leaderElect
     ? new LeaderElector(

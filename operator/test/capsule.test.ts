@@ -26,11 +26,12 @@ import {
   startOperator,
   type TestKey,
   tempDir,
+  uniqueBucket,
   waitFor,
   waitReady,
 } from "./support.ts";
 
-const BUCKET = "qcap-public";
+const BUCKET = uniqueBucket("capsule");
 const s3 = s3Client();
 let ns: string;
 let dir: string;
@@ -75,7 +76,7 @@ describe("Capsule", () => {
   let first: CapsuleView;
 
   it("publishes the example capsule: Ready, artifact in S3, registry updated", async () => {
-    await apply(ns, example("capsule.yaml"));
+    await apply(ns, example("capsule.yaml", {}, BUCKET));
     await op.waitLog("caches synced");
     first = await waitReady<CapsuleView>(ns, "capsule/survey");
     const st = first.status ?? {};
@@ -207,10 +208,14 @@ describe("Capsule", () => {
   it("a missing Secret shows Ready=False SecretNotFound, and the capsule recovers when it appears", async () => {
     await apply(
       ns,
-      example("capsule.yaml", {
-        "name: survey\n": "name: survey-late\n",
-        "name: qcap-signing-key": "name: late-key",
-      })
+      example(
+        "capsule.yaml",
+        {
+          "name: survey\n": "name: survey-late\n",
+          "name: qcap-signing-key": "name: late-key",
+        },
+        BUCKET,
+      )
         .split("---")
         .slice(1)
         .join("---"),
@@ -255,10 +260,14 @@ describe("Capsule", () => {
     );
     await apply(
       ns,
-      example("capsule.yaml", {
-        "name: survey\n": "name: survey-badkey\n",
-        "name: survey-recipients": "name: bad-recipients",
-      })
+      example(
+        "capsule.yaml",
+        {
+          "name: survey\n": "name: survey-badkey\n",
+          "name: survey-recipients": "name: bad-recipients",
+        },
+        BUCKET,
+      )
         .split("---")
         .slice(1)
         .join("---"),
@@ -282,10 +291,14 @@ describe("Capsule", () => {
     );
     await apply(
       ns,
-      example("capsule.yaml", {
-        "name: survey\n": "name: survey-junk\n",
-        "name: qcap-signing-key": "name: junk-key",
-      })
+      example(
+        "capsule.yaml",
+        {
+          "name: survey\n": "name: survey-junk\n",
+          "name: qcap-signing-key": "name: junk-key",
+        },
+        BUCKET,
+      )
         .split("---")
         .slice(1)
         .join("---"),

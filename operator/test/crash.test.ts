@@ -27,11 +27,12 @@ import {
   startOperator,
   type TestKey,
   tempDir,
+  uniqueBucket,
   waitFor,
   waitReady,
 } from "./support.ts";
 
-const BUCKET = "qcap-crash";
+const BUCKET = uniqueBucket("crash");
 const s3 = s3Client();
 let ns: string;
 let dir: string;

@@ -20,17 +20,19 @@ import {
   sleep,
   startOperator,
   tempDir,
+  uniqueBucket,
   waitFor,
   waitReady,
 } from "./support.ts";
 
+const BUCKET = uniqueBucket("leader");
 let ns: string;
 let a: OperatorProcess;
 let b: OperatorProcess;
 
 beforeAll(async () => {
   await installCrds();
-  await ensureBucket(s3Client(), "qcap-public");
+  await ensureBucket(s3Client(), BUCKET);
   ns = await newNamespace("leader");
   const dir = tempDir("leader");
   await createExamplePrerequisites(ns, makeKey(dir, "publisher"), makeKey(dir, "reader"), dir);
@@ -56,7 +58,7 @@ describe("leader election", () => {
     const lease = await getJson<Lease>(["-n", ns, "get", "lease", "qcap-operator"]);
     expect(lease.spec.holderIdentity).toBe(leaderId);
 
-    await apply(ns, example("capsule.yaml"));
+    await apply(ns, example("capsule.yaml", {}, BUCKET));
     const v1 = await waitReady<CapsuleView>(ns, "capsule/survey");
     // Several retry periods later the standby still waits and has done nothing.
     await sleep(2000);

@@ -12,6 +12,9 @@ import { env, kubectl, type RunResult, run } from "../../testenv/test/helpers.ts
 
 export { env, kubectl, run };
 
+// The AWS SDK's notice about Node < 22 (printed when a client is made) is noise in test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const OPERATOR_MAIN = join(ROOT, "operator/dist/main.js");
 export const QCAP_CLI = join(ROOT, "core/dist/cli/main.js");
@@ -114,11 +117,13 @@ export async function waitReady<T extends CapsuleView>(
   reason?: string,
   timeoutMs = 90_000,
 ): Promise<T> {
+  let seen = "nothing";
   return waitFor(
-    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns}`,
+    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns} (last seen: ${{ toString: () => seen }})`,
     async () => {
       const o = await getJson<T>(["-n", ns, "get", resource]);
       const c = condition(o, "Ready");
+      seen = c ? `${c.status} ${c.reason}: ${c.message}` : "no Ready condition";
       return c?.status === status &&
         (reason === undefined || c.reason === reason) &&
         o.status?.observedGeneration === o.metadata.generation
@@ -351,12 +356,19 @@ export async function createExamplePrerequisites(
   );
 }
 
-/** An example manifest with only the S3 endpoint (and what `replace` names) filled in. */
-export function example(file: string, replace: Record<string, string> = {}): string {
+/** A bucket name unique to this run (a registry prefix belongs to one signing key). */
+export const uniqueBucket = (name: string) => `qcap-${name}-${randomBytes(4).toString("hex")}`;
+
+/**
+ * An example manifest with only the placeholders a user fills in replaced: the S3 endpoint, the
+ * bucket (when given) and what `replace` names.
+ */
+export function example(file: string, replace: Record<string, string> = {}, bucket?: string): string {
   let text = readFileSync(join(ROOT, "examples", file), "utf8").replaceAll(
     "https://s3.example.com",
     env("AWS_ENDPOINT_URL"),
   );
+  if (bucket) text = text.replaceAll("bucket: qcap-public", `bucket: ${bucket}`);
   for (const [from, to] of Object.entries(replace)) text = text.replaceAll(from, to);
   return text;
 }

@@ -77,8 +77,20 @@ export const grantStatusSchema = object({
   capsuleRevision: optional(
     string({ description: "Merkle root of the capsule revision the grant was minted for." }),
   ),
+  supersededTokens: optional(
+    array(
+      object({
+        id: string({ maxLength: 64 }),
+        notAfter: string({ format: "date-time" }),
+      }),
+      {
+        description: "Earlier tokens of this grant that have not expired yet (revoked with it).",
+        maxItems: 64,
+      },
+    ),
+  ),
   revokedTokenIds: optional(
-    array(string({ maxLength: 128 }), { description: "Token ids of this grant added to revocations.json." }),
+    array(string({ maxLength: 64 }), { description: "Token ids of this grant listed in revocations.json." }),
   ),
 });
 

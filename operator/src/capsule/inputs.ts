@@ -98,31 +98,15 @@ export async function gatherInputs(ctx: InputContext, capsule: CapsuleObject): P
     }
   }
 
-  const ref = spec.signingKeySecretRef;
-  const keyName = ref.key ?? "signing.key";
-  const keyText = pickKey(
-    await readSecret(ctx.kube, namespace, ref.name),
-    keyName,
-    "Secret",
-    ref.name,
-  ).toString("utf8");
-  let signingKey: SigningKey;
-  let issuerIdentities: Uint8Array[] = [];
-  try {
-    const material = loadKeyMaterial(keyText);
-    if (!material.signing)
-      throw new QcapError("input", "no Ed25519 signing key in it (an age identity alone cannot sign)");
-    signingKey = material.signing;
-    issuerIdentities = material.identities;
-    // A Q-Cap key file also holds the publisher's X25519 identity: seal to it too, so the operator can
-    // open its own capsules to mint grants.
-    for (const r of material.recipients) {
-      if (!recipients.some((x) => Buffer.from(x).equals(Buffer.from(r)))) recipients.push(r);
-    }
-  } catch (err) {
-    // Core's messages never quote the key text.
-    const why = err instanceof QcapError ? err.message : "unreadable";
-    throw new ReconcileError("InvalidSigningKey", `Secret "${ref.name}" key "${keyName}": ${why}`, true);
+  const {
+    signingKey,
+    identities: issuerIdentities,
+    recipients: issuerRecipients,
+  } = await loadSigningMaterial(ctx.kube, capsule);
+  // A Q-Cap key file also holds the publisher's X25519 identity: seal to it too, so the operator can
+  // open its own capsules to mint grants.
+  for (const r of issuerRecipients) {
+    if (!recipients.some((x) => Buffer.from(x).equals(Buffer.from(r)))) recipients.push(r);
   }
 
   const description = {
@@ -309,4 +293,33 @@ async function httpFile(
       },
     },
   };
+}
+
+export interface SigningMaterial {
+  signingKey: SigningKey;
+  /** X25519 identities in the same Secret (a Q-Cap key file), and their recipients. */
+  identities: Uint8Array[];
+  recipients: Uint8Array[];
+}
+
+/** The signing key (and identity, for a Q-Cap key file) from the Capsule's signingKeySecretRef. */
+export async function loadSigningMaterial(
+  kube: KubeClient,
+  capsule: CapsuleObject,
+): Promise<SigningMaterial> {
+  const ref = capsule.spec.signingKeySecretRef;
+  const keyName = ref.key ?? "signing.key";
+  const data = await readSecret(kube, capsule.metadata.namespace, ref.name);
+  const keyText = pickKey(data, keyName, "Secret", ref.name).toString("utf8");
+  try {
+    const material = loadKeyMaterial(keyText);
+    if (!material.signing) {
+      throw new QcapError("input", "no Ed25519 signing key in it (an age identity alone cannot sign)");
+    }
+    return { signingKey: material.signing, identities: material.identities, recipients: material.recipients };
+  } catch (err) {
+    // Core's messages never quote the key text.
+    const why = err instanceof QcapError ? err.message : "unreadable";
+    throw new ReconcileError("InvalidSigningKey", `Secret "${ref.name}" key "${keyName}": ${why}`, true);
+  }
 }

@@ -19,6 +19,7 @@ import { pack, QcapError } from "@qcap/core";
 import type { Artifact, CapsuleObject, CapsuleStatus } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
 import { parseDuration } from "../duration.js";
+import { ensureRevocations } from "../grant/revocations.js";
 import { isNotFound, type KubeClient, paths } from "../kube/client.js";
 import {
   type Condition,
@@ -112,7 +113,7 @@ export class CapsuleReconciler {
     }
   }
 
-  private async destination(capsule: CapsuleObject): Promise<Destination> {
+  async destination(capsule: CapsuleObject): Promise<Destination> {
     const d = capsule.spec.destination;
     const credentials = await readS3Credentials(
       this.d.kube,
@@ -148,6 +149,9 @@ export class CapsuleReconciler {
 
     if (current?.revision === revision && (await this.exists(dest, current.key, current.size))) {
       // Up to date. Make the status say so (it may have been lost, or never written after a crash).
+      await destinationCall("publish the revocation list", () =>
+        ensureRevocations(dest.loc, gathered.signingKey, null),
+      );
       const artifact = artifactOf(current);
       const st = capsule.status ?? {};
       if (
@@ -221,6 +225,10 @@ export class CapsuleReconciler {
       sealed: result.manifest.seal !== null,
       updated: now(),
     };
+    // The registry's revocation list exists (and is this issuer's) before any grant can be minted.
+    await destinationCall("publish the revocation list", () =>
+      ensureRevocations(dest.loc, gathered.signingKey, null),
+    );
     // The artifact is complete: only now does the registry point at it.
     const previous = await destinationCall("update the registry", () =>
       updateEntry(dest.loc, namespace, name, entry),
@@ -379,7 +387,7 @@ export function withKind<T extends { metadata: { name: string; namespace: string
 }
 
 /** Runs an S3 call, turning its errors into conditions that say what could not be done. */
-async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+export async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

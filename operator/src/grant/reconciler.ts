@@ -1,23 +1,463 @@
-/** CapabilityGrant reconciler (placeholder until the grant wiring is in place). */
-import type { Controller } from "../controller.js";
-import type { KubeClient } from "../kube/client.js";
+/**
+ * CapabilityGrant reconciler: mints a grant (core `issueGrant`) for the current revision of the
+ * Capsule into the named Secret, renews it before it expires, re-mints it when the Capsule is
+ * republished, and on revocation or deletion adds its token ids to the registry's signed
+ * revocations.json. The Secret is written only after a new grant was minted; token material never
+ * reaches the status, events or logs (token ids are public: they are what revocation lists hold).
+ */
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  Capsule,
+  describeGrant,
+  issueGrant,
+  parseRecipient,
+  QcapError,
+  serializeGrant,
+  unlockMasterKey,
+} from "@qcap/core";
+import type { CapsuleObject } from "../api/capsule.js";
+import { API_VERSION } from "../api/common.js";
+import type { GrantObject, GrantStatus } from "../api/grant.js";
+import { loadSigningMaterial } from "../capsule/inputs.js";
+import type { CapsuleReconciler } from "../capsule/reconciler.js";
+import { capsulePath, classify, destinationCall } from "../capsule/reconciler.js";
+import { registryKey } from "../capsule/registry.js";
+import { GRANT_SECRET_LABEL } from "../controller-labels.js";
+import { parseDuration } from "../duration.js";
+import { isNotFound, type KubeClient, type KubeObject, paths } from "../kube/client.js";
+import {
+  type Condition,
+  getCondition,
+  notReady,
+  progressing,
+  READY,
+  ReconcileError,
+  ready,
+  retrying,
+  stalled,
+} from "../kube/conditions.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Outcome } from "../kube/queue.js";
-import type { Logger } from "../log.js";
+import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { s3Source } from "../s3/source.js";
+import { ensureRevocations } from "./revocations.js";
+
+export const GRANT_FINALIZER = "qcap.dev/grant-finalizer";
+export const GRANT_SECRET_KEY = "cap.json";
+const DEFAULT_DURATION = "720h";
+const MAX_REQUEUE_MS = 12 * 3_600_000;
+
+export const grantPath = (ns?: string, name?: string) =>
+  paths.namespaced("qcap.dev", "v1alpha1", "capabilitygrants", ns, name);
 
 export interface GrantReconcilerDeps {
   kube: KubeClient;
   events: EventRecorder;
   log: Logger;
   metrics: Metrics;
-  controller: Controller;
+  capsules: CapsuleReconciler;
+  /** The current time in ms (tests of expiry use the real clock; this is for clarity). */
+  now?: () => number;
 }
+
+interface SecretObject extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+}
+
+const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const withKind = (g: GrantObject) => ({ ...g, apiVersion: API_VERSION, kind: "CapabilityGrant" });
 
 export class GrantReconciler {
   constructor(private readonly d: GrantReconcilerDeps) {}
-  async reconcile(_namespace: string, _name: string): Promise<Outcome | undefined> {
-    void this.d;
-    return undefined;
+
+  private now() {
+    return this.d.now?.() ?? Date.now();
+  }
+
+  async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
+    let grant: GrantObject;
+    try {
+      grant = await this.d.kube.get<GrantObject>(grantPath(namespace, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const log = this.d.log.child({ grant: `${namespace}/${name}` });
+    if (grant.metadata.deletionTimestamp) {
+      await this.finalize(grant, log);
+      return undefined;
+    }
+    if (!grant.metadata.finalizers?.includes(GRANT_FINALIZER)) {
+      await this.d.kube.mergePatch(grantPath(namespace, name), {
+        metadata: {
+          finalizers: [...(grant.metadata.finalizers ?? []), GRANT_FINALIZER],
+          resourceVersion: grant.metadata.resourceVersion,
+        },
+      });
+      return undefined;
+    }
+    try {
+      return await this.converge(grant, log);
+    } catch (err) {
+      const e =
+        err instanceof QcapError && err.kind === "usage"
+          ? new ReconcileError("InvalidGrant", err.message, true)
+          : classify(err);
+      await this.reportFailure(grant, e, log);
+      if (e.permanent) return undefined;
+      throw e;
+    }
+  }
+
+  private async converge(grant: GrantObject, log: Logger): Promise<Outcome | undefined> {
+    const { namespace, generation } = grant.metadata;
+    const spec = grant.spec;
+    const st = grant.status ?? {};
+    const now = this.now();
+
+    if (spec.revoked) {
+      if (st.tokenId && !(st.revokedTokenIds ?? []).includes(st.tokenId)) {
+        const ids = await this.revoke(grant, spec.revocationReason ?? "revoked", log);
+        await this.writeStatus(grant, {
+          ...st,
+          observedGeneration: generation,
+          revokedTokenIds: ids,
+          conditions: notReady(
+            st.conditions as Condition[],
+            "Revoked",
+            `revoked token ${st.tokenId}`,
+            generation,
+          ),
+        });
+      } else if (getCondition(st.conditions as Condition[], READY)?.reason !== "Revoked") {
+        await this.writeStatus(grant, {
+          ...st,
+          observedGeneration: generation,
+          conditions: notReady(st.conditions as Condition[], "Revoked", "the grant is revoked", generation),
+        });
+      }
+      return undefined;
+    }
+
+    const fixedExpiry = spec.expiresAt ? Date.parse(spec.expiresAt) : undefined;
+    if (fixedExpiry !== undefined && now >= fixedExpiry) {
+      if (
+        getCondition(st.conditions as Condition[], READY)?.reason !== "Expired" ||
+        st.observedGeneration !== generation
+      ) {
+        await this.writeStatus(grant, {
+          ...st,
+          observedGeneration: generation,
+          conditions: notReady(
+            st.conditions as Condition[],
+            "Expired",
+            `the grant expired at ${spec.expiresAt}`,
+            generation,
+          ),
+        });
+        await this.d.events.record(
+          withKind(grant),
+          "Warning",
+          "Expired",
+          `the grant expired at ${spec.expiresAt}`,
+        );
+      }
+      return undefined;
+    }
+
+    let capsule: CapsuleObject;
+    try {
+      capsule = await this.d.kube.get<CapsuleObject>(capsulePath(namespace, spec.capsuleRef.name));
+    } catch (err) {
+      if (isNotFound(err))
+        throw new ReconcileError(
+          "CapsuleNotFound",
+          `Capsule "${spec.capsuleRef.name}" not found in namespace "${namespace}"`,
+        );
+      throw err;
+    }
+    const artifact = capsule.status?.artifact;
+    if (!artifact) {
+      throw new ReconcileError(
+        "CapsuleNotReady",
+        `Capsule "${spec.capsuleRef.name}" has no published revision yet`,
+      );
+    }
+
+    const secret = await this.readSecret(namespace, spec.secretName);
+    const secretTokenId = secret?.metadata.annotations?.["qcap.dev/token-id"];
+    const renewAt = st.renewalTime ? Date.parse(st.renewalTime) : 0;
+    const needed =
+      !st.tokenId ||
+      st.capsuleRevision !== artifact.root ||
+      st.observedGeneration !== generation ||
+      now >= renewAt ||
+      secretTokenId !== st.tokenId ||
+      getCondition(st.conditions as Condition[], READY)?.status !== "True";
+    if (!needed) return { requeueAfterMs: Math.min(Math.max(renewAt - now, 1000), MAX_REQUEUE_MS) };
+    if (secret && !this.isOurs(secret, grant)) {
+      throw new ReconcileError(
+        "SecretConflict",
+        `Secret "${spec.secretName}" exists and is not managed by this grant; choose another secretName`,
+        true,
+      );
+    }
+
+    await this.writeStatus(grant, {
+      ...st,
+      observedGeneration: generation,
+      conditions: progressing(
+        st.conditions as Condition[],
+        "Minting",
+        `minting a grant for root ${artifact.root}`,
+        generation,
+      ),
+    });
+
+    // Lifetime and renewal: a duration is renewed at 2/3 of it unless renewBefore says otherwise.
+    const lifetime =
+      fixedExpiry !== undefined ? fixedExpiry - now : parseDuration(spec.duration ?? DEFAULT_DURATION);
+    const notAfter = fixedExpiry ?? now + lifetime;
+    let renewBefore = spec.renewBefore ? parseDuration(spec.renewBefore) : Math.floor(lifetime / 3);
+    if (renewBefore >= lifetime) renewBefore = Math.floor(lifetime / 3);
+    const renewalTime = fixedExpiry !== undefined ? notAfter : notAfter - renewBefore;
+
+    const dest = await this.d.capsules.destination(capsule);
+    const material = await loadSigningMaterial(this.d.kube, capsule);
+    if (material.identities.length === 0) {
+      throw new ReconcileError(
+        "NoIssuerIdentity",
+        `the signing key Secret of Capsule "${capsule.metadata.name}" must be a Q-Cap key file (signing key and identity) for the operator to mint grants`,
+        true,
+      );
+    }
+    const source = await destinationCall("read the capsule", () =>
+      s3Source(dest.client, dest.loc.bucket, artifact.key),
+    );
+    const opened = await Capsule.open(source, { trust: [material.signingKey.publicKey] });
+    if (opened.manifest.root !== artifact.root) {
+      throw new ReconcileError(
+        "CapsuleNotReady",
+        "the published artifact is not the revision in the Capsule's status yet",
+      );
+    }
+    let masterKey: Uint8Array;
+    try {
+      masterKey = await unlockMasterKey(opened, { identities: material.identities });
+    } catch {
+      throw new ReconcileError(
+        "NoIssuerIdentity",
+        "the publisher's identity cannot open this revision (was it sealed before the key file held an identity?)",
+      );
+    }
+    const minted = issueGrant(opened, masterKey, {
+      signingKey: material.signingKey,
+      audience: parseRecipient(spec.audience),
+      allow: spec.allow ?? "read",
+      paths: spec.paths?.map((p) => (p.startsWith("payload/") ? p : `payload/${p}`)),
+      expires: notAfter,
+      purpose: spec.purpose,
+      now,
+    });
+    masterKey.fill(0);
+    const text = serializeGrant(minted);
+    const tokenId = minted.issued.id;
+    const described = describeGrant(minted);
+
+    await this.writeSecret(grant, secret, text, {
+      tokenId,
+      root: artifact.root,
+      notAfter: rfc3339(notAfter),
+    });
+    if (spec.publish) {
+      await destinationCall("publish the grant", () =>
+        dest.client.send(
+          new PutObjectCommand({
+            Bucket: dest.loc.bucket,
+            Key: registryKey(dest.loc.prefix, `grants/${tokenId}.json`),
+            Body: text,
+            ContentType: "application/json",
+          }),
+        ),
+      );
+    }
+    this.d.metrics.grants.inc();
+    const superseded = [...(st.supersededTokens ?? [])].filter((t) => Date.parse(t.notAfter) > now);
+    if (st.tokenId && st.notAfter && Date.parse(st.notAfter) > now)
+      superseded.push({ id: st.tokenId, notAfter: st.notAfter });
+    const message = `token ${tokenId} for root ${artifact.root.slice(0, 16)}…, valid until ${rfc3339(notAfter)}`;
+    await this.writeStatus(grant, {
+      observedGeneration: generation,
+      tokenId,
+      notAfter: rfc3339(notAfter),
+      renewalTime: rfc3339(renewalTime),
+      capsuleRevision: artifact.root,
+      supersededTokens: superseded.slice(-64),
+      revokedTokenIds: st.revokedTokenIds,
+      conditions: ready(st.conditions as Condition[], "Minted", message, generation),
+    });
+    const what = st.tokenId
+      ? st.capsuleRevision !== artifact.root
+        ? "re-minted for a new revision"
+        : "renewed"
+      : "minted";
+    log.info(`grant ${what}`, {
+      tokenId,
+      root: artifact.root,
+      notAfter: rfc3339(notAfter),
+      paths: described.paths,
+    });
+    await this.d.events.record(withKind(grant), "Normal", "Minted", `${what}: ${message}`);
+    return { requeueAfterMs: Math.min(Math.max(renewalTime - now, 1000), MAX_REQUEUE_MS) };
+  }
+
+  private isOurs(secret: SecretObject, grant: GrantObject): boolean {
+    return (
+      secret.metadata.labels?.[GRANT_SECRET_LABEL] === "qcap-operator" &&
+      (secret.metadata.ownerReferences ?? []).some(
+        (r) => r.kind === "CapabilityGrant" && r.uid === grant.metadata.uid,
+      )
+    );
+  }
+
+  private async readSecret(namespace: string, name: string): Promise<SecretObject | null> {
+    try {
+      return await this.d.kube.get<SecretObject>(paths.secret(namespace, name));
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  private async writeSecret(
+    grant: GrantObject,
+    existing: SecretObject | null,
+    text: string,
+    info: { tokenId: string; root: string; notAfter: string },
+  ) {
+    const { namespace, name, uid } = grant.metadata;
+    const body: SecretObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "Opaque",
+      metadata: {
+        name: grant.spec.secretName,
+        namespace,
+        labels: { [GRANT_SECRET_LABEL]: "qcap-operator", "qcap.dev/grant": name },
+        annotations: {
+          "qcap.dev/token-id": info.tokenId,
+          "qcap.dev/capsule-root": info.root,
+          "qcap.dev/not-after": info.notAfter,
+        },
+        ownerReferences: [
+          {
+            apiVersion: API_VERSION,
+            kind: "CapabilityGrant",
+            name,
+            uid: uid as string,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+        ...(existing ? { resourceVersion: existing.metadata.resourceVersion } : {}),
+      },
+      data: { [GRANT_SECRET_KEY]: Buffer.from(text, "utf8").toString("base64") },
+    };
+    if (existing) await this.d.kube.replace(paths.secret(namespace, grant.spec.secretName), body);
+    else await this.d.kube.create(paths.secret(namespace), body);
+  }
+
+  /** Adds the grant's token ids to the revocation list of its capsule's registry. */
+  private async revoke(grant: GrantObject, reason: string, log: Logger): Promise<string[]> {
+    const st = grant.status ?? {};
+    const ids = [
+      ...new Set(
+        [st.tokenId, ...(st.supersededTokens ?? []).map((t) => t.id)].filter((x): x is string => !!x),
+      ),
+    ];
+    if (ids.length === 0) return [];
+    const capsule = await this.d.kube.get<CapsuleObject>(
+      capsulePath(grant.metadata.namespace, grant.spec.capsuleRef.name),
+    );
+    const dest = await this.d.capsules.destination(capsule);
+    const { signingKey } = await loadSigningMaterial(this.d.kube, capsule);
+    const { list } = await destinationCall("publish the revocation list", () =>
+      ensureRevocations(dest.loc, signingKey, { ids, reason: reason.slice(0, 200) || "revoked" }),
+    );
+    this.d.metrics.revocations.inc(ids.length);
+    log.info("grant revoked", { tokenIds: ids, sequence: list.sequence });
+    await this.d.events.record(
+      withKind(grant),
+      "Normal",
+      "Revoked",
+      `token ${ids.join(", ")} added to revocations.json (sequence ${list.sequence})`,
+    );
+    return [...new Set([...(st.revokedTokenIds ?? []), ...ids])];
+  }
+
+  private async finalize(grant: GrantObject, log: Logger) {
+    const { namespace, name } = grant.metadata;
+    if (!grant.metadata.finalizers?.includes(GRANT_FINALIZER)) return;
+    try {
+      await this.revoke(grant, grant.spec.revocationReason ?? "grant deleted", log);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // The Capsule is gone, and with it where its revocation list lives.
+      log.warn("capsule gone: nothing to revoke against", { error: errorMessage(err) });
+      await this.d.events.record(
+        withKind(grant),
+        "Warning",
+        "RevocationSkipped",
+        "the Capsule no longer exists",
+      );
+    }
+    const secret = await this.readSecret(namespace, grant.spec.secretName);
+    if (secret && this.isOurs(secret, grant)) {
+      if ((grant.spec.secretDeletionPolicy ?? "Delete") === "Delete") {
+        await this.d.kube.delete(paths.secret(namespace, grant.spec.secretName)).catch((err) => {
+          if (!isNotFound(err)) throw err;
+        });
+      } else {
+        // Retain: no owner reference left, so garbage collection keeps it.
+        await this.d.kube.mergePatch(paths.secret(namespace, grant.spec.secretName), {
+          metadata: { ownerReferences: null, resourceVersion: secret.metadata.resourceVersion },
+        });
+      }
+    }
+    await this.d.kube.mergePatch(grantPath(namespace, name), {
+      metadata: {
+        finalizers: (grant.metadata.finalizers ?? []).filter((f) => f !== GRANT_FINALIZER),
+        resourceVersion: grant.metadata.resourceVersion,
+      },
+    });
+    log.info("finalized", { secretDeletionPolicy: grant.spec.secretDeletionPolicy ?? "Delete" });
+  }
+
+  private async reportFailure(grant: GrantObject, e: ReconcileError, log: Logger) {
+    const gen = grant.metadata.generation;
+    const before = getCondition(grant.status?.conditions as Condition[], READY);
+    const conditions = e.permanent
+      ? stalled(grant.status?.conditions as Condition[], e.reason, e.message, gen)
+      : retrying(grant.status?.conditions as Condition[], e.reason, e.message, gen);
+    log.warn("reconcile failed", { reason: e.reason, error: e.message, permanent: e.permanent });
+    this.d.metrics.errors.inc({ kind: "CapabilityGrant", reason: e.reason });
+    try {
+      await this.writeStatus(grant, { ...grant.status, observedGeneration: gen, conditions });
+    } catch (err) {
+      log.warn("cannot write the status", { error: errorMessage(err) });
+    }
+    if (before?.reason !== e.reason || before?.message !== e.message) {
+      await this.d.events.record(withKind(grant), "Warning", e.reason, e.message);
+    }
+  }
+
+  private async writeStatus(grant: GrantObject, status: GrantStatus) {
+    const { namespace, name } = grant.metadata;
+    const written = await this.d.kube.mergePatch<GrantObject>(`${grantPath(namespace, name)}/status`, {
+      status,
+    });
+    grant.status = written.status;
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * The signed revocation list of a registry prefix (`revocations.json`), kept by the operator: created
+ * empty with the first capsule, re-signed with a higher sequence for each revocation and before its
+ * next update falls due, so readers that check freshness always find a current list.
+ */
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  parseRevocationList,
+  type RevocationList,
+  type SigningKey,
+  serializeRevocationList,
+  updateRevocationList,
+  verifyRevocationList,
+} from "@qcap/core";
+import { type RegistryLocation, registryKey, withLock } from "../capsule/registry.js";
+import { ReconcileError } from "../kube/conditions.js";
+
+/** How long a list is valid; it is re-signed once a quarter of that has passed. */
+export const REVOCATION_VALIDITY_MS = 7 * 24 * 3_600_000;
+const REFRESH_AFTER_MS = REVOCATION_VALIDITY_MS / 4;
+
+async function readList(loc: RegistryLocation): Promise<RevocationList | null> {
+  try {
+    const res = await loc.client.send(
+      new GetObjectCommand({ Bucket: loc.bucket, Key: registryKey(loc.prefix, "revocations.json") }),
+    );
+    const text = await (res.Body as { transformToString(): Promise<string> }).transformToString();
+    return parseRevocationList(text);
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === "NoSuchKey" || (e.$metadata?.httpStatusCode === 404 && e.name !== "NoSuchBucket"))
+      return null;
+    throw err;
+  }
+}
+
+export interface Revocation {
+  ids: string[];
+  reason: string;
+}
+
+/**
+ * Makes the prefix's list hold `add` (if any) and be fresh, signed by `key`. Returns the list now
+ * published and whether it was rewritten.
+ */
+export function ensureRevocations(
+  loc: RegistryLocation,
+  key: SigningKey,
+  add: Revocation | null,
+  now = Date.now(),
+): Promise<{ list: RevocationList; written: boolean }> {
+  return withLock(`${loc.bucket}/${loc.prefix}`, async () => {
+    const previous = await readList(loc);
+    const issuer = Buffer.from(key.publicKey).toString("hex");
+    if (previous) {
+      if (previous.issuer !== issuer) {
+        throw new ReconcileError(
+          "RevocationListConflict",
+          `${registryKey(loc.prefix, "revocations.json")} is signed by another key: capsules of one prefix must share a signing key`,
+          true,
+        );
+      }
+      // Only our own, untampered list is built upon (staleness does not matter here: we re-sign it).
+      verifyRevocationList(previous, { issuer, now, graceMs: Number.MAX_SAFE_INTEGER / 2 });
+    }
+    const missing = add ? add.ids.filter((id) => !previous?.revoked.some((r) => r.id === id)) : [];
+    const age = previous ? now - Date.parse(previous.issuedAt) : Number.POSITIVE_INFINITY;
+    if (previous && missing.length === 0 && age < REFRESH_AFTER_MS) return { list: previous, written: false };
+    const list = updateRevocationList(previous, {
+      key,
+      ids: missing,
+      reason: add?.reason ?? "refresh",
+      now,
+      validity: REVOCATION_VALIDITY_MS,
+    });
+    await loc.client.send(
+      new PutObjectCommand({
+        Bucket: loc.bucket,
+        Key: registryKey(loc.prefix, "revocations.json"),
+        Body: serializeRevocationList(list),
+        ContentType: "application/json",
+        CacheControl: "no-cache",
+      }),
+    );
+    return { list, written: true };
+  });
+}
