@@ -258,8 +258,8 @@ describe("qcap CLI", () => {
       const code = await new Promise((r) => child.on("close", r));
       expect(code).toBe(0);
       expect(Buffer.concat(chunks)).toEqual(Buffer.from(large.subarray(2000000, 2100000)));
-      // The 256 KiB tail read, up to three chunks and the index groups: far less than the file.
-      expect(served).toBeLessThan(256 * 1024 + 4 * 65552 + 4096);
+      // The 64 KiB tail read, up to three chunks and the index groups: far less than the file.
+      expect(served).toBeLessThan(64 * 1024 + 4 * 65552 + 4096);
     } finally {
       server.close();
     }

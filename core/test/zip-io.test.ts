@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { memorySink } from "../src/io/sink.js";
 import { fileSink } from "../src/io/sink-node.js";
-import { blobSource, bytesSource, httpSource, tailCachedSource } from "../src/io/source.js";
+import {
+  blobSource,
+  bytesSource,
+  DEFAULT_HTTP_TAIL,
+  httpSource,
+  tailCachedSource,
+} from "../src/io/source.js";
 import { fileSource } from "../src/io/source-node.js";
 import { readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { ZipWriter } from "../src/zip/writer.js";
@@ -97,7 +103,7 @@ describe("httpSource", () => {
     hits.length = 0;
     const src = await httpSource(`${base}/a.zip`);
     expect(src.size).toBe(archive.length);
-    expect(hits.map((h) => h.range)).toEqual(["bytes=-262144"]);
+    expect(hits.map((h) => h.range)).toEqual([`bytes=-${DEFAULT_HTTP_TAIL}`]);
     // The Fetch standard adds "Accept-Encoding: identity" to ranged requests.
     expect(hits[0]?.headers["accept-encoding"]).toBe("identity");
     const cd = await readCentralDirectory(src);
@@ -106,7 +112,7 @@ describe("httpSource", () => {
     expectSameBytes(await readEntryData(src, signature as never), new Uint8Array(64).fill(7));
     expectSameBytes(await readEntryData(src, small as never), utf8("small"));
     expect(src.requests).toBe(1);
-    expect(src.bytesRead).toBe(256 * 1024);
+    expect(src.bytesRead).toBe(DEFAULT_HTTP_TAIL);
     // The large entry lies before the tail: a ranged request for exactly its bytes.
     expectSameBytes(await readEntryData(src, cd.entries[0] as never), big);
     expect(src.requests).toBe(2);
@@ -133,7 +139,7 @@ describe("httpSource", () => {
     expect(hits[2]?.range).toBe(`bytes=${from}-${from + 99}`);
     // The CLI's way: httpSource's first response covers the tail cache, so one request in all.
     hits.length = 0;
-    const cli = await tailCachedSource(await httpSource(`${base}/a.zip`), 256 * 1024);
+    const cli = await tailCachedSource(await httpSource(`${base}/a.zip`), DEFAULT_HTTP_TAIL);
     await readCentralDirectory(cli);
     expect(cli.requests).toBe(1);
     expect(hits.length).toBe(1);
@@ -158,7 +164,7 @@ describe("httpSource", () => {
     hits.length = 0;
     const src = await tailCachedSource(await httpSource(`${base}/a.zip?mode=no-suffix`), 64 * 1024);
     expect(hits.map((h) => h.range)).toEqual([
-      "bytes=-262144",
+      `bytes=-${DEFAULT_HTTP_TAIL}`,
       "bytes=0-0",
       `bytes=${archive.length - 65536}-${archive.length - 1}`,
     ]);

@@ -1,10 +1,10 @@
 /** Opening capsules named on the command line: local paths or http(s) URLs. */
 import { Capsule, type OpenOptions } from "../capsule.js";
-import { httpSource, type RangeSource, tailCachedSource } from "../io/source.js";
+import { DEFAULT_HTTP_TAIL, httpSource, type RangeSource, tailCachedSource } from "../io/source.js";
 import { fileSource } from "../io/source-node.js";
 
 /** Bytes fetched from the end of a remote capsule in the first request. */
-const REMOTE_TAIL = 256 * 1024;
+const REMOTE_TAIL = DEFAULT_HTTP_TAIL;
 
 export async function openSource(location: string): Promise<RangeSource> {
   if (/^https?:\/\//i.test(location)) return tailCachedSource(await httpSource(location), REMOTE_TAIL);

@@ -1,0 +1,582 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: Q-Cap against the reference tools (age, b3sum, tar | age) on generated inputs,
+ * in one process tree, alternating the two tools run by run. Writes bench/results.json and the
+ * generated section of BENCHMARKS.md.
+ *
+ * Environment: BENCH_RUNS (timed runs per tool, default 5), BENCH_DIR (work folder, default
+ * bench/out/work; needs about 7 GiB free), BENCH_ONLY (comma-separated scenario ids to run).
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..");
+const CLI = join(ROOT, "core", "dist", "cli", "main.js");
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const WORK = process.env.BENCH_DIR ?? join(ROOT, "bench", "out", "work");
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",")) : null;
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+const NEED_FREE = 7 * GiB;
+
+const log = (s) => process.stderr.write(`${s}\n`);
+const die = (s) => {
+  log(`bench: ${s}`);
+  process.exit(2);
+};
+
+// ---- tools ------------------------------------------------------------------------------------
+
+/** The reference tools come from Debian; install them when missing (as root), else say what to do. */
+function ensureTools() {
+  const need = { age: "age", "age-keygen": "age", b3sum: "b3sum", tar: "tar", time: "time" };
+  const has = (cmd) =>
+    cmd === "time"
+      ? existsSync("/usr/bin/time")
+      : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+  const missing = [
+    ...new Set(
+      Object.entries(need)
+        .filter(([c]) => !has(c))
+        .map(([, p]) => p),
+    ),
+  ];
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    die(`missing tools; install them first: sudo apt-get install -y ${missing.join(" ")}`);
+  }
+  log(`installing ${missing.join(" ")} (apt-get)`);
+  const r = spawnSync(
+    "sh",
+    [
+      "-c",
+      `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(" ")}`,
+    ],
+    { stdio: "inherit" },
+  );
+  if (r.status !== 0) die(`apt-get install ${missing.join(" ")} failed`);
+}
+
+const version = (cmd, args) => {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8" }).trim().split("\n")[0];
+  } catch {
+    return "unknown";
+  }
+};
+
+// ---- measuring --------------------------------------------------------------------------------
+
+/** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
+function measure(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M", cmd, ...args], {
+    cwd: WORK,
+    maxBuffer: 64 * MiB,
+    ...opts,
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const stderr = r.stderr.toString();
+  const m = /BENCH-RSS (\d+)\s*$/.exec(stderr);
+  if (r.status !== 0 || !m) {
+    die(`${cmd} ${args.join(" ")} failed (exit ${r.status}):\n${stderr.slice(-2000)}`);
+  }
+  return { seconds, rssKiB: Number(m[1]), stdout: r.stdout };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+/**
+ * One warm-up run of each, then RUNS timed runs of each in alternation (the order flips every
+ * round so neither tool always runs on a cache the other just warmed). `before` runs untimed
+ * before every run (removing outputs).
+ */
+function compare(id, title, q, ref, target) {
+  log(`\n== ${title}`);
+  const times = { q: [], ref: [] };
+  const rss = { q: [], ref: [] };
+  const one = (which, timed) => {
+    const c = which === "q" ? q : ref;
+    c.before?.();
+    const r = measure(c.cmd, c.args, c.opts);
+    if (timed) {
+      times[which].push(r.seconds);
+      rss[which].push(r.rssKiB);
+    }
+    log(
+      `  ${timed ? "" : "(warm-up) "}${which === "q" ? "qcap" : ref.name}: ${r.seconds.toFixed(3)} s, ${r.rssKiB} KiB`,
+    );
+    return r;
+  };
+  one("q", false);
+  one("ref", false);
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 === 0 ? ["q", "ref"] : ["ref", "q"];
+    for (const w of order) one(w, true);
+  }
+  const qm = median(times.q);
+  const rm = median(times.ref);
+  const result = {
+    id,
+    title,
+    reference: ref.name,
+    qcap: {
+      medianSeconds: round(qm),
+      runsSeconds: times.q.map((x) => round(x)),
+      peakRssKiB: Math.max(...rss.q),
+    },
+    ref: {
+      medianSeconds: round(rm),
+      runsSeconds: times.ref.map((x) => round(x)),
+      peakRssKiB: Math.max(...rss.ref),
+    },
+    ratio: round(qm / rm, 2),
+    target,
+    met: qm / rm <= target,
+  };
+  log(
+    `  median qcap ${qm.toFixed(3)} s, ${ref.name} ${rm.toFixed(3)} s, ratio ${result.ratio} (target <= ${target})`,
+  );
+  return result;
+}
+
+// ---- inputs -----------------------------------------------------------------------------------
+
+/** A file of `size` pseudo-random bytes (AES-CTR output of node:crypto, written 16 MiB at a time). */
+function randomFile(path, size) {
+  const fd = openSync(path, "w");
+  const buf = Buffer.alloc(16 * MiB);
+  for (let at = 0; at < size; at += buf.length) {
+    const n = Math.min(buf.length, size - at);
+    randomFillSync(buf, 0, n);
+    writeSync(fd, buf, 0, n);
+  }
+  closeSync(fd);
+}
+
+/** A sparse file of `size` bytes holding random bytes only in [at, at + len). */
+function sparseFile(path, size, at, len) {
+  const fd = openSync(path, "w");
+  const buf = randomFillSync(Buffer.alloc(len));
+  writeSync(fd, buf, 0, len, at);
+  writeSync(fd, Buffer.from("end"), 0, 3, size - 3);
+  closeSync(fd);
+}
+
+const b3 = (path) => execFileSync("b3sum", ["--no-names", path], { encoding: "utf8" }).trim();
+
+function ensureFree() {
+  mkdirSync(WORK, { recursive: true });
+  const s = statfsSync(WORK);
+  const free = s.bavail * s.bsize;
+  log(`work folder ${WORK}: ${(free / GiB).toFixed(1)} GiB free (needs about ${NEED_FREE / GiB} GiB)`);
+  if (free < NEED_FREE)
+    die(`not enough free disk in ${WORK}; set BENCH_DIR to a folder with ${NEED_FREE / GiB} GiB free`);
+}
+
+const qcap = (...args) => ({ cmd: process.execPath, args: [CLI, ...args] });
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+function keys() {
+  const key = join(WORK, "key.json");
+  rmSync(key, { force: true });
+  execFileSync(process.execPath, [CLI, "keygen", "-o", key, "--json"], { stdio: "ignore" });
+  const k = JSON.parse(readFileSync(key, "utf8"));
+  const ageId = join(WORK, "age-identity.txt");
+  writeFileSync(ageId, `${k.identity}\n`, { mode: 0o600 });
+  return { key, ageId, recipient: k.public.recipient };
+}
+
+function oneGiB(k) {
+  const dir = join(WORK, "seal-in");
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, "data.bin");
+  log(`\ngenerating 1 GiB of random data`);
+  randomFile(input, GiB);
+  const cap = join(WORK, "one.qcap");
+  const ageOut = join(WORK, "one.age");
+  const results = [];
+  results.push(
+    compare(
+      "seal-1gib",
+      "seal a 1 GiB file to one X25519 recipient",
+      {
+        ...qcap("pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"),
+        before: () => rmSync(cap, { force: true }),
+      },
+      {
+        name: "age -r",
+        cmd: "age",
+        args: ["-r", k.recipient, "-o", ageOut, input],
+        before: () => rmSync(ageOut, { force: true }),
+      },
+      1.0,
+    ),
+  );
+  const opened = join(WORK, "opened");
+  const ageOpened = join(WORK, "age-opened.bin");
+  results.push(
+    compare(
+      "open-1gib",
+      "open (decrypt and verify) the 1 GiB capsule",
+      {
+        ...qcap("open", cap, "-i", k.key, "-o", opened, "--json"),
+        before: () => rmSync(opened, { recursive: true, force: true }),
+      },
+      {
+        name: "age -d",
+        cmd: "age",
+        args: ["-d", "-i", k.ageId, "-o", ageOpened, ageOut],
+        before: () => rmSync(ageOpened, { force: true }),
+      },
+      1.0,
+    ),
+  );
+  const want = b3(input);
+  if (b3(join(opened, "data.bin")) !== want || b3(ageOpened) !== want)
+    die("opened output differs from the input");
+  rmSync(opened, { recursive: true, force: true });
+  rmSync(ageOpened, { force: true });
+  results.push(
+    compare(
+      "verify-1gib",
+      "verify the 1 GiB capsule (signature and every digest)",
+      qcap("verify", cap, "--json"),
+      { name: "b3sum", cmd: "b3sum", args: [cap] },
+      1.0,
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(cap, { force: true });
+  rmSync(ageOut, { force: true });
+  return results;
+}
+
+function smallFiles(k) {
+  const dir = join(WORK, "small-in");
+  rmSync(dir, { recursive: true, force: true });
+  log(`\ngenerating 20,000 files of 4 KiB`);
+  const buf = Buffer.alloc(4096);
+  for (let d = 0; d < 100; d++) {
+    const sub = join(dir, `d${String(d).padStart(3, "0")}`);
+    mkdirSync(sub, { recursive: true });
+    for (let f = 0; f < 200; f++)
+      writeFileSync(join(sub, `f${String(f).padStart(4, "0")}.bin`), randomFillSync(buf));
+  }
+  const cap = join(WORK, "small.qcap");
+  const out = join(WORK, "small.tar.age");
+  const r = compare(
+    "small-files",
+    "seal 20,000 files of 4 KiB",
+    {
+      ...qcap("pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"),
+      before: () => rmSync(cap, { force: true }),
+    },
+    {
+      name: "tar -c | age -r",
+      cmd: "sh",
+      args: ["-c", `tar -cf - -C '${dir}' . | age -r ${k.recipient} -o '${out}'`],
+      before: () => rmSync(out, { force: true }),
+    },
+    1.0,
+  );
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(cap, { force: true });
+  rmSync(out, { force: true });
+  return r;
+}
+
+async function startServer(file) {
+  const child = spawn(process.execPath, [join(ROOT, "bench", "http-server.mjs"), file], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+    child.once("exit", (c) => reject(new Error(`server exited (${c})`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    url: `${base}/capsule.qcap`,
+    stats: async () => (await fetch(`${base}/stats`)).json(),
+    reset: async () => (await fetch(`${base}/reset`)).json(),
+    stop: () => child.kill("SIGTERM"),
+  };
+}
+
+/** Runs a command without blocking this process's event loop (the server's client is here). */
+function measureAsync(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: WORK, stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    const err = [];
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => err.push(d));
+    child.on("exit", (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(" ")} failed (${code}): ${Buffer.concat(err)}`));
+      else resolve({ seconds, stdout: Buffer.concat(out) });
+    });
+  });
+}
+
+async function rangeRead(k) {
+  log(`\n== range read: 1 MiB in the middle of a 4 GiB file, over HTTP`);
+  const dir = join(WORK, "range-in");
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, "raster.bin");
+  const size = 4 * GiB;
+  const offset = 2 * GiB + 12345; // not chunk-aligned: 17 chunks
+  const length = MiB;
+  sparseFile(input, size, offset - MiB, 3 * MiB);
+  const cap = join(WORK, "capsule.qcap");
+  rmSync(cap, { force: true });
+  const packed = measure(process.execPath, [
+    CLI,
+    "pack",
+    dir,
+    "-o",
+    cap,
+    "--sign-key",
+    k.key,
+    "-r",
+    k.recipient,
+    "--json",
+  ]);
+  log(`  sealed the 4 GiB file in ${packed.seconds.toFixed(2)} s (peak RSS ${packed.rssKiB} KiB)`);
+  const want = Buffer.alloc(length);
+  const fd = openSync(input, "r");
+  const { readSync } = await import("node:fs");
+  readSync(fd, want, 0, length, offset);
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+
+  const server = await startServer(cap);
+  const outFile = join(WORK, "range.out");
+  const cli = [];
+  const lib = [];
+  try {
+    for (let i = 0; i < RUNS + 1; i++) {
+      await server.reset();
+      const r = await measureAsync(process.execPath, [
+        CLI,
+        "cat",
+        server.url,
+        "raster.bin",
+        "--offset",
+        String(offset),
+        "--length",
+        String(length),
+        "-i",
+        k.key,
+      ]);
+      const s = await server.stats();
+      if (!want.equals(r.stdout)) die("range read returned the wrong bytes");
+      if (i > 0) cli.push({ seconds: r.seconds, ...s });
+      await server.reset();
+      const l = await measureAsync(process.execPath, [
+        join(ROOT, "bench", "range-read.mjs"),
+        server.url,
+        k.key,
+        "payload/raster.bin",
+        String(offset),
+        String(length),
+        outFile,
+      ]);
+      const ls = await server.stats();
+      if (!want.equals(readFileSync(outFile))) die("library range read returned the wrong bytes");
+      if (i > 0) lib.push({ ...JSON.parse(String(l.stdout)), ...ls });
+    }
+  } finally {
+    server.stop();
+    rmSync(cap, { force: true });
+    rmSync(outFile, { force: true });
+  }
+  const bytes = Math.max(...cli.map((c) => c.bytes), ...lib.map((c) => c.bytes));
+  const result = {
+    id: "range-read",
+    title: "read and verify 1 MiB at offset 2 GiB + 12345 of a sealed 4 GiB file over HTTP",
+    packSeconds: round(packed.seconds),
+    packPeakRssKiB: packed.rssKiB,
+    bytesTransferred: bytes,
+    requests: Math.max(...cli.map((c) => c.requests)),
+    inProcessMedianMs: round(median(lib.map((l) => l.ms)), 1),
+    cliMedianSeconds: round(median(cli.map((c) => c.seconds))),
+    targetBytes: 1.25 * MiB,
+    targetMs: 100,
+  };
+  result.met = result.bytesTransferred <= result.targetBytes && result.inProcessMedianMs < result.targetMs;
+  log(
+    `  ${bytes} bytes in ${result.requests} requests; in-process ${result.inProcessMedianMs} ms, CLI ${result.cliMedianSeconds} s`,
+  );
+  return result;
+}
+
+function bigFile(k) {
+  log(`\n== peak RSS: seal and verify a 5 GiB file`);
+  const dir = join(WORK, "big-in");
+  mkdirSync(dir, { recursive: true });
+  const size = 5 * GiB + 12345;
+  sparseFile(join(dir, "raster.bin"), size, GiB, 64 * MiB);
+  const cap = join(WORK, "big.qcap");
+  rmSync(cap, { force: true });
+  const p = measure(process.execPath, [
+    CLI,
+    "pack",
+    dir,
+    "-o",
+    cap,
+    "--sign-key",
+    k.key,
+    "-r",
+    k.recipient,
+    "--json",
+  ]);
+  log(`  seal: ${p.seconds.toFixed(2)} s, peak RSS ${p.rssKiB} KiB`);
+  const v = measure(process.execPath, [CLI, "verify", cap, "--json"]);
+  log(`  verify: ${v.seconds.toFixed(2)} s, peak RSS ${v.rssKiB} KiB`);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(cap, { force: true });
+  const limit = 128 * 1024;
+  return {
+    id: "rss-5gib",
+    title: "peak RSS sealing and verifying a 5 GiB file",
+    sealSeconds: round(p.seconds),
+    sealPeakRssKiB: p.rssKiB,
+    verifySeconds: round(v.seconds),
+    verifyPeakRssKiB: v.rssKiB,
+    targetKiB: limit,
+    met: p.rssKiB < limit && v.rssKiB < limit,
+  };
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+function machine() {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model ?? "unknown",
+    cores: cpu.length,
+    memoryGiB: round(totalmem() / GiB, 1),
+    kernel: release(),
+    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+  };
+}
+
+async function implementations() {
+  const { blake3Implementation } = await import("../core/dist/hash/blake3.js");
+  const { crc32Implementation } = await import("../core/dist/hash/crc32.js");
+  const { chunkCipherImplementation } = await import("../core/dist/crypto/stream.js");
+  return { blake3: blake3Implementation, crc32: crc32Implementation(), stream: chunkCipherImplementation };
+}
+
+const mib = (kib) => `${(kib / 1024).toFixed(0)} MiB`;
+
+function markdown(res) {
+  const L = [];
+  const m = res.machine;
+  L.push(`Run on ${res.date} by \`npm run bench\` (${res.runs} timed runs per tool, alternating; medians).`);
+  L.push("");
+  L.push(
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadAverageAtStart.join(", ")}, at end ${res.loadAverageAtEnd.join(", ")}`,
+  );
+  L.push(
+    `- Versions: Node ${res.versions.node}, qcap ${res.versions.qcap}, ${res.versions.age}, ${res.versions.b3sum}, ${res.versions.tar}`,
+  );
+  L.push(
+    `- Q-Cap engines: BLAKE3 ${res.implementations.blake3}, CRC-32 ${res.implementations.crc32}, STREAM ${res.implementations.stream}`,
+  );
+  L.push("");
+  L.push(
+    "| scenario | Q-Cap median | reference | reference median | ratio | target | Q-Cap peak RSS | reference peak RSS |",
+  );
+  L.push("|---|---|---|---|---|---|---|---|");
+  for (const s of res.scenarios.filter((x) => x.ratio !== undefined)) {
+    L.push(
+      `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | <= ${s.target.toFixed(1)} ${s.met ? "(met)" : "(missed)"} | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
+    );
+  }
+  const r = res.scenarios.find((x) => x.id === "range-read");
+  if (r) {
+    L.push("");
+    L.push(`Range read (${r.title}):`);
+    L.push(
+      `- transferred ${r.bytesTransferred} bytes (${(r.bytesTransferred / MiB).toFixed(3)} MiB) in ${r.requests} requests (target <= 1.25 MiB): payload, index groups, ZIP directory and manifest together`,
+    );
+    L.push(
+      `- in-process (open over HTTP, unwrap key, fetch, verify, decrypt): median ${r.inProcessMedianMs} ms (target < 100 ms); whole \`qcap cat\` process including Node start-up: median ${r.cliMedianSeconds.toFixed(3)} s`,
+    );
+    L.push(`- sealing the 4 GiB file took ${r.packSeconds.toFixed(1)} s, peak RSS ${mib(r.packPeakRssKiB)}`);
+  }
+  const b = res.scenarios.find((x) => x.id === "rss-5gib");
+  if (b) {
+    L.push("");
+    L.push(
+      `5 GiB file: seal ${b.sealSeconds.toFixed(1)} s with peak RSS ${mib(b.sealPeakRssKiB)}; verify ${b.verifySeconds.toFixed(1)} s with peak RSS ${mib(b.verifyPeakRssKiB)} (target < 128 MiB: ${b.met ? "met" : "missed"}).`,
+    );
+  }
+  return L.join("\n");
+}
+
+function writeReport(res) {
+  writeFileSync(join(ROOT, "bench", "results.json"), `${JSON.stringify(res, null, 2)}\n`);
+  const path = join(ROOT, "BENCHMARKS.md");
+  const begin = "<!-- bench:begin (generated by npm run bench) -->";
+  const end = "<!-- bench:end -->";
+  const body = `${begin}\n${markdown(res)}\n${end}`;
+  let doc = existsSync(path) ? readFileSync(path, "utf8") : `# Benchmarks\n\n${begin}\n${end}\n`;
+  const a = doc.indexOf(begin);
+  const z = doc.indexOf(end);
+  doc =
+    a >= 0 && z > a ? doc.slice(0, a) + body + doc.slice(z + end.length) : `${doc.trimEnd()}\n\n${body}\n`;
+  writeFileSync(path, doc);
+  log(`\nwrote bench/results.json and BENCHMARKS.md`);
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+if (!existsSync(CLI)) die("core is not built: run `npm run build` first (npm run bench does)");
+ensureTools();
+ensureFree();
+const res = {
+  date: new Date().toISOString(),
+  runs: RUNS,
+  machine: machine(),
+  versions: {
+    node: process.versions.node,
+    qcap: version(process.execPath, [CLI, "--version"]),
+    age: `age ${version("age", ["--version"])}`,
+    b3sum: version("b3sum", ["--version"]),
+    tar: version("tar", ["--version"]),
+  },
+  implementations: await implementations(),
+  scenarios: [],
+};
+const want = (id) => !ONLY || ONLY.has(id);
+const k = keys();
+if (want("seal-1gib") || want("open-1gib") || want("verify-1gib")) res.scenarios.push(...oneGiB(k));
+if (want("small-files")) res.scenarios.push(smallFiles(k));
+if (want("range-read")) res.scenarios.push(await rangeRead(k));
+if (want("rss-5gib")) res.scenarios.push(bigFile(k));
+res.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
+writeReport(res);
+process.stdout.write(`${markdown(res)}\n`);
