@@ -2,6 +2,7 @@
 // republish on a source change, skip when nothing changed, errors as conditions, deletion policy.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   apply,
@@ -306,6 +307,139 @@ describe("Capsule", () => {
     const junk = await waitReady<CapsuleView>(ns, "capsule/survey-junk", "False", "InvalidSigningKey");
     expect(condition(junk, "Stalled")?.status).toBe("True");
     expect(op.alive).toBe(true);
+  });
+
+  it("S3 prefix and Secret sources (with allowSecretSources) are packed as given", async () => {
+    for (const [key, body] of [
+      ["raw/2026/a.bin", "alpha"],
+      ["raw/2026/sub/b.bin", "beta"],
+    ] as const) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${ns}/${key}`, Body: body }));
+    }
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "create",
+        "secret",
+        "generic",
+        "station-keys",
+        "--from-literal=station.conf=id=42",
+      ]),
+      "Secret source",
+    );
+    const spec = {
+      apiVersion: "qcap.dev/v1alpha1",
+      kind: "Capsule",
+      metadata: { name: "mixed" },
+      spec: {
+        sources: [
+          { s3: { bucket: BUCKET, prefix: `${ns}/raw` }, path: "raw" },
+          { secret: { name: "station-keys" }, path: "conf" },
+          { inline: { "notes.md": "# notes" }, into: "meta" },
+        ],
+        allowSecretSources: true,
+        recipients: [{ key: reader.recipient }],
+        signingKeySecretRef: { name: "qcap-signing-key" },
+        destination: {
+          endpoint: env("AWS_ENDPOINT_URL"),
+          bucket: BUCKET,
+          prefix: "registry",
+          credentialsSecretRef: { name: "qcap-s3-credentials" },
+        },
+      },
+    };
+    await apply(ns, JSON.stringify(spec));
+    const ready = await waitReady<CapsuleView>(ns, "capsule/mixed");
+    const file = join(dir, "mixed.qcap");
+    writeFileSync(file, await getObject(s3, BUCKET, ready.status?.artifact?.key as string));
+    const out = join(dir, "mixed");
+    must(
+      await qcap(["open", file, "-o", out, "-i", reader.file, "--meta-out", join(dir, "mixed-meta")]),
+      "open",
+    );
+    expect(readFileSync(join(out, "raw/2026/a.bin"), "utf8")).toBe("alpha");
+    expect(readFileSync(join(out, "raw/2026/sub/b.bin"), "utf8")).toBe("beta");
+    expect(readFileSync(join(out, "conf/station.conf"), "utf8")).toBe("id=42");
+    expect(readFileSync(join(dir, "mixed-meta", "notes.md"), "utf8")).toBe("# notes");
+
+    // A new object under the prefix is a new revision at the next re-check (spec change here forces one).
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${ns}/raw/2026/c.bin`, Body: "gamma" }));
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "capsule",
+        "mixed",
+        "--type=merge",
+        "-p",
+        '{"spec":{"interval":"9m"}}',
+      ]),
+      "patch",
+    );
+    await waitFor("a revision with the new object", async () => {
+      const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/mixed"]);
+      return (
+        o.status?.artifact?.revision !== ready.status?.artifact?.revision &&
+        condition(o, "Ready")?.status === "True"
+      );
+    });
+  });
+
+  it("a suspended Capsule is left alone until resumed", async () => {
+    const before = (await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"])).status?.artifact;
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "capsule",
+        "survey",
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":true}}',
+      ]),
+      "suspend",
+    );
+    const seen = () =>
+      op.lines.filter((l) => l.msg === "suspended: not reconciling" && l.capsule === `${ns}/survey`).length;
+    await waitFor("the suspended reconcile", () => seen() >= 1);
+    const n = seen();
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "configmap",
+        "survey-data",
+        "--type=merge",
+        "-p",
+        '{"data":{"south.csv":"S1,w,5\\n"}}',
+      ]),
+      "patch ConfigMap",
+    );
+    await waitFor("the ConfigMap change to be looked at", () => seen() > n);
+    expect((await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"])).status?.artifact).toEqual(
+      before,
+    );
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "capsule",
+        "survey",
+        "--type=merge",
+        "-p",
+        '{"spec":{"suspend":false}}',
+      ]),
+      "resume",
+    );
+    await waitFor("a new revision after resuming", async () => {
+      const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"]);
+      return o.status?.artifact?.revision !== before?.revision && condition(o, "Ready")?.status === "True";
+    });
   });
 
   it("logs are JSON and never contain keys or credentials", () => {

@@ -308,6 +308,7 @@ describe("CapabilityGrant", () => {
         renewBefore: "3s",
         secretName: "short-grant",
         secretDeletionPolicy: "Retain",
+        publish: true,
       },
     };
     await apply(ns, JSON.stringify(renewing));
@@ -343,6 +344,32 @@ describe("CapabilityGrant", () => {
     await waitReady<GrantView>(ns, "capabilitygrant/expiring");
     const expired = await waitReady<GrantView>(ns, "capabilitygrant/expiring", "False", "Expired", 30_000);
     expect(condition(expired, "Ready")?.message).toContain("expired");
+
+    // Published in the bucket too (the keys in it are wrapped to the audience).
+    const published = await getObject(s3, BUCKET, `registry/grants/${g2.status?.tokenId}.json`);
+    expect(JSON.parse(published.toString()).issued.id).toBe(g2.status?.tokenId);
+
+    // revoked: true puts the current token in the list without deleting anything.
+    must(
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "capabilitygrant",
+        "short",
+        "--type=merge",
+        "-p",
+        '{"spec":{"revoked":true,"revocationReason":"key compromised"}}',
+      ]),
+      "revoke",
+    );
+    const revoked = await waitReady<GrantView>(ns, "capabilitygrant/short", "False", "Revoked");
+    const ids = (await revocations()).revoked.map((r: { id: string }) => r.id);
+    expect(ids).toEqual(expect.arrayContaining(revoked.status?.revokedTokenIds ?? ["none"]));
+    expect(revoked.status?.revokedTokenIds).toContain(revoked.status?.tokenId);
+    expect(
+      (await revocations()).revoked.find((r: { id: string }) => r.id === revoked.status?.tokenId)?.reason,
+    ).toBe("key compromised");
 
     // Retain: deleting the grant keeps its Secret, without the owner reference.
     must(await kubectl(["-n", ns, "delete", "capabilitygrant", "short"]), "delete short");
