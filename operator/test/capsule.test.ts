@@ -196,7 +196,7 @@ describe("Capsule", () => {
     if (!a) throw new Error("no artifact");
     expect(a.key).not.toBe(before.key);
     expect(a.root).not.toBe(before.root);
-    expect(entryOf(await readIndex(), "survey")?.key).toBe(a.key);
+    expect(entryOf(await readIndex(), "survey")).toMatchObject({ key: a.key, previousKey: before.key });
     const file = join(dir, "survey2.qcap");
     writeFileSync(file, await getObject(s3, BUCKET, a.key));
     const out = join(dir, "out2");

@@ -167,7 +167,11 @@ export class CapsuleReconciler {
           conditions: ready(st.conditions as Condition[], "Succeeded", readyMessage(artifact), generation),
         });
       }
-      await this.collectGarbage(dest, [current.key], log);
+      await this.collectGarbage(
+        dest,
+        [current.key, ...(current.previousKey ? [current.previousKey] : [])],
+        log,
+      );
       return;
     }
 
@@ -224,6 +228,7 @@ export class CapsuleReconciler {
       issuer: result.manifest.issuer,
       sealed: result.manifest.seal !== null,
       updated: now(),
+      ...(current && current.key !== key ? { previousKey: current.key } : {}),
     };
     // The registry's revocation list exists (and is this issuer's) before any grant can be minted.
     await destinationCall("publish the revocation list", () =>

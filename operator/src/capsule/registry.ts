@@ -19,6 +19,8 @@ export interface RegistryEntry {
   issuer: string;
   sealed: boolean;
   updated: string;
+  /** The artifact this one replaced, kept until the next revision for readers of the previous index. */
+  previousKey?: string;
 }
 
 export interface RegistryIndex {
