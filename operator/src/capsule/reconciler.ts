@@ -26,6 +26,7 @@ import {
   getCondition,
   progressing,
   READY,
+  RECONCILING,
   ReconcileError,
   ready,
   retrying,
@@ -103,6 +104,7 @@ export class CapsuleReconciler {
       interval = parseDuration(DEFAULT_INTERVAL);
     }
     try {
+      await this.observe(capsule);
       await this.converge(capsule, log);
       return { requeueAfterMs: interval };
     } catch (err) {
@@ -111,6 +113,23 @@ export class CapsuleReconciler {
       if (e.permanent) return { requeueAfterMs: interval };
       throw e;
     }
+  }
+
+  /** First pass of a generation: Ready=Unknown (if not set yet) and Reconciling=True, kstatus style. */
+  private async observe(capsule: CapsuleObject) {
+    const st = capsule.status ?? {};
+    const gen = capsule.metadata.generation;
+    if (getCondition(st.conditions as Condition[], READY) && st.observedGeneration === gen) return;
+    await this.writeStatus(capsule, {
+      ...st,
+      observedGeneration: gen,
+      conditions: progressing(
+        st.conditions as Condition[],
+        "Progressing",
+        `reconciling generation ${gen}`,
+        gen,
+      ),
+    });
   }
 
   async destination(capsule: CapsuleObject): Promise<Destination> {
@@ -158,7 +177,8 @@ export class CapsuleReconciler {
         st.inputsDigest !== revision ||
         st.artifact?.key !== artifact.key ||
         st.observedGeneration !== generation ||
-        getCondition(st.conditions as Condition[], READY)?.status !== "True"
+        getCondition(st.conditions as Condition[], READY)?.status !== "True" ||
+        getCondition(st.conditions as Condition[], RECONCILING) !== undefined
       ) {
         await this.writeStatus(capsule, {
           observedGeneration: generation,

@@ -31,6 +31,7 @@ import {
   notReady,
   progressing,
   READY,
+  RECONCILING,
   ReconcileError,
   ready,
   retrying,
@@ -99,6 +100,21 @@ export class GrantReconciler {
       return undefined;
     }
     try {
+      const st = grant.status ?? {};
+      const gen = grant.metadata.generation;
+      if (!getCondition(st.conditions as Condition[], READY) || st.observedGeneration !== gen) {
+        // First pass of a generation: Ready=Unknown (if not set yet), Reconciling=True.
+        await this.writeStatus(grant, {
+          ...st,
+          observedGeneration: gen,
+          conditions: progressing(
+            st.conditions as Condition[],
+            "Progressing",
+            `reconciling generation ${gen}`,
+            gen,
+          ),
+        });
+      }
       return await this.converge(grant, log);
     } catch (err) {
       const e =
@@ -195,7 +211,9 @@ export class GrantReconciler {
       st.observedGeneration !== generation ||
       now >= renewAt ||
       secretTokenId !== st.tokenId ||
-      getCondition(st.conditions as Condition[], READY)?.status !== "True";
+      getCondition(st.conditions as Condition[], READY)?.status !== "True" ||
+      // Work of an earlier pass that did not finish (a new generation, a crash mid-mint).
+      getCondition(st.conditions as Condition[], RECONCILING) !== undefined;
     if (!needed) return { requeueAfterMs: Math.min(Math.max(renewAt - now, 1000), MAX_REQUEUE_MS) };
     if (secret && !this.isOurs(secret, grant)) {
       throw new ReconcileError(
