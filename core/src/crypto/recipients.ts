@@ -2,7 +2,6 @@
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { blake3 } from "@noble/hashes/blake3.js";
-import { argon2id } from "hash-wasm";
 import { fail } from "../errors.js";
 import { assertBytes, concatBytes, fromHex, isAllZero, isHex, randomBytes, toHex, utf8 } from "./bytes.js";
 import { CAPSULE_ID_BYTES, hkdf32, MASTER_KEY_BYTES } from "./kdf.js";
@@ -176,6 +175,8 @@ export async function argon2WrapKey(
   p: Argon2Params,
   onError: "usage" | "decrypt",
 ): Promise<Uint8Array> {
+  // Loaded on first use: hash-wasm costs ~45 ms and ~11 MiB at start-up, and most runs never need it.
+  const { argon2id } = await import("hash-wasm");
   try {
     return await argon2id({
       // NFC, so the same typed passphrase gives the same key on every system.
