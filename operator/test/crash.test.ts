@@ -169,4 +169,19 @@ describe("crash during upload", () => {
       ),
     ).toBe(String(a.size));
   });
+
+  it("an HTTP source whose bytes do not match the pinned sha256 stalls with DigestMismatch; nothing is published", async () => {
+    const folder = `crash/${ns}/big/`;
+    const before = await getJson<CapsuleView>(["-n", ns, "get", "capsule/big"]);
+    const pinned = sha256(Buffer.from("what the spec expects\n"));
+    content = Buffer.from("what the server sends\n");
+    await apply(ns, JSON.stringify(capsule(pinned)));
+    const failed = await waitReady<CapsuleView>(ns, "capsule/big", "False", "DigestMismatch");
+    expect(condition(failed, "Stalled")?.status).toBe("True");
+    expect(condition(failed, "Ready")?.message).toContain(`the spec pins ${pinned}`);
+    expect(condition(failed, "Ready")?.message).not.toContain("?");
+    expect(failed.status?.artifact).toEqual(before.status?.artifact);
+    expect(await uploadsUnder(folder)).toEqual([]);
+    expect((await listKeys(s3, BUCKET, folder)).length).toBe(2);
+  });
 });

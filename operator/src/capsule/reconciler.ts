@@ -146,8 +146,7 @@ export class CapsuleReconciler {
       ...credentials,
     });
     const prefix = d.prefix ?? "";
-    const folder =
-      [prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/") + "/";
+    const folder = `${[prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/")}/`;
     return { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials };
   }
 
