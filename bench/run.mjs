@@ -199,7 +199,11 @@ const qcap = (...args) => ({ cmd: process.execPath, args: [CLI, ...args] });
 function keys() {
   const key = join(WORK, "key.json");
   rmSync(key, { force: true });
-  execFileSync(process.execPath, [CLI, "keygen", "-o", key, "--json"], { stdio: "ignore" });
+  // Key files are passphrase-protected by default where `--unprotected` exists; the bench needs the
+  // age identity in clear for `age -d`.
+  const withFlag = spawnSync(process.execPath, [CLI, "keygen", "-o", key, "--unprotected", "--json"]);
+  if (withFlag.status !== 0)
+    execFileSync(process.execPath, [CLI, "keygen", "-o", key, "--json"], { stdio: "ignore" });
   const k = JSON.parse(readFileSync(key, "utf8"));
   const ageId = join(WORK, "age-identity.txt");
   writeFileSync(ageId, `${k.identity}\n`, { mode: 0o600 });

@@ -27,7 +27,29 @@ export function sealBlock(s: BlockSlot, job: SealJob): { storedLength: number; c
   return { storedLength: out, crc32: crc32((cipher ? s.output : s.input).subarray(0, out)) };
 }
 
+/** Positioned reads for `OpenJob.from`: Node's `fs.readSync`, loaded without a static import. */
+const readSync = (() => {
+  const proc = (globalThis as { process?: { getBuiltinModule?: NodeJS.Process["getBuiltinModule"] } })
+    .process;
+  return proc?.getBuiltinModule?.("node:fs")?.readSync;
+})();
+
+function readFully(fd: number, into: Uint8Array, position: number): void {
+  if (!readSync) throw new Error("no file system here");
+  for (let at = 0; at < into.length; ) {
+    let n: number;
+    try {
+      n = readSync(fd, into, at, into.length - at, position + at);
+    } catch (e) {
+      fail("input", `cannot read the capsule: ${(e as Error).message}`);
+    }
+    if (n === 0) fail("input", "cannot read the capsule: the file shrank while reading");
+    at += n;
+  }
+}
+
 export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
+  if (job.from) readFully(job.from.fd, s.input.subarray(0, job.length), job.from.position);
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;
   let out = 0;

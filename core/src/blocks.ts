@@ -44,6 +44,12 @@ export interface OpenJob {
   expected: Uint8Array;
   /** Decrypt into `output` after checking; absent: only check. */
   key?: StreamKey;
+  /**
+   * Read the stored bytes into `input` first, from this file descriptor at this position (the
+   * thread that runs the job reads, so no other thread has to wake up for it). Absent: `input`
+   * already holds them.
+   */
+  from?: { fd: number; position: number };
 }
 
 export interface BlockEngine {

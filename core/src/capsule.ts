@@ -212,16 +212,22 @@ export class Capsule {
             first * DIGEST,
             (first + Math.ceil(length / e.chunkSize)) * DIGEST,
           );
-          const done = readInto(src, e.placed.dataOffset + at, slot.input.subarray(0, length)).then(() =>
-            engine.open(slot, {
-              firstChunk: first,
-              totalChunks: chunks,
-              length,
-              chunkSize: e.chunkSize,
-              expected,
-              ...(key ? { key } : {}),
-            }),
-          );
+          const job = {
+            firstChunk: first,
+            totalChunks: chunks,
+            length,
+            chunkSize: e.chunkSize,
+            expected,
+            ...(key ? { key } : {}),
+          };
+          // A local file is read by the thread that checks the block; other sources are read here.
+          const fd = src.fd;
+          const done =
+            fd !== undefined
+              ? engine.open(slot, { ...job, from: { fd, position: e.placed.dataOffset + at } })
+              : readInto(src, e.placed.dataOffset + at, slot.input.subarray(0, length)).then(() =>
+                  engine.open(slot, job),
+                );
           // Awaited in order below; until then a failure must not count as unhandled.
           done.catch(() => {});
           queue.push({ slot, done });

@@ -6,9 +6,9 @@ import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
-import { fileKey, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
+import { fileKeyDeriver, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
-import { chunkCipher, PLAIN_CHUNK, STORED_CHUNK } from "./crypto/stream.js";
+import { chunkCipher, PLAIN_CHUNK, STORED_CHUNK, TAG_BYTES } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { chunkCount, TreeBuilder } from "./integrity/tree.js";
@@ -135,9 +135,10 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   const writer = new ZipWriter(sink);
   try {
     const entries: ManifestEntry[] = [];
+    const fileKeys = masterKey && capsuleId ? fileKeyDeriver(masterKey, capsuleId) : null;
     for (const input of ordered) {
       const name = entryNames.get(input) as string;
-      entries.push(await writeEntry(writer, input, name, sealed, masterKey, capsuleId, options));
+      entries.push(await writeEntry(writer, input, name, sealed, fileKeys, capsuleId, options));
     }
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
@@ -163,7 +164,7 @@ async function writeEntry(
   input: PackInput,
   name: string,
   sealed: boolean,
-  masterKey: Uint8Array | null,
+  fileKeys: ((name: string) => Uint8Array) | null,
   capsuleId: Uint8Array | null,
   options: PackOptions,
 ): Promise<ManifestEntry> {
@@ -172,7 +173,7 @@ async function writeEntry(
   const encrypt = sealed && name.startsWith("payload/");
   const key: StreamKey | null = encrypt
     ? {
-        fileKey: fileKey(masterKey as Uint8Array, capsuleId as Uint8Array, name),
+        fileKey: (fileKeys as (name: string) => Uint8Array)(name),
         aad: streamAad(capsuleId as Uint8Array, name),
       }
     : null;
@@ -210,7 +211,8 @@ async function writeChunks(
 ): Promise<void> {
   const cipher = key ? chunkCipher(key.fileKey, key.aad) : null;
   // Reused for every chunk: the sink copies (or finishes with) what it is given before resolving.
-  const sealedChunk = cipher ? new Uint8Array(STORED_CHUNK) : null;
+  // Sized to the entry: with many small files a 64 KiB buffer each would be most of the work.
+  const sealedChunk = cipher ? new Uint8Array(Math.min(STORED_CHUNK, input.size + TAG_BYTES)) : null;
   let i = 0;
   const emit = async (plain: Uint8Array) => {
     const stored = cipher ? cipher.seal(i, i === chunks - 1, plain, sealedChunk as Uint8Array) : plain;

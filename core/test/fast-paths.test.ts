@@ -1,6 +1,7 @@
-/** The native and WebAssembly/JS engines of BLAKE3 and CRC-32 give identical results. */
+/** The fast paths (native BLAKE3 and CRC-32, one-extract file keys) agree with the portable ones. */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { fileKey, fileKeyDeriver } from "../src/crypto/kdf.js";
 import {
   blake3,
   blake3Implementation,
@@ -65,5 +66,17 @@ describe("CRC-32 engines", () => {
     }
     expect(c.digest()).toBe(crc32JsOnly(data));
     expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+  });
+});
+
+describe("file key derivation", () => {
+  it("fileKeyDeriver gives fileKey's keys (SPEC §5.1) with the extract step done once", () => {
+    const master = new Uint8Array(32).fill(5);
+    const id = new Uint8Array(16).fill(6);
+    const derive = fileKeyDeriver(master, id);
+    for (const name of ["payload/a", "payload/ünïcode/ß.tif", "payload/00000001", "meta/x.json"]) {
+      expect(toHex(derive(name))).toBe(toHex(fileKey(master, id, name)));
+    }
+    expect(toHex(derive("payload/a"))).not.toBe(toHex(derive("payload/b")));
   });
 });

@@ -2,7 +2,7 @@
  * The block engine (worker threads over shared memory) gives the same bytes and the same checks as
  * the single-threaded path; file inputs and sources read correctly at buffer and 4 GiB boundaries.
  */
-import { closeSync, openSync, statfsSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statfsSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlockEngine } from "../src/blocks.js";
@@ -10,6 +10,7 @@ import { Capsule } from "../src/capsule.js";
 import { QcapError } from "../src/errors.js";
 import { extract } from "../src/extract-node.js";
 import { fileInput } from "../src/inputs-node.js";
+import { fileSink } from "../src/io/sink-node.js";
 import { bytesSource } from "../src/io/source.js";
 import { fileSource } from "../src/io/source-node.js";
 import { bytesInput, type PackInput } from "../src/pack.js";
@@ -82,7 +83,6 @@ describe("block engine", () => {
     await extract(c, items, out, { keys, engine });
     for (const [i, n] of SIZES.entries()) {
       const want = pseudoRandom(n, i + 1);
-      const { readFileSync } = await import("node:fs");
       expect(Buffer.from(readFileSync(join(out, `payload/f${i}.bin`))).equals(Buffer.from(want))).toBe(true);
       expect((await readAll(plainChunks(c, `payload/f${i}.bin`, keys))).length).toBe(n);
     }
@@ -138,6 +138,22 @@ describe("file inputs and sources", () => {
         expect((err as QcapError).kind, `${size}`).toBe("input");
         expect((err as QcapError).message).toContain("changed while packing");
       }
+    }
+  });
+
+  it("file sinks write the same bytes, durable or not, across background syncs", async () => {
+    const block = pseudoRandom(MiB + 256, 5);
+    for (const durable of [false, true]) {
+      const path = join(tmp.path, `sink-${durable}.bin`);
+      const sink = await fileSink(path, { durable });
+      for (let i = 0; i < 70; i++) await sink.write(block);
+      await sink.write(block.subarray(0, 100));
+      await sink.close();
+      const got = readFileSync(path);
+      expect(got.length).toBe(70 * block.length + 100);
+      expect(Buffer.from(got.subarray(69 * block.length, 70 * block.length)).equals(Buffer.from(block))).toBe(
+        true,
+      );
     }
   });
 

@@ -1,5 +1,5 @@
 /** Key derivation of SPEC §5.1, §5.2 and §5.4. */
-import { hkdf } from "@noble/hashes/hkdf.js";
+import { expand, extract, hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { assertBytes, concatBytes, utf8 } from "./bytes.js";
 
@@ -25,6 +25,16 @@ function checkKeys(masterKey: Uint8Array, capsuleId: Uint8Array): void {
 export function fileKey(masterKey: Uint8Array, capsuleId: Uint8Array, name: string): Uint8Array {
   checkKeys(masterKey, capsuleId);
   return hkdf32(masterKey, capsuleId, concatBytes(FILE_KEY_INFO, utf8(name)));
+}
+
+/**
+ * `fileKey` for many names under one master key: HKDF's extract step depends only on the master key
+ * and capsule id, so it runs once here and each name costs one HMAC (packing many small files).
+ */
+export function fileKeyDeriver(masterKey: Uint8Array, capsuleId: Uint8Array): (name: string) => Uint8Array {
+  checkKeys(masterKey, capsuleId);
+  const prk = extract(sha256, masterKey, capsuleId);
+  return (name) => expand(sha256, prk, concatBytes(FILE_KEY_INFO, utf8(name)), 32);
 }
 
 /** Key of the hidden-names blob: `HKDF(masterKey, capsuleId, "qcap/v1 names")` (§5.4). */

@@ -1,8 +1,6 @@
 /** The capsule root (SPEC §3.2): an RFC 6962 Merkle tree hash with BLAKE3 over entry leaves. */
-import { blake3, blake3Concat } from "../hash/blake3.js";
+import { blake3 } from "../hash/blake3.js";
 
-const ZERO = Uint8Array.of(0);
-const ONE = Uint8Array.of(1);
 const encoder = new TextEncoder();
 
 export interface RootLeaf {
@@ -21,16 +19,30 @@ export function leafData(e: RootLeaf): Uint8Array {
   return out;
 }
 
+/** The buffer an inner node's input `0x01 || left || right` is built in (hashing copies nothing). */
+const NODE = new Uint8Array(65);
+NODE[0] = 1;
+
 function mth(leaves: readonly Uint8Array[], lo: number, hi: number): Uint8Array {
   const n = hi - lo;
-  if (n === 1) return blake3Concat([ZERO, leaves[lo] as Uint8Array]);
+  if (n === 1) return blake3(leaves[lo] as Uint8Array);
   let k = 1;
   while (k * 2 < n) k *= 2;
-  return blake3Concat([ONE, mth(leaves, lo, lo + k), mth(leaves, lo + k, hi)]);
+  const left = mth(leaves, lo, lo + k);
+  const right = mth(leaves, lo + k, hi);
+  NODE.set(left, 1);
+  NODE.set(right, 33);
+  return blake3(NODE);
 }
 
 export function capsuleRoot(entries: readonly RootLeaf[]): Uint8Array {
   if (entries.length === 0) return blake3(new Uint8Array(0));
-  const leaves = entries.map(leafData);
+  // Each leaf is hashed as `0x00 || leafData`: build them with the prefix in place.
+  const leaves = entries.map((e) => {
+    const d = leafData(e);
+    const out = new Uint8Array(d.length + 1);
+    out.set(d, 1);
+    return out;
+  });
   return mth(leaves, 0, leaves.length);
 }

@@ -87,6 +87,9 @@ export async function fileSource(path: string): Promise<RangeSource> {
       return buf;
     },
     readInto,
+    get fd() {
+      return closed ? undefined : fh.fd;
+    },
     async close() {
       if (closed) return;
       closed = true;

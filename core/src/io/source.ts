@@ -17,6 +17,11 @@ export interface RangeSource {
    * into a caller's buffer (the local file source) and so spare an allocation per read.
    */
   readInto?(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * Optional: the open file descriptor of a local file source, so that other threads can read it
+   * themselves with positioned reads (block engines on Node). Valid until `close()`.
+   */
+  readonly fd?: number;
   close(): Promise<void>;
   /** Bytes fetched from the underlying storage so far (for HTTP, bytes received). */
   readonly bytesRead: number;
