@@ -14,6 +14,7 @@ import {
   PLAIN_CHUNK,
   plainSize,
   STORED_CHUNK,
+  selfTestVectors,
   sodiumChunkCipher,
   storedSize,
 } from "../src/crypto/stream.js";
@@ -82,6 +83,14 @@ describe("implementations", () => {
     expect(nodeChunkCipher).toBeDefined();
     expect(sodiumChunkCipher).toBeDefined();
     expect(chunkCipherImplementation).toBe("sodium");
+  });
+
+  test("the load-time self-test vectors are noble's output", () => {
+    for (const c of selfTestVectors.cases) {
+      expect(
+        hex(nobleChunkCipher(selfTestVectors.key, selfTestVectors.aad).seal(c.index, true, c.plain)),
+      ).toBe(c.sealed);
+    }
   });
 
   test("HChaCha20 matches draft-irtf-cfrg-xchacha §2.2.1", () => {
