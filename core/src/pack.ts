@@ -11,6 +11,7 @@ import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from
 import { chunkCipher, PLAIN_CHUNK, STORED_CHUNK, TAG_BYTES } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
+import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
 import { chunkCount, TreeBuilder } from "./integrity/tree.js";
 import type { Sink } from "./io/sink.js";
 import { sign } from "./keys/ed25519.js";
@@ -26,7 +27,6 @@ import {
   type ManifestEntry,
   MODE_EXEC,
   MODE_FILE,
-  rootOf,
   type Seal,
   storedChunkSize,
 } from "./manifest.js";
@@ -135,17 +135,21 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   const writer = new ZipWriter(sink);
   try {
     const entries: ManifestEntry[] = [];
+    // The root is computed from the digests as made, not parsed back from the manifest's hex.
+    const leaves: RootLeaf[] = [];
     const fileKeys = masterKey && capsuleId ? fileKeyDeriver(masterKey, capsuleId) : null;
     for (const input of ordered) {
       const name = entryNames.get(input) as string;
-      entries.push(await writeEntry(writer, input, name, sealed, fileKeys, capsuleId, options));
+      const { entry, digest } = await writeEntry(writer, input, name, sealed, fileKeys, capsuleId, options);
+      entries.push(entry);
+      leaves.push({ name: entry.name, size: entry.size, digest });
     }
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
       issuer: toHex(options.signingKey.publicKey),
       chunkSize: CHUNK_SIZE,
       entries,
-      root: rootOf(entries),
+      root: toHex(capsuleRoot(leaves)),
       seal,
     };
     const manifestBytes = encodeManifest(manifest);
@@ -167,7 +171,7 @@ async function writeEntry(
   fileKeys: ((name: string) => Uint8Array) | null,
   capsuleId: Uint8Array | null,
   options: PackOptions,
-): Promise<ManifestEntry> {
+): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
   const onProgress = options.onProgress;
   const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
   const encrypt = sealed && name.startsWith("payload/");
@@ -195,7 +199,7 @@ async function writeEntry(
   if (entryStoredSize(entry, sealed) !== (key ? input.size + 16 * chunks : input.size)) {
     fail("format", "internal: stored size mismatch");
   }
-  return entry;
+  return { entry, digest };
 }
 
 const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
