@@ -31,6 +31,8 @@ export default defineConfig({
       testenvProject({ name: "e2e", include: ["testenv/test/**/*.test.ts"] }),
       testenvProject({ name: "action-e2e", include: ["action/test/e2e/*.test.ts"] }),
       testenvProject({ name: "operator-e2e", include: ["operator/test/*.test.ts"], testTimeout: 180_000 }),
+      // Helm chart: lint, render, schema, kubeconform, RBAC proven with the operator (charts/test).
+      testenvProject({ name: "charts", include: ["charts/test/**/*.test.ts"] }),
     ],
   },
 });

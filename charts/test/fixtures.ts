@@ -1,0 +1,53 @@
+// Values shared by the chart tests.
+
+/** Values a cautious platform team might set: every option away from its default. */
+export const CUSTOM_VALUES = {
+  fullnameOverride: "capsules",
+  image: {
+    repository: "registry.example.com/platform/qcap-operator",
+    digest: `sha256:${"ab".repeat(32)}`,
+    pullPolicy: "Always",
+  },
+  imagePullSecrets: [{ name: "regcred" }],
+  replicaCount: 2,
+  leaderElection: {
+    enabled: true,
+    leaseName: "qcap-leader",
+    leaseDuration: "30s",
+    renewDeadline: "20s",
+    retryPeriod: "4s",
+  },
+  watchNamespaces: ["team-a", "team-b"],
+  serviceAccount: { create: true, name: "qcap", annotations: { "example.com/role": "publisher" } },
+  logLevel: "debug",
+  reconcile: { workers: 4, resync: "30m", backoff: "2s", maxBackoff: "10m" },
+  shutdownTimeout: "50s",
+  terminationGracePeriodSeconds: 60,
+  extraEnv: [{ name: "AWS_REGION", value: "eu-west-1" }],
+  extraArgs: ["--identity=fixed"],
+  resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+  tmpVolume: { sizeLimit: "10Gi" },
+  port: 9090,
+  metrics: {
+    service: { enabled: true, port: 9100, annotations: { "prometheus.io/scrape": "true" } },
+    serviceMonitor: { enabled: true, interval: "15s", scrapeTimeout: "5s", labels: { release: "prom" } },
+  },
+  podAnnotations: { "example.com/team": "data" },
+  podLabels: { team: "data" },
+  nodeSelector: { "kubernetes.io/os": "linux" },
+  tolerations: [{ key: "dedicated", operator: "Equal", value: "platform", effect: "NoSchedule" }],
+  affinity: {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          podAffinityTerm: {
+            topologyKey: "kubernetes.io/hostname",
+            labelSelector: { matchLabels: { "app.kubernetes.io/name": "qcap-operator" } },
+          },
+        },
+      ],
+    },
+  },
+  priorityClassName: "platform-critical",
+};
