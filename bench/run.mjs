@@ -83,18 +83,18 @@ const version = (cmd, args) => {
 /** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
 function measure(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M", cmd, ...args], {
+  const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M %U %S", cmd, ...args], {
     cwd: WORK,
     maxBuffer: 64 * MiB,
     ...opts,
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const stderr = r.stderr.toString();
-  const m = /BENCH-RSS (\d+)\s*$/.exec(stderr);
+  const m = /BENCH-RSS (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
   if (r.status !== 0 || !m) {
     die(`${cmd} ${args.join(" ")} failed (exit ${r.status}):\n${stderr.slice(-2000)}`);
   }
-  return { seconds, rssKiB: Number(m[1]), stdout: r.stdout };
+  return { seconds, rssKiB: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), stdout: r.stdout };
 }
 
 const median = (xs) => {
@@ -113,6 +113,7 @@ function compare(id, title, q, ref, target) {
   log(`\n== ${title}`);
   const times = { q: [], ref: [] };
   const rss = { q: [], ref: [] };
+  const cpu = { q: [], ref: [] };
   const one = (which, timed) => {
     const c = which === "q" ? q : ref;
     c.before?.();
@@ -120,9 +121,10 @@ function compare(id, title, q, ref, target) {
     if (timed) {
       times[which].push(r.seconds);
       rss[which].push(r.rssKiB);
+      cpu[which].push(r.cpuSeconds);
     }
     log(
-      `  ${timed ? "" : "(warm-up) "}${which === "q" ? "qcap" : ref.name}: ${r.seconds.toFixed(3)} s, ${r.rssKiB} KiB`,
+      `  ${timed ? "" : "(warm-up) "}${which === "q" ? "qcap" : ref.name}: ${r.seconds.toFixed(3)} s, CPU ${r.cpuSeconds.toFixed(2)} s, ${r.rssKiB} KiB`,
     );
     return r;
   };
@@ -141,14 +143,17 @@ function compare(id, title, q, ref, target) {
     qcap: {
       medianSeconds: round(qm),
       runsSeconds: times.q.map((x) => round(x)),
+      medianCpuSeconds: round(median(cpu.q), 2),
       peakRssKiB: Math.max(...rss.q),
     },
     ref: {
       medianSeconds: round(rm),
       runsSeconds: times.ref.map((x) => round(x)),
+      medianCpuSeconds: round(median(cpu.ref), 2),
       peakRssKiB: Math.max(...rss.ref),
     },
     ratio: round(qm / rm, 2),
+    cpuRatio: round(median(cpu.q) / median(cpu.ref), 2),
     target,
     met: qm / rm <= target,
   };
@@ -510,14 +515,18 @@ function markdown(res) {
   );
   L.push("");
   L.push(
-    "| scenario | Q-Cap median | reference | reference median | ratio | target | Q-Cap peak RSS | reference peak RSS |",
+    "| scenario | Q-Cap median | reference | reference median | ratio (wall) | target | CPU time Q-Cap / reference | Q-Cap peak RSS | reference peak RSS |",
   );
-  L.push("|---|---|---|---|---|---|---|---|");
+  L.push("|---|---|---|---|---|---|---|---|---|");
   for (const s of res.scenarios.filter((x) => x.ratio !== undefined)) {
     L.push(
-      `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | <= ${s.target.toFixed(1)} ${s.met ? "(met)" : "(missed)"} | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
+      `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | <= ${s.target.toFixed(1)} ${s.met ? "(met)" : "(missed)"} | ${s.qcap.medianCpuSeconds.toFixed(2)} s / ${s.ref.medianCpuSeconds.toFixed(2)} s | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
     );
   }
+  L.push("");
+  L.push(
+    "CPU time is user + system time of the whole process tree (all threads), from `/usr/bin/time`; unlike wall time it hardly depends on what else the machine runs.",
+  );
   const r = res.scenarios.find((x) => x.id === "range-read");
   if (r) {
     L.push("");

@@ -1,9 +1,10 @@
 /**
  * A BlockEngine on worker threads (Node only). Blocks live in SharedArrayBuffers, so nothing is
  * copied between threads: the caller fills a slot, a thread seals or opens it in place, and the
- * caller writes the result out. Jobs go to the threads in turn, the calling thread included (it
- * runs its share at once, synchronously); callers await results in order and keep up to `depth`
- * blocks in flight.
+ * caller writes the result out. A job goes to the least busy worker; when every worker already has
+ * `LOCAL_WHEN_QUEUED` jobs waiting, the calling thread runs it itself, at once. So a caller busy
+ * with I/O (packing, extracting) leaves the crypto to the workers, and an idle one (verifying)
+ * takes its share. Callers await results in order and keep up to `depth` blocks in flight.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -12,6 +13,9 @@ import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type OpenJob, type Seal
 import { PLAIN_CHUNK, STORED_CHUNK } from "./crypto/stream.js";
 import { type ErrorKind, QcapError } from "./errors.js";
 import type { SlotBuffers, WorkerJob, WorkerReply } from "./parallel-worker.js";
+
+/** A worker with this many jobs waiting is busy enough that the calling thread runs the next one. */
+const LOCAL_WHEN_QUEUED = 2;
 
 /** Entries at least this large are worth handing to a block engine (smaller: one thread is faster). */
 export const PARALLEL_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
@@ -55,8 +59,8 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
   const waiting: ((s: Slot) => void)[] = [];
   const pending = new Map<number, { resolve: (r: Result) => void; reject: (e: unknown) => void }>();
   let nextId = 0;
-  let turn = 0;
   let closed = false;
+  const queued: number[] = [];
 
   // Under a TypeScript test runner this module is the source file; the worker runs the build.
   const here = import.meta.url;
@@ -68,7 +72,9 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
       workerData: { slots: shared },
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
+    queued.push(0);
     w.on("message", (r: WorkerReply) => {
+      queued[t] = (queued[t] as number) - 1;
       const p = pending.get(r.id);
       pending.delete(r.id);
       if (pending.size === 0) for (const x of workers) x.unref();
@@ -95,9 +101,10 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
   ): Promise<R> => {
     if (closed) return Promise.reject(new Error("block engine is closed"));
     const s = slotOf(slot);
-    const t = turn++ % (workers.length + 1);
-    if (t === workers.length) {
-      // This thread's share.
+    let t = 0;
+    for (let i = 1; i < workers.length; i++) if ((queued[i] as number) < (queued[t] as number)) t = i;
+    if ((queued[t] as number) >= LOCAL_WHEN_QUEUED) {
+      // Every worker has enough to do: this thread takes the block.
       try {
         return Promise.resolve((job.op === "seal" ? sealBlock(s, job.job) : openBlock(s, job.job)) as R);
       } catch (e) {
@@ -110,6 +117,7 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
     const k = job.job.key;
     if (k) job.job.key = { fileKey: k.fileKey.slice(), aad: k.aad.slice() };
     if (job.op === "open") job.job.expected = job.job.expected.slice();
+    queued[t] = (queued[t] as number) + 1;
     return new Promise<R>((resolve, reject) => {
       pending.set(id, { resolve: resolve as (r: Result) => void, reject });
       w.ref();
