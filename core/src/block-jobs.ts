@@ -2,7 +2,7 @@
  * The work of one block (see `blocks.ts`), the same on any thread: sealing (encrypt, hash, CRC-32)
  * and opening (hash check, decrypt) up to 16 chunks held in a slot's buffers.
  */
-import type { BlockSlot, OpenJob, SealJob } from "./blocks.js";
+import type { BlockSlot, FileRange, OpenJob, SealJob } from "./blocks.js";
 import { chunkCipher, PLAIN_CHUNK, TAG_BYTES } from "./crypto/stream.js";
 import { fail } from "./errors.js";
 import { blake3 } from "./hash/blake3.js";
@@ -10,6 +10,7 @@ import { crc32 } from "./hash/crc32.js";
 import { equalBytes } from "./hash/hex.js";
 
 export function sealBlock(s: BlockSlot, job: SealJob): { storedLength: number; crc32: number } {
+  if (job.from) readFully(job.from, s.input.subarray(0, job.length));
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;
   let out = 0;
@@ -34,22 +35,22 @@ const readSync = (() => {
   return proc?.getBuiltinModule?.("node:fs")?.readSync;
 })();
 
-function readFully(fd: number, into: Uint8Array, position: number): void {
+function readFully(from: FileRange, into: Uint8Array): void {
   if (!readSync) throw new Error("no file system here");
   for (let at = 0; at < into.length; ) {
     let n: number;
     try {
-      n = readSync(fd, into, at, into.length - at, position + at);
+      n = readSync(from.fd, into, at, into.length - at, from.position + at);
     } catch (e) {
-      fail("input", `cannot read the capsule: ${(e as Error).message}`);
+      fail("input", `cannot read ${from.name}: ${(e as Error).message}`);
     }
-    if (n === 0) fail("input", "cannot read the capsule: the file shrank while reading");
+    if (n === 0) fail("input", `${from.name}: changed while reading (shrank)`);
     at += n;
   }
 }
 
 export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
-  if (job.from) readFully(job.from.fd, s.input.subarray(0, job.length), job.from.position);
+  if (job.from) readFully(job.from, s.input.subarray(0, job.length));
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;
   let out = 0;

@@ -31,6 +31,8 @@ export interface SealJob {
   length: number;
   /** Encrypt with STREAM (SPEC §5.2); absent: the stored bytes are the plaintext in `input`. */
   key?: StreamKey;
+  /** Read the plaintext into `input` first, from this file (see `OpenJob.from`). */
+  from?: FileRange;
 }
 
 export interface OpenJob {
@@ -49,7 +51,15 @@ export interface OpenJob {
    * thread that runs the job reads, so no other thread has to wake up for it). Absent: `input`
    * already holds them.
    */
-  from?: { fd: number; position: number };
+  from?: FileRange;
+}
+
+/** Where a job's input is read from by the thread that runs it (see `OpenJob.from`). */
+export interface FileRange {
+  fd: number;
+  position: number;
+  /** Names the file in errors. */
+  name: string;
 }
 
 export interface BlockEngine {

@@ -224,7 +224,10 @@ export class Capsule {
           const fd = src.fd;
           const done =
             fd !== undefined
-              ? engine.open(slot, { ...job, from: { fd, position: e.placed.dataOffset + at } })
+              ? engine.open(slot, {
+                  ...job,
+                  from: { fd, position: e.placed.dataOffset + at, name: src.name },
+                })
               : readInto(src, e.placed.dataOffset + at, slot.input.subarray(0, length)).then(() =>
                   engine.open(slot, job),
                 );

@@ -1,5 +1,5 @@
 /** Pack inputs from the local file system. */
-import { closeSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { fail, QcapError } from "./errors.js";
@@ -27,6 +27,19 @@ export function fileInput(path: string, name: string, size: number, mode: number
     size,
     mode,
     read: () => (size <= SMALL_FILE ? readSmall(path, size) : readLarge(path)),
+    async openFile() {
+      let fd: number;
+      try {
+        fd = openSync(path, "r");
+      } catch (e) {
+        return cannotRead(path, e);
+      }
+      return {
+        fd,
+        size: async () => fstatSync(fd).size,
+        close: async () => closeSync(fd),
+      };
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKeyDeriver, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
@@ -40,6 +40,18 @@ export interface PackInput {
   mode?: number;
   /** Yields the bytes, in pieces of any size, exactly `size` in total. */
   read(): AsyncIterable<Uint8Array>;
+  /**
+   * Optional, for local files: opens the file for positioned reads, so that a block engine's
+   * threads read the blocks they seal themselves. `fd` stays valid until `close()`.
+   */
+  openFile?(): Promise<OpenedFile>;
+}
+
+export interface OpenedFile {
+  fd: number;
+  /** The file's current size. */
+  size(): Promise<number>;
+  close(): Promise<void>;
 }
 
 export interface SigningKey {
@@ -289,9 +301,15 @@ async function writeBlocks(
     engine.release(q.slot);
     onProgress?.(q.length);
   };
-  const submit = () => {
+  const submit = (from?: FileRange) => {
     const s = slot as BlockSlot;
-    const job = { firstChunk, totalChunks: chunks, length: filled, ...(key ? { key } : {}) };
+    const job = {
+      firstChunk,
+      totalChunks: chunks,
+      length: filled,
+      ...(key ? { key } : {}),
+      ...(from ? { from } : {}),
+    };
     const done = engine.seal(s, job);
     // Awaited in order by drainOne; until then a failure must not count as unhandled.
     done.catch(() => {});
@@ -301,7 +319,22 @@ async function writeBlocks(
     filled = 0;
   };
   let seen = 0;
+  const file = input.openFile ? await input.openFile() : null;
   try {
+    if (file) {
+      // The threads read the blocks themselves: nothing passes through this one.
+      for (let at = 0; at < input.size; at += blockBytes) {
+        while (queue.length >= engine.depth) await drainOne();
+        slot = await engine.acquire();
+        filled = Math.min(blockBytes, input.size - at);
+        submit({ fd: file.fd, position: at, name: input.name });
+      }
+      while (queue.length > 0) await drainOne();
+      const size = await file.size();
+      if (size !== input.size)
+        fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, now ${size})`);
+      return;
+    }
     for await (const piece of input.read()) {
       seen += piece.length;
       if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
@@ -329,6 +362,7 @@ async function writeBlocks(
       engine.release(q.slot);
     }
     if (slot !== null) engine.release(slot);
+    await file?.close();
   }
 }
 
