@@ -1,5 +1,6 @@
 /** Key derivation of SPEC §5.1, §5.2 and §5.4. */
-import { expand, extract, hkdf } from "@noble/hashes/hkdf.js";
+import { extract, hkdf } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { assertBytes, concatBytes, utf8 } from "./bytes.js";
 
@@ -34,8 +35,13 @@ export function fileKey(masterKey: Uint8Array, capsuleId: Uint8Array, name: stri
 export function fileKeyDeriver(masterKey: Uint8Array, capsuleId: Uint8Array): (name: string) => Uint8Array {
   checkKeys(masterKey, capsuleId);
   const prk = extract(sha256, masterKey, capsuleId);
-  return (name) => expand(sha256, prk, concatBytes(FILE_KEY_INFO, utf8(name)), 32);
+  // HKDF-Expand to 32 bytes is one HMAC(prk, info || 0x01); the keyed HMAC state is cloned per name.
+  const keyed = hmac.create(sha256, prk);
+  prk.fill(0);
+  return (name) => keyed.clone().update(FILE_KEY_INFO).update(utf8(name)).update(ONE).digest();
 }
+
+const ONE = Uint8Array.of(1);
 
 /** Key of the hidden-names blob: `HKDF(masterKey, capsuleId, "qcap/v1 names")` (§5.4). */
 export function namesKey(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
