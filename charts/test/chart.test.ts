@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { OperatorProcess } from "../../operator/test/support.js";
 import { env } from "../../testenv/test/helpers.js";
 import { crdDrift } from "../sync-crds.mjs";
 import { CUSTOM_VALUES } from "./fixtures.js";
@@ -200,8 +201,8 @@ describe("helm template with every option set", () => {
       "--renew-deadline=20s",
       "--retry-period=4s",
       "--workers=4",
-      "--resync=30m",
-      "--backoff=2s",
+      "--resync=1h30m",
+      "--backoff=1.5s",
       "--max-backoff=10m",
       "--shutdown-timeout=50s",
       "--identity=fixed",
@@ -342,6 +343,33 @@ describe("values.schema.json and value checks reject wrong values", () => {
     const r = await template({ values: [{ serviceAccount: { create: false } }] });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("serviceAccount.name is required");
+  });
+});
+
+describe("the operator accepts what the chart renders", () => {
+  it("starts with the arguments rendered with every option set and answers /healthz", async () => {
+    const args = container(await render({ release: "rel", namespace: "platform", values: [CUSTOM_VALUES] }))
+      .args as string[];
+    const op = new OperatorProcess([
+      ...args.map((a) => (a.startsWith("--listen=") ? "--listen=127.0.0.1:0" : a)),
+      `--kubeconfig=${env("KUBECONFIG")}`,
+    ]);
+    try {
+      await op.waitLog("serving health and metrics", () => true, 30_000);
+      expect((await op.http("/healthz")).status).toBe(200);
+      expect(op.alive).toBe(true);
+      expect(op.raw.filter((l) => l.startsWith("stderr:"))).toEqual([]);
+    } finally {
+      await op.kill("SIGKILL");
+    }
+  });
+
+  it("the chart's appVersion is the operator's version", () => {
+    const chart = readFileSync(join(CHART, "Chart.yaml"), "utf8");
+    const version = (
+      JSON.parse(readFileSync(join(REPO, "operator", "package.json"), "utf8")) as { version: string }
+    ).version;
+    expect(chart).toContain(`\nappVersion: "${version}"\n`);
   });
 });
 

@@ -20,7 +20,7 @@ export const CUSTOM_VALUES = {
   watchNamespaces: ["team-a", "team-b"],
   serviceAccount: { create: true, name: "qcap", annotations: { "example.com/role": "publisher" } },
   logLevel: "debug",
-  reconcile: { workers: 4, resync: "30m", backoff: "2s", maxBackoff: "10m" },
+  reconcile: { workers: 4, resync: "1h30m", backoff: "1.5s", maxBackoff: "10m" },
   shutdownTimeout: "50s",
   terminationGracePeriodSeconds: 60,
   extraEnv: [{ name: "AWS_REGION", value: "eu-west-1" }],
