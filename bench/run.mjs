@@ -520,12 +520,12 @@ function markdown(res) {
   L.push("|---|---|---|---|---|---|---|---|---|");
   for (const s of res.scenarios.filter((x) => x.ratio !== undefined)) {
     L.push(
-      `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | <= ${s.target.toFixed(1)} ${s.met ? "(met)" : "(missed)"} | ${s.qcap.medianCpuSeconds.toFixed(2)} s / ${s.ref.medianCpuSeconds.toFixed(2)} s | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
+      `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference.replaceAll("|", "\\|")}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | <= ${s.target.toFixed(1)} ${s.met ? "(met)" : "(missed)"} | ${s.qcap.medianCpuSeconds.toFixed(2)} s / ${s.ref.medianCpuSeconds.toFixed(2)} s | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
     );
   }
   L.push("");
   L.push(
-    "CPU time is user + system time of the whole process tree (all threads), from `/usr/bin/time`; unlike wall time it hardly depends on what else the machine runs.",
+    "CPU time is user + system time of the whole process tree (all threads), from `/usr/bin/time`: the work each tool does, which depends less than wall time on what else the machine runs (though contention inflates it too).",
   );
   const r = res.scenarios.find((x) => x.id === "range-read");
   if (r) {
