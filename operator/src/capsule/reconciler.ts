@@ -16,11 +16,10 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { pack, QcapError } from "@qcap/core";
-import type { Artifact, CapsuleObject, CapsuleStatus } from "../api/capsule.js";
-import { API_VERSION } from "../api/common.js";
+import type { Artifact, CapsuleObject } from "../api/capsule.js";
 import { parseDuration } from "../duration.js";
 import { ensureRevocations } from "../grant/revocations.js";
-import { isNotFound, type KubeClient, paths } from "../kube/client.js";
+import { type KubeClient, paths } from "../kube/client.js";
 import {
   type Condition,
   getCondition,
@@ -29,13 +28,12 @@ import {
   RECONCILING,
   ReconcileError,
   ready,
-  retrying,
-  stalled,
 } from "../kube/conditions.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Outcome } from "../kube/queue.js";
 import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { ReconciledKind } from "../reconcile-common.js";
 import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
 import { s3Sink } from "../s3/sink.js";
 import { gatherInputs } from "./inputs.js";
@@ -68,29 +66,23 @@ export interface CapsuleReconcilerDeps {
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export class CapsuleReconciler {
-  constructor(private readonly d: CapsuleReconcilerDeps) {}
+  private readonly kind: ReconciledKind<CapsuleObject>;
+
+  constructor(private readonly d: CapsuleReconcilerDeps) {
+    this.kind = new ReconciledKind({ ...d, kind: "Capsule", path: capsulePath, finalizer: FINALIZER });
+  }
 
   async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
-    let capsule: CapsuleObject;
-    try {
-      capsule = await this.d.kube.get<CapsuleObject>(capsulePath(namespace, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const capsule = await this.kind.get(namespace, name);
+    if (!capsule) return undefined;
     const log = this.d.log.child({ capsule: `${namespace}/${name}` });
     if (capsule.metadata.deletionTimestamp) {
       await this.finalize(capsule, log);
       return undefined;
     }
-    if (!capsule.metadata.finalizers?.includes(FINALIZER)) {
-      await this.d.kube.mergePatch(capsulePath(namespace, name), {
-        metadata: {
-          finalizers: [...(capsule.metadata.finalizers ?? []), FINALIZER],
-          resourceVersion: capsule.metadata.resourceVersion,
-        },
-      });
+    if (!this.kind.hasFinalizer(capsule)) {
       // The update event brings us back with the finalizer in place.
+      await this.kind.addFinalizer(capsule);
       return undefined;
     }
     if (capsule.spec.suspend) {
@@ -104,32 +96,15 @@ export class CapsuleReconciler {
       interval = parseDuration(DEFAULT_INTERVAL);
     }
     try {
-      await this.observe(capsule);
+      await this.kind.observe(capsule);
       await this.converge(capsule, log);
       return { requeueAfterMs: interval };
     } catch (err) {
       const e = classify(err);
-      await this.reportFailure(capsule, e, log);
+      await this.kind.reportFailure(capsule, e, log);
       if (e.permanent) return { requeueAfterMs: interval };
       throw e;
     }
-  }
-
-  /** First pass of a generation: Ready=Unknown (if not set yet) and Reconciling=True, kstatus style. */
-  private async observe(capsule: CapsuleObject) {
-    const st = capsule.status ?? {};
-    const gen = capsule.metadata.generation;
-    if (getCondition(st.conditions as Condition[], READY) && st.observedGeneration === gen) return;
-    await this.writeStatus(capsule, {
-      ...st,
-      observedGeneration: gen,
-      conditions: progressing(
-        st.conditions as Condition[],
-        "Progressing",
-        `reconciling generation ${gen}`,
-        gen,
-      ),
-    });
   }
 
   async destination(capsule: CapsuleObject): Promise<Destination> {
@@ -179,7 +154,7 @@ export class CapsuleReconciler {
         getCondition(st.conditions as Condition[], READY)?.status !== "True" ||
         getCondition(st.conditions as Condition[], RECONCILING) !== undefined
       ) {
-        await this.writeStatus(capsule, {
+        await this.kind.writeStatus(capsule, {
           observedGeneration: generation,
           inputsDigest: revision,
           artifact: st.artifact?.key === artifact.key ? st.artifact : artifact,
@@ -194,7 +169,7 @@ export class CapsuleReconciler {
       return;
     }
 
-    await this.writeStatus(capsule, {
+    await this.kind.writeStatus(capsule, {
       ...capsule.status,
       observedGeneration: generation,
       conditions: progressing(
@@ -259,7 +234,7 @@ export class CapsuleReconciler {
     );
     const artifact = artifactOf(entry);
     this.d.metrics.publishes.inc();
-    await this.writeStatus(capsule, {
+    await this.kind.writeStatus(capsule, {
       observedGeneration: generation,
       inputsDigest: revision,
       artifact,
@@ -270,8 +245,8 @@ export class CapsuleReconciler {
         generation,
       ),
     });
-    await this.d.events.record(
-      withKind(capsule),
+    await this.kind.event(
+      capsule,
       "Normal",
       "Published",
       `published revision ${revision.slice(0, 19)}… root ${entry.root} (${entry.size} bytes) at ${entry.url}`,
@@ -341,7 +316,7 @@ export class CapsuleReconciler {
 
   private async finalize(capsule: CapsuleObject, log: Logger) {
     const { namespace, name } = capsule.metadata;
-    if (!capsule.metadata.finalizers?.includes(FINALIZER)) return;
+    if (!this.kind.hasFinalizer(capsule)) return;
     if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
       const dest = await this.destination(capsule);
       await destinationCall("delete the artifacts", async () => {
@@ -349,46 +324,15 @@ export class CapsuleReconciler {
         await this.abortStaleUploads(dest, log);
         await this.collectGarbage(dest, [], log);
       });
-      await this.d.events.record(
-        withKind(capsule),
+      await this.kind.event(
+        capsule,
         "Normal",
         "Deleted",
         "deleted the published artifacts and the registry entry",
       );
     }
-    await this.d.kube.mergePatch(capsulePath(namespace, name), {
-      metadata: {
-        finalizers: (capsule.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-        resourceVersion: capsule.metadata.resourceVersion,
-      },
-    });
+    await this.kind.removeFinalizer(capsule);
     log.info("finalized", { deletionPolicy: capsule.spec.deletionPolicy ?? "Retain" });
-  }
-
-  private async reportFailure(capsule: CapsuleObject, e: ReconcileError, log: Logger) {
-    const gen = capsule.metadata.generation;
-    const before = getCondition(capsule.status?.conditions as Condition[], READY);
-    const conditions = e.permanent
-      ? stalled(capsule.status?.conditions as Condition[], e.reason, e.message, gen)
-      : retrying(capsule.status?.conditions as Condition[], e.reason, e.message, gen);
-    log.warn("reconcile failed", { reason: e.reason, error: e.message, permanent: e.permanent });
-    this.d.metrics.errors.inc({ kind: "Capsule", reason: e.reason });
-    try {
-      await this.writeStatus(capsule, { ...capsule.status, observedGeneration: gen, conditions });
-    } catch (err) {
-      log.warn("cannot write the status", { error: errorMessage(err) });
-    }
-    if (before?.reason !== e.reason || before?.message !== e.message) {
-      await this.d.events.record(withKind(capsule), "Warning", e.reason, e.message);
-    }
-  }
-
-  private async writeStatus(capsule: CapsuleObject, status: CapsuleStatus) {
-    const { namespace, name } = capsule.metadata;
-    const written = await this.d.kube.mergePatch<CapsuleObject>(`${capsulePath(namespace, name)}/status`, {
-      status,
-    });
-    capsule.status = written.status;
   }
 }
 
@@ -405,10 +349,6 @@ function artifactOf(e: RegistryEntry): Artifact {
 }
 
 const readyMessage = (a: Artifact) => `published revision ${a.revision.slice(0, 19)}… root ${a.root}`;
-
-export function withKind<T extends { metadata: { name: string; namespace: string } }>(o: T) {
-  return { apiVersion: API_VERSION, kind: "Capsule", ...o } as T & { apiVersion: string; kind: string };
-}
 
 /** Runs an S3 call, turning its errors into conditions that say what could not be done. */
 export async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {

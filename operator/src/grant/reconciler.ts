@@ -17,7 +17,7 @@ import {
 } from "@qcap/core";
 import type { CapsuleObject } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
-import type { GrantObject, GrantStatus } from "../api/grant.js";
+import type { GrantObject } from "../api/grant.js";
 import { loadSigningMaterial } from "../capsule/inputs.js";
 import type { CapsuleReconciler } from "../capsule/reconciler.js";
 import { capsulePath, classify, destinationCall } from "../capsule/reconciler.js";
@@ -34,13 +34,12 @@ import {
   RECONCILING,
   ReconcileError,
   ready,
-  retrying,
-  stalled,
 } from "../kube/conditions.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Outcome } from "../kube/queue.js";
 import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import { ReconciledKind } from "../reconcile-common.js";
 import { s3Source } from "../s3/source.js";
 import { ensureRevocations } from "./revocations.js";
 
@@ -68,60 +67,44 @@ interface SecretObject extends KubeObject {
 }
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-const withKind = (g: GrantObject) => ({ ...g, apiVersion: API_VERSION, kind: "CapabilityGrant" });
 
 export class GrantReconciler {
-  constructor(private readonly d: GrantReconcilerDeps) {}
+  private readonly kind: ReconciledKind<GrantObject>;
+
+  constructor(private readonly d: GrantReconcilerDeps) {
+    this.kind = new ReconciledKind({
+      ...d,
+      kind: "CapabilityGrant",
+      path: grantPath,
+      finalizer: GRANT_FINALIZER,
+    });
+  }
 
   private now() {
     return this.d.now?.() ?? Date.now();
   }
 
   async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
-    let grant: GrantObject;
-    try {
-      grant = await this.d.kube.get<GrantObject>(grantPath(namespace, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const grant = await this.kind.get(namespace, name);
+    if (!grant) return undefined;
     const log = this.d.log.child({ grant: `${namespace}/${name}` });
     if (grant.metadata.deletionTimestamp) {
       await this.finalize(grant, log);
       return undefined;
     }
-    if (!grant.metadata.finalizers?.includes(GRANT_FINALIZER)) {
-      await this.d.kube.mergePatch(grantPath(namespace, name), {
-        metadata: {
-          finalizers: [...(grant.metadata.finalizers ?? []), GRANT_FINALIZER],
-          resourceVersion: grant.metadata.resourceVersion,
-        },
-      });
+    if (!this.kind.hasFinalizer(grant)) {
+      await this.kind.addFinalizer(grant);
       return undefined;
     }
     try {
-      const st = grant.status ?? {};
-      const gen = grant.metadata.generation;
-      if (!getCondition(st.conditions as Condition[], READY) || st.observedGeneration !== gen) {
-        // First pass of a generation: Ready=Unknown (if not set yet), Reconciling=True.
-        await this.writeStatus(grant, {
-          ...st,
-          observedGeneration: gen,
-          conditions: progressing(
-            st.conditions as Condition[],
-            "Progressing",
-            `reconciling generation ${gen}`,
-            gen,
-          ),
-        });
-      }
+      await this.kind.observe(grant);
       return await this.converge(grant, log);
     } catch (err) {
       const e =
         err instanceof QcapError && err.kind === "usage"
           ? new ReconcileError("InvalidGrant", err.message, true)
           : classify(err);
-      await this.reportFailure(grant, e, log);
+      await this.kind.reportFailure(grant, e, log);
       if (e.permanent) return undefined;
       throw e;
     }
@@ -136,7 +119,7 @@ export class GrantReconciler {
     if (spec.revoked) {
       if (st.tokenId && !(st.revokedTokenIds ?? []).includes(st.tokenId)) {
         const ids = await this.revoke(grant, spec.revocationReason ?? "revoked", log);
-        await this.writeStatus(grant, {
+        await this.kind.writeStatus(grant, {
           ...st,
           observedGeneration: generation,
           revokedTokenIds: ids,
@@ -148,7 +131,7 @@ export class GrantReconciler {
           ),
         });
       } else if (getCondition(st.conditions as Condition[], READY)?.reason !== "Revoked") {
-        await this.writeStatus(grant, {
+        await this.kind.writeStatus(grant, {
           ...st,
           observedGeneration: generation,
           conditions: notReady(st.conditions as Condition[], "Revoked", "the grant is revoked", generation),
@@ -163,7 +146,7 @@ export class GrantReconciler {
         getCondition(st.conditions as Condition[], READY)?.reason !== "Expired" ||
         st.observedGeneration !== generation
       ) {
-        await this.writeStatus(grant, {
+        await this.kind.writeStatus(grant, {
           ...st,
           observedGeneration: generation,
           conditions: notReady(
@@ -173,12 +156,7 @@ export class GrantReconciler {
             generation,
           ),
         });
-        await this.d.events.record(
-          withKind(grant),
-          "Warning",
-          "Expired",
-          `the grant expired at ${spec.expiresAt}`,
-        );
+        await this.kind.event(grant, "Warning", "Expired", `the grant expired at ${spec.expiresAt}`);
       }
       return undefined;
     }
@@ -223,7 +201,7 @@ export class GrantReconciler {
       );
     }
 
-    await this.writeStatus(grant, {
+    await this.kind.writeStatus(grant, {
       ...st,
       observedGeneration: generation,
       conditions: progressing(
@@ -306,7 +284,7 @@ export class GrantReconciler {
     if (st.tokenId && st.notAfter && Date.parse(st.notAfter) > now)
       superseded.push({ id: st.tokenId, notAfter: st.notAfter });
     const message = `token ${tokenId} for root ${artifact.root.slice(0, 16)}…, valid until ${rfc3339(notAfter)}`;
-    await this.writeStatus(grant, {
+    await this.kind.writeStatus(grant, {
       observedGeneration: generation,
       tokenId,
       notAfter: rfc3339(notAfter),
@@ -327,7 +305,7 @@ export class GrantReconciler {
       notAfter: rfc3339(notAfter),
       paths: described.paths,
     });
-    await this.d.events.record(withKind(grant), "Normal", "Minted", `${what}: ${message}`);
+    await this.kind.event(grant, "Normal", "Minted", `${what}: ${message}`);
     return { requeueAfterMs: Math.min(Math.max(renewalTime - now, 1000), MAX_REQUEUE_MS) };
   }
 
@@ -406,8 +384,8 @@ export class GrantReconciler {
     );
     this.d.metrics.revocations.inc(ids.length);
     log.info("grant revoked", { tokenIds: ids, sequence: list.sequence });
-    await this.d.events.record(
-      withKind(grant),
+    await this.kind.event(
+      grant,
       "Normal",
       "Revoked",
       `token ${ids.join(", ")} added to revocations.json (sequence ${list.sequence})`,
@@ -416,20 +394,15 @@ export class GrantReconciler {
   }
 
   private async finalize(grant: GrantObject, log: Logger) {
-    const { namespace, name } = grant.metadata;
-    if (!grant.metadata.finalizers?.includes(GRANT_FINALIZER)) return;
+    const { namespace } = grant.metadata;
+    if (!this.kind.hasFinalizer(grant)) return;
     try {
       await this.revoke(grant, grant.spec.revocationReason ?? "grant deleted", log);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // The Capsule is gone, and with it where its revocation list lives.
       log.warn("capsule gone: nothing to revoke against", { error: errorMessage(err) });
-      await this.d.events.record(
-        withKind(grant),
-        "Warning",
-        "RevocationSkipped",
-        "the Capsule no longer exists",
-      );
+      await this.kind.event(grant, "Warning", "RevocationSkipped", "the Capsule no longer exists");
     }
     const secret = await this.readSecret(namespace, grant.spec.secretName);
     if (secret && this.isOurs(secret, grant)) {
@@ -444,38 +417,7 @@ export class GrantReconciler {
         });
       }
     }
-    await this.d.kube.mergePatch(grantPath(namespace, name), {
-      metadata: {
-        finalizers: (grant.metadata.finalizers ?? []).filter((f) => f !== GRANT_FINALIZER),
-        resourceVersion: grant.metadata.resourceVersion,
-      },
-    });
+    await this.kind.removeFinalizer(grant);
     log.info("finalized", { secretDeletionPolicy: grant.spec.secretDeletionPolicy ?? "Delete" });
-  }
-
-  private async reportFailure(grant: GrantObject, e: ReconcileError, log: Logger) {
-    const gen = grant.metadata.generation;
-    const before = getCondition(grant.status?.conditions as Condition[], READY);
-    const conditions = e.permanent
-      ? stalled(grant.status?.conditions as Condition[], e.reason, e.message, gen)
-      : retrying(grant.status?.conditions as Condition[], e.reason, e.message, gen);
-    log.warn("reconcile failed", { reason: e.reason, error: e.message, permanent: e.permanent });
-    this.d.metrics.errors.inc({ kind: "CapabilityGrant", reason: e.reason });
-    try {
-      await this.writeStatus(grant, { ...grant.status, observedGeneration: gen, conditions });
-    } catch (err) {
-      log.warn("cannot write the status", { error: errorMessage(err) });
-    }
-    if (before?.reason !== e.reason || before?.message !== e.message) {
-      await this.d.events.record(withKind(grant), "Warning", e.reason, e.message);
-    }
-  }
-
-  private async writeStatus(grant: GrantObject, status: GrantStatus) {
-    const { namespace, name } = grant.metadata;
-    const written = await this.d.kube.mergePatch<GrantObject>(`${grantPath(namespace, name)}/status`, {
-      status,
-    });
-    grant.status = written.status;
   }
 }
