@@ -22,26 +22,16 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [this.registry],
   });
-  readonly bytesPublished = new Counter({
-    name: "qcap_operator_published_bytes_total",
-    help: "Bytes of capsules uploaded.",
-    registers: [this.registry],
-  });
-  readonly publishes = new Counter({
-    name: "qcap_operator_publish_total",
-    help: "Capsule revisions published.",
-    registers: [this.registry],
-  });
-  readonly grants = new Counter({
-    name: "qcap_operator_grants_minted_total",
-    help: "Grants minted.",
-    registers: [this.registry],
-  });
-  readonly revocations = new Counter({
-    name: "qcap_operator_revocations_total",
-    help: "Token ids added to a revocation list.",
-    registers: [this.registry],
-  });
+  readonly bytesPublished = this.counter(
+    "qcap_operator_published_bytes_total",
+    "Bytes of capsules uploaded.",
+  );
+  readonly publishes = this.counter("qcap_operator_publish_total", "Capsule revisions published.");
+  readonly grants = this.counter("qcap_operator_grants_minted_total", "Grants minted.");
+  readonly revocations = this.counter(
+    "qcap_operator_revocations_total",
+    "Token ids added to a revocation list.",
+  );
   readonly leader = new Gauge({
     name: "qcap_operator_leader",
     help: "1 while this process holds the leader lease.",
@@ -56,5 +46,10 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "qcap_operator_" });
+  }
+
+  /** A counter without labels in this registry. */
+  private counter(name: string, help: string) {
+    return new Counter({ name, help, registers: [this.registry] });
   }
 }
