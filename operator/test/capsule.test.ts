@@ -8,25 +8,23 @@ import {
   apply,
   type CapsuleView,
   condition,
-  createExamplePrerequisites,
   ensureBucket,
   env,
   events,
   example,
+  exampleNamespace,
   getJson,
   getObject,
-  installCrds,
   kubectl,
   listKeys,
   makeKey,
+  mergePatch,
   must,
-  newNamespace,
   type OperatorProcess,
   qcap,
   s3Client,
   startOperator,
   type TestKey,
-  tempDir,
   uniqueBucket,
   waitFor,
   waitReady,
@@ -41,13 +39,8 @@ let reader: TestKey;
 let op: OperatorProcess;
 
 beforeAll(async () => {
-  await installCrds();
   await ensureBucket(s3, BUCKET);
-  ns = await newNamespace("capsule");
-  dir = tempDir("capsule");
-  publisher = makeKey(dir, "publisher");
-  reader = makeKey(dir, "reader");
-  await createExamplePrerequisites(ns, publisher, reader, dir);
+  ({ ns, dir, publisher, reader } = await exampleNamespace("capsule"));
   op = startOperator(ns);
 });
 
@@ -171,17 +164,11 @@ describe("Capsule", () => {
   it("a ConfigMap change publishes a new revision; the previous artifact is kept, older ones removed", async () => {
     const before = first.status?.artifact;
     if (!before) throw new Error("no artifact");
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "survey-data",
-        "--type=merge",
-        "-p",
-        JSON.stringify({ data: { "north.csv": "transect,species,count\nN1,Parus major,13\n" } }),
-      ]),
+    await mergePatch(
+      ns,
+      "configmap",
+      "survey-data",
+      { data: { "north.csv": "transect,species,count\nN1,Parus major,13\n" } },
       "patch ConfigMap",
     );
     const second = await waitFor("a new revision", async () => {
@@ -365,19 +352,7 @@ describe("Capsule", () => {
 
     // A new object under the prefix is a new revision at the next re-check (spec change here forces one).
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${ns}/raw/2026/c.bin`, Body: "gamma" }));
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "capsule",
-        "mixed",
-        "--type=merge",
-        "-p",
-        '{"spec":{"interval":"9m"}}',
-      ]),
-      "patch",
-    );
+    await mergePatch(ns, "capsule", "mixed", { spec: { interval: "9m" } });
     await waitFor("a revision with the new object", async () => {
       const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/mixed"]);
       return (
@@ -389,53 +364,23 @@ describe("Capsule", () => {
 
   it("a suspended Capsule is left alone until resumed", async () => {
     const before = (await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"])).status?.artifact;
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "capsule",
-        "survey",
-        "--type=merge",
-        "-p",
-        '{"spec":{"suspend":true}}',
-      ]),
-      "suspend",
-    );
+    await mergePatch(ns, "capsule", "survey", { spec: { suspend: true } }, "suspend");
     const seen = () =>
       op.lines.filter((l) => l.msg === "suspended: not reconciling" && l.capsule === `${ns}/survey`).length;
     await waitFor("the suspended reconcile", () => seen() >= 1);
     const n = seen();
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "survey-data",
-        "--type=merge",
-        "-p",
-        '{"data":{"south.csv":"S1,w,5\\n"}}',
-      ]),
+    await mergePatch(
+      ns,
+      "configmap",
+      "survey-data",
+      { data: { "south.csv": "S1,w,5\n" } },
       "patch ConfigMap",
     );
     await waitFor("the ConfigMap change to be looked at", () => seen() > n);
     expect((await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"])).status?.artifact).toEqual(
       before,
     );
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "capsule",
-        "survey",
-        "--type=merge",
-        "-p",
-        '{"spec":{"suspend":false}}',
-      ]),
-      "resume",
-    );
+    await mergePatch(ns, "capsule", "survey", { spec: { suspend: false } }, "resume");
     await waitFor("a new revision after resuming", async () => {
       const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"]);
       return o.status?.artifact?.revision !== before?.revision && condition(o, "Ready")?.status === "True";

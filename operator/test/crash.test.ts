@@ -10,23 +10,19 @@ import {
   apply,
   type CapsuleView,
   condition,
-  createExamplePrerequisites,
   ensureBucket,
   env,
+  exampleNamespace,
   getJson,
   getObject,
-  installCrds,
   kubectl,
   listKeys,
-  makeKey,
   must,
-  newNamespace,
   type OperatorProcess,
   qcap,
   s3Client,
   startOperator,
   type TestKey,
-  tempDir,
   uniqueBucket,
   waitFor,
   waitReady,
@@ -52,13 +48,8 @@ const held = new Promise<void>((r) => {
 let served = 0;
 
 beforeAll(async () => {
-  await installCrds();
   await ensureBucket(s3, BUCKET);
-  ns = await newNamespace("crash");
-  dir = tempDir("crash");
-  publisher = makeKey(dir, "publisher");
-  reader = makeKey(dir, "reader");
-  await createExamplePrerequisites(ns, publisher, reader, dir);
+  ({ ns, dir, publisher, reader } = await exampleNamespace("crash"));
   http = createServer(async (req, res) => {
     const body = content;
     res.writeHead(200, { "content-length": body.length, "content-type": "application/octet-stream" });

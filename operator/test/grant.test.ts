@@ -8,25 +8,23 @@ import {
   apply,
   type CapsuleView,
   condition,
-  createExamplePrerequisites,
   ensureBucket,
   env,
   events,
   example,
+  exampleNamespace,
   getJson,
   getObject,
-  installCrds,
   kubectl,
   makeKey,
+  mergePatch,
   must,
-  newNamespace,
   type OperatorProcess,
   QCAP_CLI,
   run,
   s3Client,
   startOperator,
   type TestKey,
-  tempDir,
   uniqueBucket,
   waitFor,
   waitReady,
@@ -67,14 +65,9 @@ const qcap = (args: string[]) =>
   run(process.execPath, [QCAP_CLI, ...args], { env: { ...process.env, QCAP_STATE_DIR: join(dir, "state") } });
 
 beforeAll(async () => {
-  await installCrds();
   await ensureBucket(s3, BUCKET);
-  ns = await newNamespace("grant");
-  dir = tempDir("grant");
-  publisher = makeKey(dir, "publisher");
-  reader = makeKey(dir, "reader");
+  ({ ns, dir, publisher, reader } = await exampleNamespace("grant"));
   analyst = makeKey(dir, "analyst");
-  await createExamplePrerequisites(ns, publisher, reader, dir);
   op = startOperator(ns);
   await apply(ns, example("capsule.yaml", {}, BUCKET));
 });
@@ -181,19 +174,7 @@ describe("CapabilityGrant", () => {
 
   it("re-mints the grant when the capsule is republished", async () => {
     const before = grant.status?.tokenId;
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "survey-data",
-        "--type=merge",
-        "-p",
-        '{"data":{"south.csv":"S1,z,3\\n"}}',
-      ]),
-      "patch",
-    );
+    await mergePatch(ns, "configmap", "survey-data", { data: { "south.csv": "S1,z,3\n" } });
     grant = await waitFor("a re-minted grant", async () => {
       const g = await getJson<GrantView>(["-n", ns, "get", "capabilitygrant/survey-reader"]);
       return g.status?.tokenId !== before && condition(g, "Ready")?.status === "True" ? g : undefined;
@@ -350,17 +331,11 @@ describe("CapabilityGrant", () => {
     expect(JSON.parse(published.toString()).issued.id).toBe(g2.status?.tokenId);
 
     // revoked: true puts the current token in the list without deleting anything.
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "capabilitygrant",
-        "short",
-        "--type=merge",
-        "-p",
-        '{"spec":{"revoked":true,"revocationReason":"key compromised"}}',
-      ]),
+    await mergePatch(
+      ns,
+      "capabilitygrant",
+      "short",
+      { spec: { revoked: true, revocationReason: "key compromised" } },
       "revoke",
     );
     const revoked = await waitReady<GrantView>(ns, "capabilitygrant/short", "False", "Revoked");

@@ -5,21 +5,16 @@ import {
   apply,
   type CapsuleView,
   condition,
-  createExamplePrerequisites,
   ensureBucket,
   events,
   example,
+  exampleNamespace,
   getJson,
-  installCrds,
-  kubectl,
-  makeKey,
-  must,
-  newNamespace,
+  mergePatch,
   type OperatorProcess,
   s3Client,
   sleep,
   startOperator,
-  tempDir,
   uniqueBucket,
   waitFor,
   waitReady,
@@ -31,11 +26,8 @@ let a: OperatorProcess;
 let b: OperatorProcess;
 
 beforeAll(async () => {
-  await installCrds();
   await ensureBucket(s3Client(), BUCKET);
-  ns = await newNamespace("leader");
-  const dir = tempDir("leader");
-  await createExamplePrerequisites(ns, makeKey(dir, "publisher"), makeKey(dir, "reader"), dir);
+  ({ ns } = await exampleNamespace("leader"));
   a = startOperator(ns, ["--identity", "replica-a"]);
   b = startOperator(ns, ["--identity", "replica-b"]);
 });
@@ -76,19 +68,7 @@ describe("leader election", () => {
     expect(now.spec.holderIdentity).toBe(leader === a ? "replica-b" : "replica-a");
     expect(now.spec.leaseTransitions).toBe((lease.spec.leaseTransitions ?? 0) + 1);
 
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "survey-data",
-        "--type=merge",
-        "-p",
-        '{"data":{"south.csv":"S9,y,2\\n"}}',
-      ]),
-      "patch",
-    );
+    await mergePatch(ns, "configmap", "survey-data", { data: { "south.csv": "S9,y,2\n" } });
     const v2 = await waitFor("the new leader to publish", async () => {
       const o = await getJson<CapsuleView>(["-n", ns, "get", "capsule/survey"]);
       return condition(o, "Ready")?.status === "True" &&

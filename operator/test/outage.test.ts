@@ -5,23 +5,18 @@ import {
   apply,
   type CapsuleView,
   condition,
-  createExamplePrerequisites,
   ensureBucket,
   env,
   example,
+  exampleNamespace,
   freePort,
   getJson,
   getObject,
-  installCrds,
-  kubectl,
-  makeKey,
-  must,
-  newNamespace,
+  mergePatch,
   type OperatorProcess,
   PrivateS3,
   s3Client,
   startOperator,
-  tempDir,
   waitFor,
   waitReady,
 } from "./support.ts";
@@ -31,11 +26,9 @@ let op: OperatorProcess;
 let server: PrivateS3;
 
 beforeAll(async () => {
-  await installCrds();
-  ns = await newNamespace("outage");
-  const dir = tempDir("outage");
-  await createExamplePrerequisites(ns, makeKey(dir, "publisher"), makeKey(dir, "reader"), dir);
-  server = new PrivateS3(await freePort(), dir);
+  const setup = await exampleNamespace("outage");
+  ns = setup.ns;
+  server = new PrivateS3(await freePort(), setup.dir);
   await server.start();
   await ensureBucket(s3Client(server.endpoint), "qcap-public");
   op = startOperator(ns);
@@ -54,19 +47,7 @@ describe("S3 outage", () => {
     expect(first.status?.artifact?.url.startsWith(server.endpoint)).toBe(true);
 
     await server.stop();
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "survey-data",
-        "--type=merge",
-        "-p",
-        '{"data":{"south.csv":"S1,x,1\\n"}}',
-      ]),
-      "patch",
-    );
+    await mergePatch(ns, "configmap", "survey-data", { data: { "south.csv": "S1,x,1\n" } });
     const down = await waitReady<CapsuleView>(ns, "capsule/survey", "False", "DestinationUnreachable");
     const ready = condition(down, "Ready");
     expect(ready?.message).toMatch(/^cannot [a-z ]+: .*ECONNREFUSED|connect/i);

@@ -356,6 +356,35 @@ export async function createExamplePrerequisites(
   );
 }
 
+export interface ExampleNamespace {
+  ns: string;
+  dir: string;
+  publisher: TestKey;
+  reader: TestKey;
+}
+
+/**
+ * The CRDs installed, a fresh namespace and temporary folder named after `prefix`, a publisher and a
+ * reader key, and the Secrets and ConfigMap the examples expect in that namespace.
+ */
+export async function exampleNamespace(prefix: string): Promise<ExampleNamespace> {
+  await installCrds();
+  const ns = await newNamespace(prefix);
+  const dir = tempDir(prefix);
+  const publisher = makeKey(dir, "publisher");
+  const reader = makeKey(dir, "reader");
+  await createExamplePrerequisites(ns, publisher, reader, dir);
+  return { ns, dir, publisher, reader };
+}
+
+/** `kubectl patch --type=merge` of one object; fails (saying `what`) when kubectl does. */
+export async function mergePatch(ns: string, kind: string, name: string, patch: object, what = "patch") {
+  return must(
+    await kubectl(["-n", ns, "patch", kind, name, "--type=merge", "-p", JSON.stringify(patch)]),
+    what,
+  );
+}
+
 /** A bucket name unique to this run (a registry prefix belongs to one signing key). */
 export const uniqueBucket = (name: string) => `qcap-${name}-${randomBytes(4).toString("hex")}`;
 
