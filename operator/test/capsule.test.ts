@@ -8,6 +8,7 @@ import {
   apply,
   type CapsuleView,
   condition,
+  createSecret,
   ensureBucket,
   env,
   events,
@@ -216,18 +217,7 @@ describe("Capsule", () => {
       (await events(ns, "survey-late")).find((e) => e.type === "Warning" && e.reason === "SecretNotFound"),
     );
     expect(warn.message).toContain("late-key");
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "create",
-        "secret",
-        "generic",
-        "late-key",
-        `--from-file=signing.key=${publisher.file}`,
-      ]),
-      "create Secret",
-    );
+    await createSecret(ns, "late-key", [`--from-file=signing.key=${publisher.file}`], "create Secret");
     const ok = await waitReady<CapsuleView>(ns, "capsule/survey-late");
     expect(ok.status?.conditions?.map((c) => c.type)).toEqual(["Ready"]);
   });
@@ -265,18 +255,7 @@ describe("Capsule", () => {
     expect(condition(stalled, "Reconciling")).toBeUndefined();
     expect(condition(stalled, "Ready")?.message).toContain("bad-recipients");
 
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "create",
-        "secret",
-        "generic",
-        "junk-key",
-        "--from-literal=signing.key=not a key",
-      ]),
-      "s",
-    );
+    await createSecret(ns, "junk-key", ["--from-literal=signing.key=not a key"], "s");
     await apply(
       ns,
       example(
@@ -303,18 +282,7 @@ describe("Capsule", () => {
     ] as const) {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${ns}/${key}`, Body: body }));
     }
-    must(
-      await kubectl([
-        "-n",
-        ns,
-        "create",
-        "secret",
-        "generic",
-        "station-keys",
-        "--from-literal=station.conf=id=42",
-      ]),
-      "Secret source",
-    );
+    await createSecret(ns, "station-keys", ["--from-literal=station.conf=id=42"], "Secret source");
     const spec = {
       apiVersion: "qcap.dev/v1alpha1",
       kind: "Capsule",

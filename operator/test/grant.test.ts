@@ -206,11 +206,9 @@ describe("CapabilityGrant", () => {
 
   it("deleting the grant revokes its tokens in a re-signed revocations.json and deletes the Secret", async () => {
     const capsuleFile = join(dir, "survey2.qcap");
-    const listBefore = await revocations();
-    const revFile0 = join(dir, "revocations0.json");
-    writeFileSync(revFile0, JSON.stringify(listBefore));
-    must(
-      await qcap([
+    // The grant's audience opens the capsule with it, against a given revocation list.
+    const openAsAnalyst = (revocationsFile: string, out: string) =>
+      qcap([
         "open",
         capsuleFile,
         "--cap",
@@ -220,12 +218,14 @@ describe("CapabilityGrant", () => {
         "--purpose",
         "research",
         "--revocations",
-        revFile0,
+        revocationsFile,
         "-o",
-        join(dir, "ok"),
-      ]),
-      "open before revocation",
-    );
+        join(dir, out),
+      ]);
+    const listBefore = await revocations();
+    const revFile0 = join(dir, "revocations0.json");
+    writeFileSync(revFile0, JSON.stringify(listBefore));
+    must(await openAsAnalyst(revFile0, "ok"), "open before revocation");
 
     const ids = [grant.status?.tokenId, ...(grant.status?.supersededTokens ?? []).map((t) => t.id)];
     must(await kubectl(["-n", ns, "delete", "capabilitygrant", "survey-reader", "--wait=false"]), "delete");
@@ -240,41 +240,11 @@ describe("CapabilityGrant", () => {
 
     const revFile = join(dir, "revocations.json");
     writeFileSync(revFile, JSON.stringify(list));
-    const refused = await qcap([
-      "open",
-      capsuleFile,
-      "--cap",
-      capFile,
-      "-i",
-      analyst.file,
-      "--purpose",
-      "research",
-      "--revocations",
-      revFile,
-      "-o",
-      join(dir, "no"),
-    ]);
+    const refused = await openAsAnalyst(revFile, "no");
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/revoked/);
     // The older list is now a rollback for this reader.
-    expect(
-      (
-        await qcap([
-          "open",
-          capsuleFile,
-          "--cap",
-          capFile,
-          "-i",
-          analyst.file,
-          "--purpose",
-          "research",
-          "--revocations",
-          revFile0,
-          "-o",
-          join(dir, "no2"),
-        ])
-      ).code,
-    ).toBe(1);
+    expect((await openAsAnalyst(revFile0, "no2")).code).toBe(1);
   });
 
   it("renews before expiry, and a grant past its fixed expiry is Ready=False Expired", async () => {

@@ -309,6 +309,11 @@ export function qcap(args: string[]) {
   return run(process.execPath, [QCAP_CLI, ...args]);
 }
 
+/** `kubectl create secret generic` from the given --from-file / --from-literal arguments. */
+export async function createSecret(ns: string, name: string, from: string[], what: string) {
+  return must(await kubectl(["-n", ns, "create", "secret", "generic", name, ...from]), what);
+}
+
 /** Creates the signing-key Secret, S3 credentials Secret and recipients ConfigMap the examples expect. */
 export async function createExamplePrerequisites(
   ns: string,
@@ -316,29 +321,19 @@ export async function createExamplePrerequisites(
   reader: TestKey,
   dir: string,
 ) {
-  must(
-    await kubectl([
-      "-n",
-      ns,
-      "create",
-      "secret",
-      "generic",
-      "qcap-signing-key",
-      `--from-file=signing.key=${publisher.file}`,
-    ]),
+  await createSecret(
+    ns,
+    "qcap-signing-key",
+    [`--from-file=signing.key=${publisher.file}`],
     "signing key Secret",
   );
-  must(
-    await kubectl([
-      "-n",
-      ns,
-      "create",
-      "secret",
-      "generic",
-      "qcap-s3-credentials",
+  await createSecret(
+    ns,
+    "qcap-s3-credentials",
+    [
       `--from-literal=AWS_ACCESS_KEY_ID=${env("AWS_ACCESS_KEY_ID")}`,
       `--from-literal=AWS_SECRET_ACCESS_KEY=${env("AWS_SECRET_ACCESS_KEY")}`,
-    ]),
+    ],
     "S3 credentials Secret",
   );
   const recipients = join(dir, "recipients.txt");
