@@ -60,7 +60,10 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
   const pending = new Map<number, { resolve: (r: Result) => void; reject: (e: unknown) => void }>();
   let nextId = 0;
   let closed = false;
+  /** Jobs waiting per worker; which worker has each job; workers lost. */
   const queued: number[] = [];
+  const owner = new Map<number, number>();
+  const dead: boolean[] = [];
 
   // Under a TypeScript test runner this module is the source file; the worker runs the build.
   const here = import.meta.url;
@@ -73,18 +76,29 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     queued.push(0);
+    dead.push(false);
     w.on("message", (r: WorkerReply) => {
       queued[t] = (queued[t] as number) - 1;
       const p = pending.get(r.id);
       pending.delete(r.id);
+      owner.delete(r.id);
       if (pending.size === 0) for (const x of workers) x.unref();
       if ("error" in r) p?.reject(new QcapError(r.error.kind as ErrorKind, r.error.message));
       else p?.resolve(r.result);
     });
-    w.on("error", (e) => {
-      for (const p of pending.values()) p.reject(e);
-      pending.clear();
-    });
+    // A worker that fails or stops takes no more jobs (they run here); its jobs in flight fail.
+    const lost = (e: unknown) => {
+      if (dead[t]) return;
+      dead[t] = true;
+      queued[t] = Number.POSITIVE_INFINITY;
+      for (const [id, p] of pending) {
+        if (owner.get(id) !== t) continue;
+        pending.delete(id);
+        p.reject(e);
+      }
+    };
+    w.on("error", lost);
+    w.on("exit", (code) => lost(new Error(`block engine worker stopped (exit code ${code})`)));
     // Idle workers must not keep the process alive.
     w.unref();
     workers.push(w);
@@ -103,7 +117,7 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
     const s = slotOf(slot);
     let t = 0;
     for (let i = 1; i < workers.length; i++) if ((queued[i] as number) < (queued[t] as number)) t = i;
-    if ((queued[t] as number) >= LOCAL_WHEN_QUEUED) {
+    if (workers.length === 0 || (queued[t] as number) >= LOCAL_WHEN_QUEUED) {
       // Every worker has enough to do: this thread takes the block.
       try {
         return Promise.resolve((job.op === "seal" ? sealBlock(s, job.job) : openBlock(s, job.job)) as R);
@@ -118,6 +132,7 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
     if (k) job.job.key = { fileKey: k.fileKey.slice(), aad: k.aad.slice() };
     if (job.op === "open") job.job.expected = job.job.expected.slice();
     queued[t] = (queued[t] as number) + 1;
+    owner.set(id, t);
     return new Promise<R>((resolve, reject) => {
       pending.set(id, { resolve: resolve as (r: Result) => void, reject });
       w.ref();
@@ -143,6 +158,7 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
     async close() {
       if (closed) return;
       closed = true;
+      for (let t = 0; t < dead.length; t++) dead[t] = true;
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
