@@ -193,3 +193,14 @@ describe.skipIf(!HAS_OPENSSL)("interop with openssl", () => {
     expect(e.message).toMatch(/Ed25519/);
   });
 });
+
+describe("sign() on Node", () => {
+  test("gives noble's bytes for random keys and message sizes", async () => {
+    const { ed25519 } = await import("@noble/curves/ed25519.js");
+    for (const size of [0, 1, 64, 1000, 70_000]) {
+      const seed = new Uint8Array(randomBytes(32));
+      const msg = new Uint8Array(randomBytes(size));
+      expect(hex(sign(seed, msg))).toBe(hex(ed25519.sign(msg, seed)));
+    }
+  });
+});
