@@ -1,5 +1,6 @@
 /** The qcap command line end to end, run as a user runs it (the built CLI in a child process). */
 
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -277,4 +278,22 @@ describe("qcap CLI", () => {
       expect(readFileSync(dir("age-out", "hello.txt"), "utf8")).toBe("hello\n");
     },
   );
+});
+
+describe("progress on a terminal", () => {
+  it.runIf(hasCommand("script"))("draws a progress line on a TTY and nothing when piped", () => {
+    const out = dir("progress.qcap");
+    expect(qcap(["pack", dir("src"), "-o", out, "--sign-key", key]).code).toBe(0);
+    // script(1) gives the command a pseudo-terminal; the delay is lowered so a small job shows it.
+    const cmd = `${process.execPath} ${cliPath} verify ${out}`;
+    const tty = spawnSync("script", ["-qec", cmd, "/dev/null"], {
+      encoding: "utf8",
+      env: { ...process.env, QCAP_PROGRESS_DELAY_MS: "0" },
+    });
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toMatch(/verifying .*\[#+\] 100%/);
+    const piped = qcap(["verify", out], { env: { QCAP_PROGRESS_DELAY_MS: "0" } });
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe("");
+  });
 });

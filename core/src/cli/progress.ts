@@ -1,5 +1,9 @@
 /** A one-line progress display on a TTY for work that lasts over a second; silent otherwise. */
-const DELAY_MS = 1000;
+// Work shorter than this shows no progress at all; QCAP_PROGRESS_DELAY_MS overrides it (tests use 0).
+const delayMs = (): number => {
+  const v = Number(process.env.QCAP_PROGRESS_DELAY_MS);
+  return Number.isFinite(v) && v >= 0 ? v : 1000;
+};
 const EVERY_MS = 100;
 
 export interface Progress {
@@ -23,6 +27,7 @@ export function progress(label: string, total: number, enabled: boolean): Progre
   const out = process.stderr;
   if (!enabled || !out.isTTY) return silent;
   const start = Date.now();
+  const delay = delayMs();
   let seen = 0;
   let last = 0;
   let shown = false;
@@ -41,7 +46,7 @@ export function progress(label: string, total: number, enabled: boolean): Progre
     add(bytes) {
       seen += bytes;
       const now = Date.now();
-      if (now - start >= DELAY_MS && now - last >= EVERY_MS) {
+      if (now - start >= delay && now - last >= EVERY_MS) {
         last = now;
         draw();
       }
