@@ -52,7 +52,7 @@ export {
 } from "./grant/revocation.js";
 export { formatRfc3339, parseRfc3339 } from "./grant/time.js";
 export { memorySink, type Sink } from "./io/sink.js";
-export { bytesSource, httpSource, type RangeSource, tailCachedSource } from "./io/source.js";
+export { bytesSource, httpSource, type RangeSource, rangeSource, tailCachedSource } from "./io/source.js";
 export { encodeIdentity, encodeRecipient, parseIdentity, parseRecipient } from "./keys/age.js";
 export { parsePublicKey, parseSigningKey, publicKeyToPem } from "./keys/ed25519.js";
 export { generateKeyFile, loadKeyMaterial } from "./keys/keyfile.js";

@@ -50,12 +50,20 @@ export function checkRange(name: string, size: number, offset: number, length: n
   }
 }
 
-/** A source over bytes in memory. Reads return copies. */
-export function bytesSource(bytes: Uint8Array, name = "<memory>"): RangeSource {
+/**
+ * A source from one fetch function: ranges are checked, empty reads answered without a request, and
+ * requests and bytes counted, so each transport only says how to fetch bytes.
+ */
+export function rangeSource(
+  name: string,
+  size: number,
+  fetch: (offset: number, length: number) => Promise<Uint8Array>,
+  close: () => Promise<void> = async () => {},
+): RangeSource {
   let bytesRead = 0;
   let requests = 0;
   return {
-    size: bytes.length,
+    size,
     name,
     get bytesRead() {
       return bytesRead;
@@ -64,44 +72,32 @@ export function bytesSource(bytes: Uint8Array, name = "<memory>"): RangeSource {
       return requests;
     },
     async read(offset, length) {
-      checkRange(name, bytes.length, offset, length);
+      checkRange(name, size, offset, length);
+      if (length === 0) return new Uint8Array(0);
       requests++;
+      const bytes = await fetch(offset, length);
+      if (bytes.length !== length) fail("input", `cannot read ${name}: short read`);
       bytesRead += length;
-      return bytes.slice(offset, offset + length);
+      return bytes;
     },
-    async close() {},
+    close,
   };
+}
+
+/** A source over bytes in memory. Reads return copies. */
+export function bytesSource(bytes: Uint8Array, name = "<memory>"): RangeSource {
+  return rangeSource(name, bytes.length, async (offset, length) => bytes.slice(offset, offset + length));
 }
 
 /** A source over a Blob or File (browsers; Node 20's `fs.openAsBlob` sizes are wrong above 4 GiB). */
 export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?? "<blob>"): RangeSource {
-  let bytesRead = 0;
-  let requests = 0;
-  return {
-    size: blob.size,
-    name,
-    get bytesRead() {
-      return bytesRead;
-    },
-    get requests() {
-      return requests;
-    },
-    async read(offset, length) {
-      checkRange(name, blob.size, offset, length);
-      if (length === 0) return new Uint8Array(0);
-      requests++;
-      let buf: ArrayBuffer;
-      try {
-        buf = await blob.slice(offset, offset + length).arrayBuffer();
-      } catch (e) {
-        return fail("input", `cannot read ${name}: ${oneLine(e)}`, e);
-      }
-      if (buf.byteLength !== length) fail("input", `cannot read ${name}: short read`);
-      bytesRead += length;
-      return new Uint8Array(buf);
-    },
-    async close() {},
-  };
+  return rangeSource(name, blob.size, async (offset, length) => {
+    try {
+      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    } catch (e) {
+      return fail("input", `cannot read ${name}: ${oneLine(e)}`, e);
+    }
+  });
 }
 
 // --- HTTP -------------------------------------------------------------------------------------
