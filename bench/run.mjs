@@ -81,6 +81,10 @@ const version = (cmd, args) => {
 // ---- measuring --------------------------------------------------------------------------------
 
 /** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
+/** `qcap pack --recipient` of a folder, measured. */
+const sealWithCli = (k, dir, cap) =>
+  measure(process.execPath, [CLI, "pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"]);
+
 function measure(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M %U %S", cmd, ...args], {
@@ -359,18 +363,7 @@ async function rangeRead(k) {
   sparseFile(input, size, offset - MiB, 3 * MiB);
   const cap = join(WORK, "capsule.qcap");
   rmSync(cap, { force: true });
-  const packed = measure(process.execPath, [
-    CLI,
-    "pack",
-    dir,
-    "-o",
-    cap,
-    "--sign-key",
-    k.key,
-    "-r",
-    k.recipient,
-    "--json",
-  ]);
+  const packed = sealWithCli(k, dir, cap);
   log(`  sealed the 4 GiB file in ${packed.seconds.toFixed(2)} s (peak RSS ${packed.rssKiB} KiB)`);
   const want = Buffer.alloc(length);
   const fd = openSync(input, "r");
@@ -447,18 +440,7 @@ function bigFile(k) {
   sparseFile(join(dir, "raster.bin"), size, GiB, 64 * MiB);
   const cap = join(WORK, "big.qcap");
   rmSync(cap, { force: true });
-  const p = measure(process.execPath, [
-    CLI,
-    "pack",
-    dir,
-    "-o",
-    cap,
-    "--sign-key",
-    k.key,
-    "-r",
-    k.recipient,
-    "--json",
-  ]);
+  const p = sealWithCli(k, dir, cap);
   log(`  seal: ${p.seconds.toFixed(2)} s, peak RSS ${p.rssKiB} KiB`);
   const v = measure(process.execPath, [CLI, "verify", cap, "--json"]);
   log(`  verify: ${v.seconds.toFixed(2)} s, peak RSS ${v.rssKiB} KiB`);

@@ -55,6 +55,20 @@ async function main() {
     return execFileSync(env.QCAP_KUBECTL, args, { encoding: "utf8", env: process.env });
   };
   const show = (s) => process.stdout.write(s);
+  const openAsAnalyst = (out, ...extra) =>
+    qcap(
+      "open",
+      at("survey.qcap"),
+      "--cap",
+      at("cap.json"),
+      "-i",
+      at("analyst.key"),
+      "--purpose",
+      "research",
+      "-o",
+      at(out),
+      ...extra,
+    );
   let operator;
   try {
     step("CRDs, namespace, keys, Secrets and a bucket");
@@ -147,18 +161,7 @@ async function main() {
     );
     writeFileSync(at("cap.json"), Buffer.from(cap, "base64"));
     qcap("inspect", at("cap.json"));
-    qcap(
-      "open",
-      at("survey.qcap"),
-      "--cap",
-      at("cap.json"),
-      "-i",
-      at("analyst.key"),
-      "--purpose",
-      "research",
-      "-o",
-      at("analyst-out"),
-    );
+    openAsAnalyst("analyst-out");
 
     step("Delete the grant: its token id is added to the signed revocations.json");
     const tokenId = JSON.parse(kubectl("-n", NS, "get", "capabilitygrant", "survey-reader", "-o", "json"))
@@ -174,20 +177,7 @@ async function main() {
       revoked = text.includes(tokenId);
       if (!revoked) await new Promise((r) => setTimeout(r, 1000));
     }
-    const denied = qcap(
-      "open",
-      at("survey.qcap"),
-      "--cap",
-      at("cap.json"),
-      "-i",
-      at("analyst.key"),
-      "--purpose",
-      "research",
-      "-o",
-      at("analyst-again"),
-      "--revocations",
-      at("revocations.json"),
-    );
+    const denied = openAsAnalyst("analyst-again", "--revocations", at("revocations.json"));
     console.log(
       denied.code === 1
         ? "\nThe revoked grant is refused (exit 1), as it should be."
