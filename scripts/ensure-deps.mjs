@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Installs workspace dependencies when node_modules is missing or older than the manifests,
-// so every README command works as the first command on a fresh clone.
+// Installs workspace dependencies when node_modules is missing or older than the manifests, and
+// builds the native engine (native/build.mjs, a no-op when up to date), so every README command
+// works as the first command on a fresh clone.
 import { execSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
@@ -25,3 +26,5 @@ if (cmd) {
   const now = new Date();
   utimesSync(marker, now, now);
 }
+
+execSync("node native/build.mjs", { stdio: "inherit", cwd: root });

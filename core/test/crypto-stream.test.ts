@@ -1,4 +1,5 @@
 import { createCipheriv, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { describe, expect, test } from "vitest";
 import { concatBytes } from "../src/crypto/bytes.js";
@@ -9,6 +10,7 @@ import {
   chunkCount,
   chunkNonce,
   hchacha20,
+  nativeChunkCipher,
   nobleChunkCipher,
   nodeChunkCipher,
   PLAIN_CHUNK,
@@ -22,10 +24,12 @@ import { expectQcapError, hex, unhex } from "./crypto-test-utils.js";
 
 const rnd = (n: number) => new Uint8Array(randomBytes(n));
 const node = nodeChunkCipher as ChunkCipherFactory;
+const nativeBuilt = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
 const IMPLS: [string, ChunkCipherFactory][] = [
   ["noble", nobleChunkCipher],
   ["node", node],
   ["sodium", sodiumChunkCipher as ChunkCipherFactory],
+  ...(nativeChunkCipher ? [["native", nativeChunkCipher] as [string, ChunkCipherFactory]] : []),
 ];
 
 function sealAll(
@@ -79,10 +83,11 @@ describe("sizes", () => {
 });
 
 describe("implementations", () => {
-  test("Node uses libsodium, with OpenSSL's fast path also available", () => {
+  test("Node uses the native kernels where built, else libsodium; OpenSSL's path is also available", () => {
     expect(nodeChunkCipher).toBeDefined();
     expect(sodiumChunkCipher).toBeDefined();
-    expect(chunkCipherImplementation).toBe("sodium");
+    expect(nativeChunkCipher !== undefined).toBe(nativeBuilt && process.env.QCAP_NATIVE !== "0");
+    expect(chunkCipherImplementation).toBe(nativeChunkCipher ? "native" : "sodium");
   });
 
   test("the load-time self-test vectors are noble's output", () => {
@@ -144,21 +149,32 @@ describe("implementations", () => {
     2 * PLAIN_CHUNK,
     3 * PLAIN_CHUNK - 7,
   ];
-  test.each(sizes)("both give identical bytes and open each other's output (%i bytes)", (n) => {
+  test.each(sizes)("all give identical bytes and open each other's output (%i bytes)", (n) => {
     const key = rnd(32);
     const aad = rnd(40);
     const p = rnd(n);
     const a = sealAll(nobleChunkCipher, key, aad, p);
-    const b = sealAll(node, key, aad, p);
-    const c = sealAll(node, key, aad, p, true);
-    const d = sealAll(nobleChunkCipher, key, aad, p, true);
-    expect(hex(concatBytes(...b))).toBe(hex(concatBytes(...a)));
-    expect(hex(concatBytes(...c))).toBe(hex(concatBytes(...a)));
-    expect(hex(concatBytes(...d))).toBe(hex(concatBytes(...a)));
     expect(concatBytes(...a).length).toBe(storedSize(n));
-    expect(hex(openAll(node, key, aad, a))).toBe(hex(p));
-    expect(hex(openAll(nobleChunkCipher, key, aad, b))).toBe(hex(p));
+    for (const [name, f] of IMPLS) {
+      expect(hex(concatBytes(...sealAll(f, key, aad, p))), name).toBe(hex(concatBytes(...a)));
+      expect(hex(concatBytes(...sealAll(f, key, aad, p, true))), name).toBe(hex(concatBytes(...a)));
+      expect(hex(openAll(f, key, aad, a)), name).toBe(hex(p));
+      expect(hex(openAll(nobleChunkCipher, key, aad, sealAll(f, key, aad, p))), name).toBe(hex(p));
+    }
     expect(hex(openAll((k, ad) => chunkCipher(k, ad), key, aad, a))).toBe(hex(p));
+  });
+
+  test.each(IMPLS)("%s seals and opens in place (output at the input's offset)", (_, f) => {
+    const key = rnd(32);
+    const aad = rnd(12);
+    const p = rnd(1000);
+    const expected = f(key, aad).seal(5, true, p);
+    const buf = new Uint8Array(1100);
+    buf.set(p, 50);
+    const sealed = f(key, aad).seal(5, true, buf.subarray(50, 1050), buf.subarray(50));
+    expect(hex(sealed)).toBe(hex(expected));
+    const opened = f(key, aad).open(5, true, buf.subarray(50, 1066), buf.subarray(50));
+    expect(hex(opened)).toBe(hex(p));
   });
 });
 

@@ -32,6 +32,7 @@ import {
   type ChunkCipherFactory,
   chunkCount,
   hchacha20,
+  nativeChunkCipher,
   nobleChunkCipher,
   nodeChunkCipher,
   PLAIN_CHUNK,
@@ -127,6 +128,7 @@ describe("stream.json", () => {
     ["noble", nobleChunkCipher],
     ["node", nodeChunkCipher as ChunkCipherFactory],
     ["sodium", sodiumChunkCipher as ChunkCipherFactory],
+    ...(nativeChunkCipher ? [["native", nativeChunkCipher] as [string, ChunkCipherFactory]] : []),
   ];
   const caseName = (c: Json) =>
     `${c.plaintext !== undefined ? c.plaintext.length / 2 : c.plaintextLength} bytes`;

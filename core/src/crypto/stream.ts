@@ -3,10 +3,12 @@
  * `0x00 * 16 || u56be(i) || last`. Three implementations give identical bytes: noble's
  * XChaCha20-Poly1305 (pure JS, everywhere); on Node, the HChaCha20 subkey computed once per entry
  * followed by OpenSSL's ChaCha20-Poly1305 (RFC 8439) per chunk, about 20 times faster; and
- * libsodium's XChaCha20-Poly1305 (sodium-native), as fast and without a buffer per chunk.
+ * libsodium's XChaCha20-Poly1305 (sodium-native), as fast and without a buffer per chunk; and ring's
+ * ChaCha20-Poly1305 through `@qcap/native` with the same subkey, about 1.5 times libsodium's speed.
  */
 import { hchacha, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { fail } from "../errors.js";
+import { type QcapNative, qcapNative } from "../native.js";
 import { assertBytes, utf8 } from "./bytes.js";
 import { nodeRfc8439 } from "./stream-node.js";
 
@@ -156,7 +158,7 @@ const nodeAead = (() => {
 function nodeFactory(aead: NonNullable<typeof nodeAead>): ChunkCipherFactory {
   return (fileKey, aad) => {
     assertBytes(fileKey, 32, "fileKey");
-    const subkey = hchacha20(fileKey, new Uint8Array(16));
+    const subkey = streamSubkey(fileKey);
     const key = aead.importKey(subkey);
     subkey.fill(0);
     const ad = aad.slice();
@@ -245,6 +247,34 @@ function sodiumFactory(na: Sodium): ChunkCipherFactory {
   };
 }
 
+/** The per-entry XChaCha20 subkey of STREAM: every chunk nonce starts with 16 zero bytes (§5.2). */
+export function streamSubkey(fileKey: Uint8Array): Uint8Array {
+  return hchacha20(fileKey, new Uint8Array(16));
+}
+
+/** ring's ChaCha20-Poly1305 (BoringSSL's stitched assembly) through `@qcap/native`. */
+function nativeFactory(na: QcapNative): ChunkCipherFactory {
+  return (fileKey, aad) => {
+    assertBytes(fileKey, 32, "fileKey");
+    const subkey = streamSubkey(fileKey);
+    const ad = aad.slice();
+    return {
+      seal(index, last, plaintext, out) {
+        const len = checkSeal(index, last, plaintext, out);
+        const dst = out === undefined ? new Uint8Array(len) : out.subarray(0, len);
+        na.chunkSeal(subkey, ad, index, last, plaintext, dst);
+        return dst;
+      },
+      open(index, last, stored, out) {
+        checkOpen(index, last, stored, out);
+        const n = stored.length - TAG_BYTES;
+        const dst = out === undefined ? new Uint8Array(n) : out.subarray(0, n);
+        return na.chunkOpen(subkey, ad, index, last, stored, dst) ? dst : authFailed(index);
+      },
+    };
+  };
+}
+
 /**
  * Known answers (computed with noble, the portable implementation; `selfTestVectors` lets a test
  * recheck them): a native implementation that disagrees is not used. Fixed bytes rather than a
@@ -299,15 +329,23 @@ export const sodiumChunkCipher: ChunkCipherFactory | undefined = (() => {
   return f && passesSelfTest(f) ? f : undefined;
 })();
 
-// Choice made once at load, by what `process.getBuiltinModule` offers (no static `node:*` import,
-// so browser bundles stay clean): libsodium, else Node's OpenSSL, else noble.
-export const chunkCipherImplementation: "sodium" | "node" | "noble" = sodiumChunkCipher
-  ? "sodium"
-  : nodeChunkCipher
-    ? "node"
-    : "noble";
+/** ring through `@qcap/native`, undefined where the addon is not built or does not load. */
+export const nativeChunkCipher: ChunkCipherFactory | undefined = (() => {
+  const f = qcapNative && nativeFactory(qcapNative);
+  return f && passesSelfTest(f) ? f : undefined;
+})();
 
-const fastest = sodiumChunkCipher ?? nodeChunkCipher ?? nobleChunkCipher;
+// Choice made once at load, by what `process.getBuiltinModule` offers (no static `node:*` import,
+// so browser bundles stay clean): the native kernels, else libsodium, else Node's OpenSSL, else noble.
+export const chunkCipherImplementation: "native" | "sodium" | "node" | "noble" = nativeChunkCipher
+  ? "native"
+  : sodiumChunkCipher
+    ? "sodium"
+    : nodeChunkCipher
+      ? "node"
+      : "noble";
+
+const fastest = nativeChunkCipher ?? sodiumChunkCipher ?? nodeChunkCipher ?? nobleChunkCipher;
 
 /** A STREAM cipher for one entry, with the fastest implementation available here. */
 export function chunkCipher(fileKey: Uint8Array, aad: Uint8Array): ChunkCipher {

@@ -1,0 +1,124 @@
+/**
+ * The native block kernels (`@qcap/native`) give the bytes, digests and CRCs of the portable
+ * engines (noble STREAM, WebAssembly BLAKE3, plain-JS CRC-32) and the same verdicts on bad data.
+ */
+import { existsSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  chunkCount,
+  nobleChunkCipher,
+  PLAIN_CHUNK,
+  STORED_CHUNK,
+  streamSubkey,
+} from "../src/crypto/stream.js";
+import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
+import { crc32JsOnly } from "../src/hash/crc32.js";
+import { toHex } from "../src/hash/hex.js";
+import { qcapNative } from "../src/native.js";
+import { pseudoRandom } from "./helpers.js";
+
+const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
+const BLOCK = 16;
+
+/** The portable engines' result for one block: stored bytes, digests, CRC-32. */
+function portableSeal(
+  key: Uint8Array | null,
+  aad: Uint8Array,
+  first: number,
+  total: number,
+  plain: Uint8Array,
+) {
+  const cipher = key ? nobleChunkCipher(key, aad) : null;
+  const stored: Uint8Array[] = [];
+  for (let at = 0, c = 0; at < plain.length || c === 0; at += PLAIN_CHUNK, c++) {
+    const p = plain.subarray(at, Math.min(plain.length, at + PLAIN_CHUNK));
+    stored.push(cipher ? cipher.seal(first + c, first + c === total - 1, p) : p);
+  }
+  const all = new Uint8Array(stored.reduce((s, x) => s + x.length, 0));
+  let o = 0;
+  for (const s of stored) {
+    all.set(s, o);
+    o += s.length;
+  }
+  return { stored: all, digests: stored.map((s) => toHex(wasmBlake3(s))), crc: crc32JsOnly(all) };
+}
+
+describe.skipIf(!built)("native block kernels", () => {
+  beforeAll(() => wasmBlake3Ready());
+
+  it("loads on Node where built, unless QCAP_NATIVE=0", () => {
+    expect(qcapNative !== undefined).toBe(process.env.QCAP_NATIVE !== "0");
+  });
+
+  const na = () => {
+    if (!qcapNative) throw new Error("native kernels not loaded");
+    return qcapNative;
+  };
+  const key = pseudoRandom(32, 7);
+  const aad = pseudoRandom(45, 8);
+  // [first chunk, total chunks, plaintext bytes in the block]
+  const cases: [number, number, number][] = [
+    [0, 16, BLOCK * PLAIN_CHUNK],
+    [16, 20, 3 * PLAIN_CHUNK + 17],
+    [32, 33, 1],
+    [0, 1, 0],
+    [2 ** 40, 2 ** 40 + 16, BLOCK * PLAIN_CHUNK],
+  ];
+
+  it.each(cases)("seals chunks %i.. of %i (%i bytes) as the portable engines do", (first, total, length) => {
+    const plain = pseudoRandom(length, first + length);
+    for (const k of [key, null]) {
+      const want = portableSeal(k, aad, first, total, plain);
+      const input = new Uint8Array(BLOCK * STORED_CHUNK);
+      input.set(plain);
+      const output = new Uint8Array(BLOCK * STORED_CHUNK);
+      const digests = new Uint8Array(BLOCK * 32);
+      const crc = na().sealBlock(k && streamSubkey(k), aad, first, total, input, length, output, digests);
+      const stored = (k ? output : input).subarray(0, want.stored.length);
+      expect(toHex(stored)).toBe(toHex(want.stored));
+      const n = Math.max(1, chunkCount(length));
+      expect(Array.from({ length: n }, (_, c) => toHex(digests.subarray(c * 32, c * 32 + 32)))).toEqual(
+        want.digests,
+      );
+      expect(crc).toBe(want.crc);
+    }
+  });
+
+  it("opens what it sealed, and names the first chunk that is altered or does not authenticate", () => {
+    const [first, total] = [16, 20];
+    const plain = pseudoRandom(3 * PLAIN_CHUNK + 17, 3);
+    const want = portableSeal(key, aad, first, total, plain);
+    const expected = Uint8Array.from(want.digests.flatMap((h) => Array.from(Buffer.from(h, "hex"))));
+    const out = new Uint8Array(BLOCK * STORED_CHUNK);
+    const open = (stored: Uint8Array, k: Uint8Array | null) =>
+      na().openBlock(
+        k && streamSubkey(k),
+        aad,
+        first,
+        total,
+        STORED_CHUNK,
+        stored,
+        stored.length,
+        expected,
+        out,
+      );
+    expect(open(want.stored, key)).toBe(plain.length);
+    expect(toHex(out.subarray(0, plain.length))).toBe(toHex(plain));
+    expect(open(want.stored, null)).toBe(want.stored.length);
+    const altered = want.stored.slice();
+    altered[2 * STORED_CHUNK + 5] ^= 1;
+    expect(open(altered, key)).toBe(-(1 + 2));
+    // Digests that match but a wrong key: chunk 0 fails to authenticate, and nothing is released.
+    out.fill(0xaa);
+    expect(open(want.stored, pseudoRandom(32, 99))).toBe(-1_000_000);
+    expect(out.subarray(0, PLAIN_CHUNK).every((b) => b === 0)).toBe(true);
+  });
+
+  it("refuses buffers too small for the work", () => {
+    const small = new Uint8Array(10);
+    expect(() => na().sealBlock(streamSubkey(key), aad, 0, 1, small, 100, small, small)).toThrow();
+    expect(() =>
+      na().chunkSeal(streamSubkey(key), aad, 0, true, new Uint8Array(8), new Uint8Array(8)),
+    ).toThrow();
+  });
+});

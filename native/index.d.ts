@@ -1,0 +1,52 @@
+/** Native kernels of @qcap/core (see src/lib.rs). Chunk indexes are safe integers. */
+
+/**
+ * Encrypts `plain` with ChaCha20-Poly1305 (nonce `0^4 || u56be(index) || last`) into `out`: ciphertext
+ * at `out[0..n)`, tag at `out[n..n+16)`. `out` may be the same memory as `plain`.
+ */
+export function chunkSeal(
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  index: number,
+  last: boolean,
+  plain: Uint8Array,
+  out: Uint8Array,
+): void;
+
+/** Checks and decrypts `stored` (ciphertext || tag) into `out`; false (plaintext zeroed) when it does not authenticate. */
+export function chunkOpen(
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  index: number,
+  last: boolean,
+  stored: Uint8Array,
+  out: Uint8Array,
+): boolean;
+
+/** CRC-32 (ISO-HDLC) of `data`, continuing from `initial`. */
+export function crc32(data: Uint8Array, initial: number): number;
+
+/** Seals a block of chunks; returns the CRC-32 of its stored bytes. */
+export function sealBlock(
+  subkey: Uint8Array | null | undefined,
+  aad: Uint8Array,
+  first: number,
+  total: number,
+  input: Uint8Array,
+  length: number,
+  output: Uint8Array,
+  digests: Uint8Array,
+): number;
+
+/** Checks (and decrypts) a block; the plaintext length, or `-(1 + c)` / `-(1_000_000 + c)` for a bad chunk `c`. */
+export function openBlock(
+  subkey: Uint8Array | null | undefined,
+  aad: Uint8Array,
+  first: number,
+  total: number,
+  chunkSize: number,
+  input: Uint8Array,
+  length: number,
+  expected: Uint8Array,
+  output: Uint8Array,
+): number;
