@@ -19,14 +19,15 @@ const SMALL_FILE = 256 * 1024;
 
 /**
  * A file read in 1 MiB pieces. Pieces of large files come from two reused buffers and are valid only
- * until the next piece is requested (`pack` consumes each before asking for the next).
+ * until the next piece is requested (`pack` consumes each before asking for the next); a small file
+ * is read whole into the caller's scratch buffer when it offers one large enough.
  */
 export function fileInput(path: string, name: string, size: number, mode: number): PackInput {
   return {
     name,
     size,
     mode,
-    read: () => (size <= SMALL_FILE ? readSmall(path, size) : readLarge(path)),
+    read: (scratch) => (size <= SMALL_FILE ? readSmall(path, size, scratch) : readLarge(path)),
     async openFile() {
       let fd: number;
       try {
@@ -48,9 +49,9 @@ const cannotRead = (path: string, e: unknown): never => {
   return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
 };
 
-async function* readSmall(path: string, size: number): AsyncGenerator<Uint8Array> {
+async function* readSmall(path: string, size: number, scratch?: Uint8Array): AsyncGenerator<Uint8Array> {
   // One byte more than expected, so a file that grew is noticed by the caller.
-  const buf = new Uint8Array(size + 1);
+  const buf = scratch && scratch.length > size ? scratch.subarray(0, size + 1) : new Uint8Array(size + 1);
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -60,10 +61,11 @@ async function* readSmall(path: string, size: number): AsyncGenerator<Uint8Array
   let n = 0;
   try {
     for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
+      const want = buf.length - n;
+      const got = readSync(fd, buf, n, want, null);
       n += got;
-      if (n === buf.length) break;
+      // A short read of a regular file is its end: no second call just to see 0.
+      if (got === 0 || got < want || n === buf.length) break;
     }
   } catch (e) {
     return cannotRead(path, e);

@@ -38,8 +38,12 @@ export interface PackInput {
   name: string;
   size: number;
   mode?: number;
-  /** Yields the bytes, in pieces of any size, exactly `size` in total. */
-  read(): AsyncIterable<Uint8Array>;
+  /**
+   * Yields the bytes, in pieces of any size, exactly `size` in total. Each piece is consumed before
+   * the next is requested, so pieces may reuse memory; `scratch`, when given, is the caller's to
+   * lend for that (valid until the next piece is requested).
+   */
+  read(scratch?: Uint8Array): AsyncIterable<Uint8Array>;
   /**
    * Optional, for local files: opens the file for positioned reads, so that a block engine's
    * threads read the blocks they seal themselves. `fd` stays valid until `close()`.
@@ -150,9 +154,19 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
     // The root is computed from the digests as made, not parsed back from the manifest's hex.
     const leaves: RootLeaf[] = [];
     const fileKeys = masterKey && capsuleId ? fileKeyDeriver(masterKey, capsuleId) : null;
+    const scratch = new Scratch();
     for (const input of ordered) {
       const name = entryNames.get(input) as string;
-      const { entry, digest } = await writeEntry(writer, input, name, sealed, fileKeys, capsuleId, options);
+      const { entry, digest } = await writeEntry(
+        writer,
+        input,
+        name,
+        sealed,
+        fileKeys,
+        capsuleId,
+        options,
+        scratch,
+      );
       entries.push(entry);
       leaves.push({ name: entry.name, size: entry.size, digest });
     }
@@ -183,6 +197,7 @@ async function writeEntry(
   fileKeys: ((name: string) => Uint8Array) | null,
   capsuleId: Uint8Array | null,
   options: PackOptions,
+  scratch: Scratch,
 ): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
   const onProgress = options.onProgress;
   const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
@@ -199,7 +214,7 @@ async function writeEntry(
   if (options.engine && input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES)) {
     await writeBlocks(writer, input, tree, chunks, key, options.engine, onProgress);
   } else {
-    await writeChunks(writer, input, tree, chunks, key, onProgress);
+    await writeChunks(writer, input, tree, chunks, key, scratch, onProgress);
   }
   const { crc32 } = await writer.endEntry();
   const { digest, index } = tree.finish();
@@ -216,6 +231,27 @@ async function writeEntry(
 
 const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
 
+/**
+ * Buffers of one `pack` call reused across its entries: with thousands of small files, new buffers
+ * for every entry are most of the garbage. Grown to the largest chunk seen.
+ */
+class Scratch {
+  private readBuf = new Uint8Array(0);
+  private sealBuf = new Uint8Array(0);
+  /** For reading a whole small entry (its size and one byte more, to notice growth). */
+  read(size: number): Uint8Array | undefined {
+    if (size >= SCRATCH_MAX) return undefined;
+    if (this.readBuf.length <= size) this.readBuf = new Uint8Array(Math.max(size + 1, 8192));
+    return this.readBuf;
+  }
+  /** For one sealed chunk of `size` stored bytes. */
+  seal(size: number): Uint8Array {
+    if (this.sealBuf.length < size) this.sealBuf = new Uint8Array(Math.max(size, 8192));
+    return this.sealBuf;
+  }
+}
+const SCRATCH_MAX = 256 * 1024;
+
 /** Seals an entry chunk by chunk on this thread. */
 async function writeChunks(
   writer: ZipWriter,
@@ -223,12 +259,14 @@ async function writeChunks(
   tree: TreeBuilder,
   chunks: number,
   key: StreamKey | null,
+  scratch: Scratch,
   onProgress?: (bytes: number) => void,
 ): Promise<void> {
   const cipher = key ? chunkCipher(key.fileKey, key.aad) : null;
-  // Reused for every chunk: the sink copies (or finishes with) what it is given before resolving.
-  // Sized to the entry: with many small files a 64 KiB buffer each would be most of the work.
-  const sealedChunk = cipher ? new Uint8Array(Math.min(STORED_CHUNK, input.size + TAG_BYTES)) : null;
+  // Reused for every chunk and entry: the sink copies (or finishes with) what it is given before
+  // resolving. Grown to the largest entry seen: with many small files a 64 KiB buffer each would
+  // be most of the work.
+  const sealedChunk = cipher ? scratch.seal(Math.min(STORED_CHUNK, input.size + TAG_BYTES)) : null;
   let i = 0;
   const emit = async (plain: Uint8Array) => {
     const stored = cipher ? cipher.seal(i, i === chunks - 1, plain, sealedChunk as Uint8Array) : plain;
@@ -243,7 +281,8 @@ async function writeChunks(
   let stage: Uint8Array | null = null;
   let staged = 0;
   let seen = 0;
-  for await (const piece of input.read()) {
+  const lend = scratch.read(input.size);
+  for await (const piece of lend ? input.read(lend) : input.read()) {
     seen += piece.length;
     if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
     let buf = piece;

@@ -165,17 +165,20 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
 }
 
 /**
- * Runs `fn` with a block engine when `bytes` of data are to be processed and that is worth
- * starting threads for (`PARALLEL_MIN_BYTES`), else with none; the engine is closed afterwards.
+ * Runs `fn` with a block engine when one of the entries to process (`sizes`, in bytes) is large
+ * enough to go to it (`PARALLEL_MIN_BYTES`), else with none: starting a thread costs more than it
+ * saves on small entries, which stay on the calling thread anyway. The engine is closed afterwards.
  * QCAP_THREADS=0 disables the engine, QCAP_THREADS=n sets its thread count.
  */
 export async function withBlockEngine<T>(
-  bytes: number,
+  sizes: Iterable<number>,
   fn: (engine: BlockEngine | undefined) => Promise<T>,
 ): Promise<T> {
   const env = process.env.QCAP_THREADS;
   const threads = env === undefined || env === "" ? undefined : Number(env);
-  if (bytes < PARALLEL_MIN_BYTES || threads === 0 || (threads !== undefined && !(threads > 0))) {
+  let largest = 0;
+  for (const n of sizes) largest = Math.max(largest, n);
+  if (largest < PARALLEL_MIN_BYTES || threads === 0 || (threads !== undefined && !(threads > 0))) {
     return fn(undefined);
   }
   const engine = createBlockEngine(threads === undefined ? {} : { threads });

@@ -139,6 +139,17 @@ describe("file inputs and sources", () => {
         expect((err as QcapError).message).toMatch(/^payload\/g: changed while (packing|reading)/);
       }
     }
+    // Small files are read whole into a buffer lent by pack, one byte longer than expected.
+    const small = join(tmp.path, "small.bin");
+    writeFileSync(small, pseudoRandom(1000));
+    for (const size of [999, 1001, 0]) {
+      const inputs = [
+        bytesInput("payload/a", pseudoRandom(5000)),
+        fileInput(small, "payload/s", size, 0o644),
+      ];
+      const err = await packBytes(inputs).catch((x: unknown) => x);
+      expect((err as QcapError).message, `${size}`).toMatch(/^payload\/s: changed while packing/);
+    }
   });
 
   it("file sinks write the same bytes, durable or not, across background syncs", async () => {

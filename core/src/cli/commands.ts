@@ -73,15 +73,17 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
   const total = inputs.reduce((s, i) => s + i.size, 0);
   const bar = progress(`packing ${o.output}`, total, !o.json);
-  const result = await withBlockEngine(total, async (engine) =>
-    pack(inputs, await fileSink(o.output), {
-      signingKey,
-      recipients,
-      ...(passphrase !== undefined ? { passphrase } : {}),
-      hideNames: o.hideNames ?? false,
-      onProgress: (n) => bar.add(n),
-      ...(engine ? { engine } : {}),
-    }),
+  const result = await withBlockEngine(
+    inputs.map((i) => i.size),
+    async (engine) =>
+      pack(inputs, await fileSink(o.output), {
+        signingKey,
+        recipients,
+        ...(passphrase !== undefined ? { passphrase } : {}),
+        hideNames: o.hideNames ?? false,
+        onProgress: (n) => bar.add(n),
+        ...(engine ? { engine } : {}),
+      }),
   );
   bar.done();
   const summary = {
@@ -145,7 +147,10 @@ export async function verifyCommand(
   try {
     const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
     const bar = progress(`verifying ${location}`, total, !o.json);
-    await withBlockEngine(total, (engine) => capsule.verifyAll((n) => bar.add(n), engine));
+    await withBlockEngine(
+      [...capsule.entries.values()].map((e) => e.stored),
+      (engine) => capsule.verifyAll((n) => bar.add(n), engine),
+    );
     bar.done();
     const attestation = attestationInputs
       ? await checkAttestation(attestationInputs, capsule, trust)
@@ -276,13 +281,15 @@ export async function openCommand(
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
-    await withBlockEngine(total, (engine) =>
-      extract(capsule, items, o.output, {
-        ...(keys ? { keys } : {}),
-        force: o.force ?? false,
-        onProgress: (n) => bar.add(n),
-        ...(engine ? { engine } : {}),
-      }),
+    await withBlockEngine(
+      items.map((i) => capsule.entries.get(i.entry)?.size ?? 0),
+      (engine) =>
+        extract(capsule, items, o.output, {
+          ...(keys ? { keys } : {}),
+          force: o.force ?? false,
+          onProgress: (n) => bar.add(n),
+          ...(engine ? { engine } : {}),
+        }),
     );
     if (o.metaOut) await extract(capsule, metaItems, o.metaOut, { force: o.force ?? false });
     bar.done();
