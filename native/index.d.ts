@@ -23,6 +23,9 @@ export function chunkOpen(
   out: Uint8Array,
 ): boolean;
 
+/** BLAKE3-256 of `data`, written to `out[0..32)`. */
+export function blake3Into(data: Uint8Array, out: Uint8Array): void;
+
 /** CRC-32 (ISO-HDLC) of `data`, continuing from `initial`. */
 export function crc32(data: Uint8Array, initial: number): number;
 
@@ -50,3 +53,18 @@ export function openBlock(
   expected: Uint8Array,
   output: Uint8Array,
 ): number;
+
+/**
+ * Checks the BLAKE3 digest of each stored chunk of `length` bytes at `position` in the open file
+ * `fd` against `expected` (32 bytes per chunk), reading and hashing on `threads` threads. Resolves to
+ * -1 when all match, the index of the first chunk that does not, or -2 when the file ends early.
+ * Unix only.
+ */
+export function checkFileChunks(
+  fd: number,
+  position: number,
+  length: number,
+  chunkSize: number,
+  expected: Uint8Array,
+  threads: number,
+): Promise<number>;

@@ -27,6 +27,7 @@ import {
   peekIssuer,
   storedChunkSize,
 } from "./manifest.js";
+import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
 import {
   computeLayout,
   dataDescriptor,
@@ -41,6 +42,8 @@ export const SIGNATURE_NAME = "signatures/manifest.ed25519";
 const MAX_MANIFEST = 512 * 1024 * 1024;
 /** Bytes read per request when streaming a whole entry: a whole number of chunks. */
 const READ_CHUNKS = 16;
+/** Chunks per native check call (64 MiB): progress is reported between calls. */
+const NATIVE_CHECK_CHUNKS = 1024;
 
 export interface OpenOptions {
   /** Accept only these issuer public keys (32 bytes each). Empty or absent: any issuer. */
@@ -156,8 +159,7 @@ export class Capsule {
   async *entryChunks(name: string): AsyncGenerator<StoredChunk> {
     const e = this.entry(name);
     const src = this.source;
-    const header = await src.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
-    if (!equalBytes(header, localHeader(e.name))) fail("integrity", `${e.name}: local header does not match`);
+    await this.checkLocalHeader(e);
     const chunks = chunkCount(e.stored, e.chunkSize);
     const digests = await this.levelZero(e);
     for (let i = 0; i < chunks; ) {
@@ -175,10 +177,7 @@ export class Capsule {
         i++;
       }
     }
-    const descriptor = await src.read(e.placed.dataOffset + e.stored, 24);
-    if (!equalBytes(descriptor, dataDescriptor(e.placed.crc32, e.stored))) {
-      fail("integrity", `${e.name}: data descriptor does not match`);
-    }
+    await this.checkDataDescriptor(e);
   }
 
   /**
@@ -193,8 +192,7 @@ export class Capsule {
       return;
     }
     const src = this.source;
-    const header = await src.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
-    if (!equalBytes(header, localHeader(e.name))) fail("integrity", `${e.name}: local header does not match`);
+    await this.checkLocalHeader(e);
     const chunks = chunkCount(e.stored, e.chunkSize);
     const digests = await this.levelZero(e);
     const blockBytes = e.chunkSize * BLOCK_CHUNKS;
@@ -256,10 +254,54 @@ export class Capsule {
         engine.release(q.slot);
       }
     }
-    const descriptor = await src.read(e.placed.dataOffset + e.stored, 24);
+    await this.checkDataDescriptor(e);
+  }
+
+  private async checkLocalHeader(e: CapsuleEntry): Promise<void> {
+    const header = await this.source.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
+    if (!equalBytes(header, localHeader(e.name))) fail("integrity", `${e.name}: local header does not match`);
+  }
+
+  private async checkDataDescriptor(e: CapsuleEntry): Promise<void> {
+    const descriptor = await this.source.read(e.placed.dataOffset + e.stored, 24);
     if (!equalBytes(descriptor, dataDescriptor(e.placed.crc32, e.stored))) {
       fail("integrity", `${e.name}: data descriptor does not match`);
     }
+  }
+
+  /**
+   * Whether `verifyAll` checks large entries with the native kernels (a local file and
+   * `@qcap/native` loaded): they read and hash on threads of their own, so no block engine is needed.
+   */
+  get checksNatively(): boolean {
+    return this.source.fd !== undefined && qcapNative?.checkFileChunks !== undefined;
+  }
+
+  /** `entryChunks`' checks without the data: the native kernels read and hash the file themselves. */
+  private async checkEntryNatively(e: CapsuleEntry, onProgress?: (bytes: number) => void): Promise<void> {
+    const na = qcapNative as QcapNative;
+    await this.checkLocalHeader(e);
+    const digests = await this.levelZero(e);
+    const chunks = chunkCount(e.stored, e.chunkSize);
+    for (let first = 0; first < chunks; first += NATIVE_CHECK_CHUNKS) {
+      const n = Math.min(NATIVE_CHECK_CHUNKS, chunks - first);
+      const at = first * e.chunkSize;
+      const length = Math.min(n * e.chunkSize, e.stored - at);
+      const expected = digests.subarray(first * DIGEST, (first + n) * DIGEST);
+      const threads = nativeThreads();
+      const r = await na.checkFileChunks(
+        this.source.fd as number,
+        e.placed.dataOffset + at,
+        length,
+        e.chunkSize,
+        expected,
+        threads,
+      );
+      if (r === -2) fail("integrity", `${e.name}: truncated`);
+      if (r >= 0) fail("integrity", `${e.name}: chunk ${first + r} does not match the signed digest`);
+      onProgress?.(length);
+    }
+    await this.checkDataDescriptor(e);
   }
 
   /** Verified level-0 digests of an entry: its digest alone, or its whole verified index. */
@@ -334,8 +376,9 @@ export class Capsule {
   }
 
   /**
-   * Checks every entry of the capsule: all stored bytes against the signed tree. With `engine`,
-   * entries of at least `engineMinBytes` (default 4 MiB) are hashed a block at a time on it.
+   * Checks every entry of the capsule: all stored bytes against the signed tree. Entries of at least
+   * `engineMinBytes` (default 4 MiB) are checked by the native kernels when `checksNatively`, else
+   * with `engine`, a block at a time, when one is given.
    */
   async verifyAll(
     onProgress?: (bytes: number) => void,
@@ -343,7 +386,9 @@ export class Capsule {
     engineMinBytes = 4 * BLOCK_CHUNKS * 65536,
   ): Promise<void> {
     for (const e of this.entries.values()) {
-      if (engine && e.stored >= engineMinBytes) {
+      if (this.checksNatively && e.stored >= engineMinBytes) {
+        await this.checkEntryNatively(e, onProgress);
+      } else if (engine && e.stored >= engineMinBytes) {
         for await (const b of this.entryBlocks(e.name, engine)) onProgress?.(b.length);
       } else {
         for await (const c of this.entryChunks(e.name)) onProgress?.(c.bytes.length);

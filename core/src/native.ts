@@ -18,3 +18,15 @@ export const qcapNative: QcapNative | undefined = (() => {
     return undefined;
   }
 })();
+
+/**
+ * Threads for the native kernels' own parallel work: the available parallelism (at most 4), or
+ * QCAP_THREADS + 1 (QCAP_THREADS counts threads beside the calling one, as for the block engine).
+ */
+export function nativeThreads(): number {
+  const proc = (globalThis as { process?: NodeJS.Process }).process;
+  const env = proc?.env?.QCAP_THREADS;
+  if (env !== undefined && env !== "" && Number(env) >= 0) return Math.min(16, Math.floor(Number(env)) + 1);
+  const os = proc?.getBuiltinModule?.("node:os");
+  return Math.max(1, Math.min(4, os?.availableParallelism() ?? 1));
+}

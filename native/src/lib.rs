@@ -95,6 +95,17 @@ pub fn chunk_open(subkey: &[u8], aad: &[u8], index: f64, last: bool, stored: Uin
   Ok(ok)
 }
 
+/// BLAKE3-256 of `data`, written to `out[0..32)` (a buffer the caller reuses: no allocation here).
+#[napi]
+pub fn blake3_into(data: &[u8], mut out: Uint8ArraySlice) -> Result<()> {
+  let out = unsafe { out.as_mut() };
+  if out.len() < 32 {
+    return Err(range_err("output buffer too small"));
+  }
+  out[..32].copy_from_slice(blake3::hash(data).as_bytes());
+  Ok(())
+}
+
 /// CRC-32 (ISO-HDLC) of `data`, continuing from `initial` (a finished CRC, 0 for none).
 #[napi]
 pub fn crc32(data: &[u8], initial: u32) -> u32 {
@@ -226,4 +237,126 @@ pub fn open_block(
     }
   }
   Ok(if key.is_some() { out as i64 } else { length as i64 })
+}
+
+/// Checks stored chunks of a file region on worker threads of its own: see `check_file_chunks`.
+pub struct CheckFileChunks {
+  fd: i32,
+  position: u64,
+  length: u64,
+  chunk_size: usize,
+  expected: Vec<u8>,
+  threads: usize,
+}
+
+/// Result codes of `check_file_chunks` besides a bad chunk's index.
+const ALL_MATCH: i64 = -1;
+const TRUNCATED: i64 = -2;
+
+/// What went wrong first (lowest chunk index) in a region.
+enum Problem {
+  Mismatch,
+  Truncated,
+  Read(std::io::Error),
+}
+
+#[cfg(unix)]
+impl Task for CheckFileChunks {
+  type Output = i64;
+  type JsValue = i64;
+
+  fn compute(&mut self) -> Result<i64> {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::FromRawFd;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Borrowed: the caller owns the descriptor and keeps it open until the promise settles.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
+    let chunk = self.chunk_size as u64;
+    let chunks = self.length.div_ceil(chunk);
+    let block_chunks = (1u64 << 20).div_ceil(chunk);
+    let blocks = chunks.div_ceil(block_chunks);
+    let next = AtomicU64::new(0);
+    // The first problem by chunk index; `stop` mirrors its index so other threads end early.
+    let first = std::sync::Mutex::new(None::<(u64, Problem)>);
+    let stop = AtomicU64::new(u64::MAX);
+    let report = |at: u64, p: Problem| {
+      let mut f = first.lock().unwrap();
+      if f.as_ref().is_none_or(|(i, _)| at < *i) {
+        *f = Some((at, p));
+        stop.fetch_min(at, Ordering::Relaxed);
+      }
+    };
+    std::thread::scope(|s| {
+      for _ in 0..self.threads {
+        s.spawn(|| {
+          let mut buf = vec![0u8; (block_chunks * chunk) as usize];
+          loop {
+            // Blocks are taken in order, so none after a known problem needs checking.
+            let b = next.fetch_add(1, Ordering::Relaxed);
+            if b >= blocks || b * block_chunks > stop.load(Ordering::Relaxed) {
+              return;
+            }
+            let start = b * block_chunks * chunk;
+            let len = (block_chunks * chunk).min(self.length - start) as usize;
+            if let Err(e) = file.read_exact_at(&mut buf[..len], self.position + start) {
+              let p = if e.kind() == std::io::ErrorKind::UnexpectedEof { Problem::Truncated } else { Problem::Read(e) };
+              report(b * block_chunks, p);
+              return;
+            }
+            for (c, stored) in buf[..len].chunks(chunk as usize).enumerate() {
+              let i = b * block_chunks + c as u64;
+              let at = i as usize * 32;
+              // blake3::Hash compares in constant time.
+              let want = blake3::Hash::from_bytes(self.expected[at..at + 32].try_into().unwrap());
+              if blake3::hash(stored) != want {
+                report(i, Problem::Mismatch);
+                return;
+              }
+            }
+          }
+        });
+      }
+    });
+    match first.into_inner().unwrap() {
+      None => Ok(ALL_MATCH),
+      Some((i, Problem::Mismatch)) => Ok(i as i64),
+      Some((_, Problem::Truncated)) => Ok(TRUNCATED),
+      Some((_, Problem::Read(e))) => Err(Error::new(Status::GenericFailure, e.to_string())),
+    }
+  }
+
+  fn resolve(&mut self, _env: Env, output: i64) -> Result<i64> {
+    Ok(output)
+  }
+}
+
+/// Reads `length` stored bytes of a file at `position` (chunks of `chunk_size` bytes) with
+/// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
+/// (32 bytes per chunk; the last chunk may be short). Resolves to -1 when all match, the index of
+/// the first chunk that does not, or -2 when the file ends early; rejects on a read error. `fd`
+/// must stay open until the promise settles.
+#[cfg(unix)]
+#[napi]
+pub fn check_file_chunks(
+  fd: i32,
+  position: f64,
+  length: f64,
+  chunk_size: u32,
+  expected: &[u8],
+  threads: u32,
+) -> Result<AsyncTask<CheckFileChunks>> {
+  let position = index_of(position)?;
+  let length = index_of(length)?;
+  let chunk_size = chunk_size as usize;
+  if chunk_size == 0 || (expected.len() as u64) < length.div_ceil(chunk_size as u64) * 32 {
+    return Err(range_err("expected digests too short"));
+  }
+  Ok(AsyncTask::new(CheckFileChunks {
+    fd,
+    position,
+    length,
+    chunk_size,
+    expected: expected.to_vec(),
+    threads: threads.clamp(1, 16) as usize,
+  }))
 }

@@ -86,10 +86,22 @@ function u32Copy(bytes: Uint8Array, words: number): Uint32Array {
 export function hchacha20(key: Uint8Array, nonce16: Uint8Array): Uint8Array {
   assertBytes(key, 32, "key");
   assertBytes(nonce16, 16, "nonce");
-  const out = new Uint32Array(8);
-  hchacha(SIGMA, u32Copy(key, 8), u32Copy(nonce16, 4), out);
-  return new Uint8Array(out.buffer);
+  // Scratch words reused across calls (this is synchronous): one subkey per small file adds up.
+  H_KEY_BYTES.set(key);
+  H_NONCE_BYTES.set(nonce16);
+  hchacha(SIGMA, H_KEY, H_NONCE, H_OUT);
+  const subkey = H_OUT_BYTES.slice();
+  H_KEY.fill(0);
+  H_OUT.fill(0);
+  return subkey;
 }
+
+const H_KEY = new Uint32Array(8);
+const H_NONCE = new Uint32Array(4);
+const H_OUT = new Uint32Array(8);
+const H_KEY_BYTES = new Uint8Array(H_KEY.buffer);
+const H_NONCE_BYTES = new Uint8Array(H_NONCE.buffer);
+const H_OUT_BYTES = new Uint8Array(H_OUT.buffer);
 
 function checkSeal(index: number, last: boolean, plaintext: Uint8Array, out?: Uint8Array): number {
   checkIndex(index);
