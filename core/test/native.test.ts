@@ -2,8 +2,10 @@
  * The native block kernels (`@qcap/native`) give the bytes, digests and CRCs of the portable
  * engines (noble STREAM, WebAssembly BLAKE3, plain-JS CRC-32) and the same verdicts on bad data.
  */
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Capsule } from "../src/capsule.js";
 import {
   chunkCount,
   nobleChunkCipher,
@@ -11,11 +13,14 @@ import {
   STORED_CHUNK,
   streamSubkey,
 } from "../src/crypto/stream.js";
+import { QcapError } from "../src/errors.js";
 import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
 import { crc32JsOnly } from "../src/hash/crc32.js";
 import { toHex } from "../src/hash/hex.js";
+import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
-import { pseudoRandom } from "./helpers.js";
+import { bytesInput } from "../src/pack.js";
+import { packBytes, pseudoRandom, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
 const BLOCK = 16;
@@ -120,5 +125,64 @@ describe.skipIf(!built)("native block kernels", () => {
     expect(() =>
       na().chunkSeal(streamSubkey(key), aad, 0, true, new Uint8Array(8), new Uint8Array(8)),
     ).toThrow();
+  });
+});
+
+describe.skipIf(!built)("native checks of local capsules (verify)", () => {
+  const MiB = 1024 * 1024;
+  const tmp = tempDir("qcap-native-");
+
+  async function capsuleFile(): Promise<{ path: string; bytes: Uint8Array; dataOffset: number }> {
+    const bytes = await packBytes([
+      bytesInput("payload/big.bin", pseudoRandom(6 * MiB + 123, 4)),
+      bytesInput("payload/small.txt", pseudoRandom(100, 5)),
+    ]);
+    const path = join(tmp.path, `c-${Math.random()}.qcap`);
+    writeFileSync(path, bytes);
+    const c = await Capsule.open(await fileSource(path));
+    const dataOffset = c.entries.get("payload/big.bin")?.placed.dataOffset as number;
+    await c.source.close?.();
+    return { path, bytes, dataOffset };
+  }
+
+  it("checks large entries natively and passes a good capsule", async () => {
+    const { path } = await capsuleFile();
+    const c = await Capsule.open(await fileSource(path));
+    expect(c.checksNatively).toBe(true);
+    let seen = 0;
+    await c.verifyAll((n) => {
+      seen += n;
+    });
+    expect(seen).toBe(6 * MiB + 123 + 100);
+    await c.source.close?.();
+  });
+
+  it("names the first altered chunk, as the other paths do", async () => {
+    const { path, bytes, dataOffset } = await capsuleFile();
+    const bad = bytes.slice();
+    for (const chunk of [90, 70]) bad[dataOffset + chunk * 65536 + 9] ^= 0x40;
+    writeFileSync(path, bad);
+    const c = await Capsule.open(await fileSource(path));
+    const err = await c.verifyAll().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QcapError);
+    expect((err as QcapError).kind).toBe("integrity");
+    expect((err as QcapError).message).toBe("payload/big.bin: chunk 70 does not match the signed digest");
+    await c.source.close?.();
+  });
+
+  it("reports a file that ends early and rejects on a bad descriptor", async () => {
+    const na = qcapNative as NonNullable<typeof qcapNative>;
+    const { path, dataOffset } = await capsuleFile();
+    const fd = openSync(path, "r");
+    try {
+      const size = readFileSync(path).length;
+      const expected = new Uint8Array(32 * 200);
+      expect(await na.checkFileChunks(fd, size - 1000, 200 * 65536, 65536, expected, 2)).toBe(-2);
+      // Digests that cannot match: chunk 0 is reported, whatever thread saw which block.
+      expect(await na.checkFileChunks(fd, dataOffset, 64 * 65536, 65536, expected, 2)).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect(() => na.checkFileChunks(-1, 0, 65536, 65536, new Uint8Array(32), 1)).toThrow(/file descriptor/);
   });
 });

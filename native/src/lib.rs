@@ -345,6 +345,9 @@ pub fn check_file_chunks(
   expected: &[u8],
   threads: u32,
 ) -> Result<AsyncTask<CheckFileChunks>> {
+  if fd < 0 {
+    return Err(range_err("invalid file descriptor"));
+  }
   let position = index_of(position)?;
   let length = index_of(length)?;
   let chunk_size = chunk_size as usize;
