@@ -80,11 +80,11 @@ const version = (cmd, args) => {
 
 // ---- measuring --------------------------------------------------------------------------------
 
-/** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
 /** `qcap pack --recipient` of a folder, measured. */
 const sealWithCli = (k, dir, cap) =>
   measure(process.execPath, [CLI, "pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"]);
 
+/** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
 function measure(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M %U %S", cmd, ...args], {

@@ -127,7 +127,7 @@ describe("stream.json", () => {
   const impls: [string, ChunkCipherFactory][] = [
     ["noble", nobleChunkCipher],
     ["node", nodeChunkCipher as ChunkCipherFactory],
-    ["sodium", sodiumChunkCipher as ChunkCipherFactory],
+    ["sodium", sodiumChunkCipher() as ChunkCipherFactory],
     ...(nativeChunkCipher ? [["native", nativeChunkCipher] as [string, ChunkCipherFactory]] : []),
   ];
   const caseName = (c: Json) =>

@@ -212,7 +212,8 @@ interface Sodium {
   ): number;
 }
 
-const sodium = ((): Sodium | undefined => {
+/** sodium-native, loaded on first use: where the native kernels serve, it is never loaded (~10 ms). */
+function loadSodium(): Sodium | undefined {
   try {
     const proc = (globalThis as { process?: { getBuiltinModule?: NodeJS.Process["getBuiltinModule"] } })
       .process;
@@ -221,7 +222,7 @@ const sodium = ((): Sodium | undefined => {
   } catch {
     return undefined;
   }
-})();
+}
 
 /**
  * libsodium's XChaCha20-Poly1305 (the SPEC §5.2 construction itself) through sodium-native: as fast
@@ -335,11 +336,16 @@ export const nodeChunkCipher: ChunkCipherFactory | undefined = (() => {
   return f && passesSelfTest(f) ? f : undefined;
 })();
 
-/** libsodium through sodium-native, undefined where the addon does not load. */
-export const sodiumChunkCipher: ChunkCipherFactory | undefined = (() => {
-  const f = sodium && sodiumFactory(sodium);
-  return f && passesSelfTest(f) ? f : undefined;
-})();
+let sodiumChecked: { f: ChunkCipherFactory | undefined } | undefined;
+/** libsodium through sodium-native (loaded on first call), undefined where the addon does not load. */
+export function sodiumChunkCipher(): ChunkCipherFactory | undefined {
+  if (sodiumChecked === undefined) {
+    const na = loadSodium();
+    const f = na && sodiumFactory(na);
+    sodiumChecked = { f: f && passesSelfTest(f) ? f : undefined };
+  }
+  return sodiumChecked.f;
+}
 
 /** ring through `@qcap/native`, undefined where the addon is not built or does not load. */
 export const nativeChunkCipher: ChunkCipherFactory | undefined = (() => {
@@ -351,13 +357,13 @@ export const nativeChunkCipher: ChunkCipherFactory | undefined = (() => {
 // so browser bundles stay clean): the native kernels, else libsodium, else Node's OpenSSL, else noble.
 export const chunkCipherImplementation: "native" | "sodium" | "node" | "noble" = nativeChunkCipher
   ? "native"
-  : sodiumChunkCipher
+  : sodiumChunkCipher()
     ? "sodium"
     : nodeChunkCipher
       ? "node"
       : "noble";
 
-const fastest = nativeChunkCipher ?? sodiumChunkCipher ?? nodeChunkCipher ?? nobleChunkCipher;
+const fastest = nativeChunkCipher ?? sodiumChunkCipher() ?? nodeChunkCipher ?? nobleChunkCipher;
 
 /** A STREAM cipher for one entry, with the fastest implementation available here. */
 export function chunkCipher(fileKey: Uint8Array, aad: Uint8Array): ChunkCipher {
