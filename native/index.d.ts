@@ -68,3 +68,23 @@ export function checkFileChunks(
   expected: Uint8Array,
   threads: number,
 ): Promise<number>;
+
+/**
+ * Seals (or, without `subkey`, copies) the `length` plaintext bytes at `inPosition` of `inFd` -
+ * chunks `first..` of an entry of `total` chunks - and writes the stored bytes at `outPosition` of
+ * `outFd`, reading, sealing, hashing and writing on `threads` threads. Resolves to each stored
+ * chunk's BLAKE3 digest and the CRC-32 of all stored bytes; rejects with "read: …" or "write: …".
+ * Unix only.
+ */
+export function sealFileChunks(
+  inFd: number,
+  inPosition: number,
+  length: number,
+  outFd: number,
+  outPosition: number,
+  subkey: Uint8Array | null | undefined,
+  aad: Uint8Array,
+  first: number,
+  total: number,
+  threads: number,
+): Promise<{ digests: Uint8Array; crc32: number }>;

@@ -8,7 +8,14 @@ import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type St
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKeyDeriver, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
-import { chunkCipher, PLAIN_CHUNK, STORED_CHUNK, TAG_BYTES } from "./crypto/stream.js";
+import {
+  chunkCipher,
+  chunkCipherImplementation,
+  PLAIN_CHUNK,
+  STORED_CHUNK,
+  streamSubkey,
+  TAG_BYTES,
+} from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
@@ -30,6 +37,7 @@ import {
   type Seal,
   storedChunkSize,
 } from "./manifest.js";
+import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
 import { ZipWriter } from "./zip/writer.js";
 
@@ -211,7 +219,10 @@ async function writeEntry(
   const chunks = chunkCount(input.size, PLAIN_CHUNK);
   const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
   await writer.beginEntry(name, mode);
-  if (options.engine && input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES)) {
+  const large = input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES);
+  if (large && input.openFile && writer.canWriteDirect && sealsNatively()) {
+    await writeNatively(writer, input, tree, chunks, key, onProgress);
+  } else if (large && options.engine) {
     await writeBlocks(writer, input, tree, chunks, key, options.engine, onProgress);
   } else {
     await writeChunks(writer, input, tree, chunks, key, scratch, onProgress);
@@ -309,6 +320,73 @@ async function writeChunks(
   if (seen !== input.size)
     fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
   if (input.size === 0) await emit(new Uint8Array(0));
+}
+
+/**
+ * Whether `pack` seals large local files into file sinks with the native kernels (file to file on
+ * threads of their own, with no block engine needed): `@qcap/native` is loaded and its STREAM
+ * engine is the one in use.
+ */
+export function sealsNatively(): boolean {
+  return chunkCipherImplementation === "native" && qcapNative?.sealFileChunks !== undefined;
+}
+
+/** Chunks per native call (64 MiB): progress is reported between calls. */
+const NATIVE_CHUNKS = 1024;
+const EMPTY = new Uint8Array(0);
+
+/** Seals a local file straight into the sink's file with the native kernels. */
+async function writeNatively(
+  writer: ZipWriter,
+  input: PackInput,
+  tree: TreeBuilder,
+  chunks: number,
+  key: StreamKey | null,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  const na = qcapNative as QcapNative;
+  const file = await (input.openFile as NonNullable<PackInput["openFile"]>)();
+  const subkey = key ? streamSubkey(key.fileKey) : null;
+  try {
+    for (let first = 0; first < chunks; first += NATIVE_CHUNKS) {
+      const n = Math.min(NATIVE_CHUNKS, chunks - first);
+      const at = first * PLAIN_CHUNK;
+      const length = Math.min(n * PLAIN_CHUNK, input.size - at);
+      await writer.writeDirect(length + (key ? n * TAG_BYTES : 0), async (fd, position) => {
+        const r = await na
+          .sealFileChunks(
+            file.fd,
+            at,
+            length,
+            fd,
+            position,
+            subkey,
+            key?.aad ?? EMPTY,
+            first,
+            chunks,
+            nativeThreads(),
+          )
+          .catch((e: unknown) => nativeFailure(input.name, e));
+        tree.pushDigests(r.digests);
+        return r.crc32;
+      });
+      onProgress?.(length);
+    }
+    const size = await file.size();
+    if (size !== input.size)
+      fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, now ${size})`);
+  } finally {
+    subkey?.fill(0);
+    await file.close();
+  }
+}
+
+/** The error of a failed native call: reads name the input; writes go to the sink, which names its file. */
+function nativeFailure(name: string, e: unknown): never {
+  const message = e instanceof Error ? e.message : String(e);
+  if (message.startsWith("read: changed")) fail("input", `${name}: ${message.slice("read: ".length)}`);
+  if (message.startsWith("read: ")) fail("input", `cannot read ${name}: ${message.slice("read: ".length)}`);
+  throw new Error(message.replace(/^write: /, ""));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule.js";
 import {
   chunkCount,
@@ -17,10 +17,12 @@ import { QcapError } from "../src/errors.js";
 import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
 import { crc32JsOnly } from "../src/hash/crc32.js";
 import { toHex } from "../src/hash/hex.js";
+import { fileInput } from "../src/inputs-node.js";
+import { fileSink } from "../src/io/sink-node.js";
 import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
-import { bytesInput } from "../src/pack.js";
-import { packBytes, pseudoRandom, tempDir } from "./helpers.js";
+import { bytesInput, pack, sealsNatively } from "../src/pack.js";
+import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
 const BLOCK = 16;
@@ -131,6 +133,7 @@ describe.skipIf(!built)("native block kernels", () => {
 describe.skipIf(!built)("native checks of local capsules (verify)", () => {
   const MiB = 1024 * 1024;
   const tmp = tempDir("qcap-native-");
+  afterAll(() => tmp.remove());
 
   async function capsuleFile(): Promise<{ path: string; bytes: Uint8Array; dataOffset: number }> {
     const bytes = await packBytes([
@@ -184,5 +187,50 @@ describe.skipIf(!built)("native checks of local capsules (verify)", () => {
       closeSync(fd);
     }
     expect(() => na.checkFileChunks(-1, 0, 65536, 65536, new Uint8Array(32), 1)).toThrow(/file descriptor/);
+  });
+});
+
+describe.skipIf(!built)("native sealing of local files into file sinks (pack)", () => {
+  const MiB = 1024 * 1024;
+  const tmp = tempDir("qcap-native-seal-");
+  afterAll(() => tmp.remove());
+  const recipient = new Uint8Array(32).fill(3);
+  /** Deterministic "random" values, so that two packs can be compared byte for byte. */
+  const fixedRandom = () => {
+    let n = 0;
+    return (len: number) => new Uint8Array(len).fill(++n);
+  };
+
+  it("writes the bytes of the portable path, sealed and not", async () => {
+    expect(sealsNatively()).toBe(true);
+    const data = pseudoRandom(70 * MiB + 4321, 11);
+    const path = join(tmp.path, "in.bin");
+    writeFileSync(path, data);
+    for (const recipients of [[recipient], []]) {
+      const out = join(tmp.path, `out-${recipients.length}.qcap`);
+      const opts = { signingKey: signingKey(), recipients, random: fixedRandom() };
+      await pack([fileInput(path, "payload/in.bin", data.length, 0o644)], await fileSink(out), opts);
+      const viaMemory = await packBytes([bytesInput("payload/in.bin", data)], {
+        ...opts,
+        random: fixedRandom(),
+      });
+      const written = readFileSync(out);
+      expect(written.length).toBe(viaMemory.length);
+      expect(Buffer.compare(written, viaMemory)).toBe(0);
+    }
+  });
+
+  it("notices a file that shrank or grew, and leaves no output", async () => {
+    const path = join(tmp.path, "grow.bin");
+    writeFileSync(path, pseudoRandom(6 * MiB, 12));
+    for (const size of [7 * MiB, 5 * MiB]) {
+      const out = join(tmp.path, `g-${size}.qcap`);
+      const err = await pack([fileInput(path, "payload/g", size, 0o644)], await fileSink(out), {
+        signingKey: signingKey(),
+      }).catch((e: unknown) => e);
+      expect((err as QcapError).kind, `${size}`).toBe("input");
+      expect((err as QcapError).message).toMatch(/^payload\/g: changed while (reading \(shrank\)|packing)/);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 });

@@ -5,7 +5,7 @@ import { fail } from "../errors.js";
 import { type ExtractItem, extract } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
-import { type PackInput, type PackResult, pack } from "../pack.js";
+import { type PackInput, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
 import { plainChunks, readRange } from "../read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
@@ -73,17 +73,16 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
   const total = inputs.reduce((s, i) => s + i.size, 0);
   const bar = progress(`packing ${o.output}`, total, !o.json);
-  const result = await withBlockEngine(
-    inputs.map((i) => i.size),
-    async (engine) =>
-      pack(inputs, await fileSink(o.output), {
-        signingKey,
-        recipients,
-        ...(passphrase !== undefined ? { passphrase } : {}),
-        hideNames: o.hideNames ?? false,
-        onProgress: (n) => bar.add(n),
-        ...(engine ? { engine } : {}),
-      }),
+  // Large files are sealed by the native kernels on threads of their own when they are loaded.
+  const result = await withBlockEngine(sealsNatively() ? [] : inputs.map((i) => i.size), async (engine) =>
+    pack(inputs, await fileSink(o.output), {
+      signingKey,
+      recipients,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+      hideNames: o.hideNames ?? false,
+      onProgress: (n) => bar.add(n),
+      ...(engine ? { engine } : {}),
+    }),
   );
   bar.done();
   const summary = {

@@ -73,7 +73,11 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
       const { bytesWritten: n } = await fh.write(bytes, done, bytes.length - done, at + done);
       done += n;
     }
-    unsynced += bytes.length;
+    written(bytes.length);
+  };
+  /** Counts bytes written to the file; starts a background data sync every SYNC_EVERY when durable. */
+  const written = (n: number): void => {
+    unsynced += n;
     if (durable && unsynced >= SYNC_EVERY && syncing === null) {
       unsynced = 0;
       syncing = fh.datasync().then(
@@ -154,6 +158,17 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
           }
         }
         bytesWritten += chunk.length;
+      });
+    },
+    writeAt(length, fill) {
+      return run(async () => {
+        await flush();
+        await settle();
+        const at = position;
+        position += length;
+        await fill(fh.fd, at);
+        written(length);
+        bytesWritten += length;
       });
     },
     async close() {

@@ -11,6 +11,12 @@ export interface Sink {
   /** Discards everything written (a file sink removes its temporary file). Safe to call twice. */
   abort(): Promise<void>;
   readonly bytesWritten: number;
+  /**
+   * Optional (local files): lets `fill` write the next `length` bytes itself, with positioned writes
+   * to `fd` from `position` on (e.g. from native threads), as if they had been passed to `write`.
+   * Nothing else is written until `fill` settles; a rejection fails the sink.
+   */
+  writeAt?(length: number, fill: (fd: number, position: number) => Promise<void>): Promise<void>;
 }
 
 export interface MemorySink extends Sink {

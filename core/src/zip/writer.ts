@@ -109,6 +109,34 @@ export class ZipWriter {
     this.#offset += chunk.length;
   }
 
+  /** Whether `writeDirect` can be used: the sink writes a local file (`Sink.writeAt`). */
+  get canWriteDirect(): boolean {
+    return this.#sink.writeAt !== undefined;
+  }
+
+  /**
+   * Appends `length` stored bytes to the open entry that `fill` writes itself at (fd, position) of
+   * the sink's file (see `Sink.writeAt`); `fill` resolves to their CRC-32.
+   */
+  async writeDirect(length: number, fill: (fd: number, position: number) => Promise<number>): Promise<void> {
+    this.#check(true);
+    const e = this.#current as Open;
+    const writeAt = this.#sink.writeAt?.bind(this.#sink);
+    if (!writeAt) throw new Error("ZipWriter: the sink cannot write directly");
+    let crc = 0;
+    try {
+      await writeAt(length, async (fd, position) => {
+        crc = await fill(fd, position);
+      });
+    } catch (err) {
+      this.#state = "failed";
+      throw err;
+    }
+    e.crc.append(crc, length);
+    e.size += length;
+    this.#offset += length;
+  }
+
   /** Ends the open entry with its data descriptor. */
   async endEntry(): Promise<{ crc32: number; size: number }> {
     this.#check(true);
