@@ -88,3 +88,28 @@ export function sealFileChunks(
   total: number,
   threads: number,
 ): Promise<{ digests: Uint8Array; crc32: number }>;
+
+/**
+ * Reads whole small files (at most 65536 bytes each) and seals each as its own entry's single
+ * chunk with its 32-byte subkey (`subkeys`, 32 bytes per file) and associated data (`aads`, file `i`
+ * ending at `aadEnds[i]`), or stores it in the clear without `subkeys`, on `threads` threads.
+ * Symbolic links are refused (O_NOFOLLOW). Unix only.
+ */
+export function sealSmallFiles(
+  paths: string[],
+  sizes: number[],
+  subkeys: Uint8Array | null | undefined,
+  aads: Uint8Array,
+  aadEnds: number[],
+  threads: number,
+): Promise<{
+  stored: Uint8Array;
+  digests: Uint8Array;
+  crcs: number[];
+  /** Index of the first file that failed, or -1. */
+  failed: number;
+  /** For `failed`: bytes read (up to its size + 1), or -1 when it could not be opened or read. */
+  failedRead: number;
+  failedErrno: number;
+  failedMessage: string;
+}>;

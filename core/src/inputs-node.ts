@@ -1,5 +1,5 @@
 /** Pack inputs from the local file system. */
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { fail, QcapError } from "./errors.js";
@@ -7,6 +7,12 @@ import { fsReason } from "./io/source-node.js";
 import { MODE_EXEC, MODE_FILE } from "./manifest.js";
 import type { PackInput } from "./pack.js";
 import { validateEntryName } from "./zip/names.js";
+
+/**
+ * Files are opened read-only without following symbolic links: the listing refused links, and one
+ * put in a listed file's place later must not lead outside the folder. (0 where there is no such flag.)
+ */
+const READ_NOFOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
 /** Bytes per read of a large file: a whole number of chunks, so re-chunking never copies. */
 const READ_SIZE = 1 << 20;
@@ -23,7 +29,7 @@ const SMALL_FILE = 256 * 1024;
  * is read whole into the caller's scratch buffer when it offers one large enough.
  */
 export function fileInput(path: string, name: string, size: number, mode: number): PackInput {
-  return {
+  const input: PackInput = {
     name,
     size,
     mode,
@@ -31,7 +37,7 @@ export function fileInput(path: string, name: string, size: number, mode: number
     async openFile() {
       let fd: number;
       try {
-        fd = openSync(path, "r");
+        fd = openSync(path, READ_NOFOLLOW);
       } catch (e) {
         return cannotRead(path, e);
       }
@@ -42,6 +48,16 @@ export function fileInput(path: string, name: string, size: number, mode: number
       };
     },
   };
+  localPaths.set(input, path);
+  return input;
+}
+
+/** Paths of inputs made by `fileInput`, for readers that open files themselves (native batches). */
+const localPaths = new WeakMap<PackInput, string>();
+
+/** The local path of an input made by `fileInput`, else undefined. */
+export function localPathOf(input: PackInput): string | undefined {
+  return localPaths.get(input);
 }
 
 const cannotRead = (path: string, e: unknown): never => {
@@ -54,7 +70,7 @@ async function* readSmall(path: string, size: number, scratch?: Uint8Array): Asy
   const buf = scratch && scratch.length > size ? scratch.subarray(0, size + 1) : new Uint8Array(size + 1);
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(path, READ_NOFOLLOW);
   } catch (e) {
     return cannotRead(path, e);
   }
@@ -78,7 +94,7 @@ async function* readSmall(path: string, size: number, scratch?: Uint8Array): Asy
 async function* readLarge(path: string): AsyncGenerator<Uint8Array> {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(path, READ_NOFOLLOW);
   } catch (e) {
     return cannotRead(path, e);
   }

@@ -2,7 +2,16 @@
  * The native block kernels (`@qcap/native`) give the bytes, digests and CRCs of the portable
  * engines (noble STREAM, WebAssembly BLAKE3, plain-JS CRC-32) and the same verdicts on bad data.
  */
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule.js";
@@ -17,11 +26,12 @@ import { QcapError } from "../src/errors.js";
 import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
 import { crc32JsOnly } from "../src/hash/crc32.js";
 import { toHex } from "../src/hash/hex.js";
-import { fileInput } from "../src/inputs-node.js";
+import { directoryInputs, fileInput } from "../src/inputs-node.js";
 import { fileSink } from "../src/io/sink-node.js";
 import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
-import { bytesInput, pack, sealsNatively } from "../src/pack.js";
+import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/pack.js";
+import { nativeSmallFiles } from "../src/small-files-node.js";
 import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
@@ -231,6 +241,97 @@ describe.skipIf(!built)("native sealing of local files into file sinks (pack)", 
       expect((err as QcapError).kind, `${size}`).toBe("input");
       expect((err as QcapError).message).toMatch(/^payload\/g: changed while (reading \(shrank\)|packing)/);
       expect(existsSync(out)).toBe(false);
+    }
+  });
+});
+
+describe.skipIf(!built)("native batches of small files (pack)", () => {
+  const tmp = tempDir("qcap-native-small-");
+  afterAll(() => tmp.remove());
+  const fixedRandom = () => {
+    let n = 0;
+    return (len: number) => new Uint8Array(len).fill(++n);
+  };
+
+  /** A folder of small files of many sizes (batch limits, empty, one chunk, one byte over). */
+  function folder(name: string, count: number): string {
+    const dir = join(tmp.path, name);
+    for (let i = 0; i < count; i++) {
+      const sub = join(dir, `d${i % 7}`);
+      mkdirSync(sub, { recursive: true });
+      const size = [0, 1, 4096, 65535, 65536, 65537, 100_000][i % 7] as number;
+      writeFileSync(join(sub, `f${i}.bin`), pseudoRandom(size, i + 1));
+    }
+    return dir;
+  }
+
+  async function packDir(dir: string, out: string, opts: Partial<PackOptions>) {
+    const inputs = [
+      ...(await directoryInputs(dir, "payload/")),
+      bytesInput("meta/item.json", pseudoRandom(300, 2)),
+    ];
+    await pack(inputs, await fileSink(out), { signingKey: signingKey(), random: fixedRandom(), ...opts });
+    return readFileSync(out);
+  }
+
+  it("writes the bytes of the one-file-at-a-time path: sealed, hidden names, and in the clear", async () => {
+    const batcher = nativeSmallFiles();
+    expect(batcher).toBeDefined();
+    const dir = folder("many", 700);
+    for (const extra of [
+      { recipients: [new Uint8Array(32).fill(3)] },
+      { recipients: [new Uint8Array(32).fill(3)], hideNames: true },
+      {},
+    ]) {
+      const a = await packDir(dir, join(tmp.path, "a.qcap"), {
+        ...extra,
+        ...(batcher ? { smallFiles: batcher } : {}),
+      });
+      const b = await packDir(dir, join(tmp.path, "b.qcap"), extra);
+      expect(a.length).toBe(b.length);
+      expect(Buffer.compare(a, b)).toBe(0);
+    }
+  });
+
+  it("names a file that went missing, changed size or became a symbolic link after listing", async () => {
+    const batcher = nativeSmallFiles();
+    const cases: [string, (path: string) => void, RegExp][] = [
+      ["gone", (p) => unlinkSync(p), /^cannot read .*f2\.bin: no such file$/],
+      [
+        "grew",
+        (p) => writeFileSync(p, pseudoRandom(5000)),
+        /^payload\/d2\/f2\.bin: changed while packing \(grew\)$/,
+      ],
+      [
+        "shrank",
+        (p) => writeFileSync(p, pseudoRandom(10)),
+        /^payload\/d2\/f2\.bin: changed while packing \(expected 4096 bytes, read 10\)$/,
+      ],
+      [
+        "link",
+        (p) => {
+          unlinkSync(p);
+          symlinkSync("/etc/hostname", p);
+        },
+        /^cannot read .*f2\.bin: is a symbolic link \(not followed\)$/,
+      ],
+    ];
+    // The same messages with and without the native batches.
+    for (const [label, change, message] of cases) {
+      for (const smallFiles of [batcher, undefined]) {
+        const dir = folder(`${label}-${smallFiles ? "native" : "js"}`, 20);
+        const inputs = await directoryInputs(dir, "payload/");
+        change(join(dir, "d2", "f2.bin"));
+        const out = join(tmp.path, `${label}.qcap`);
+        const err = await pack(inputs, await fileSink(out), {
+          signingKey: signingKey(),
+          recipients: [new Uint8Array(32).fill(3)],
+          ...(smallFiles ? { smallFiles } : {}),
+        }).catch((e: unknown) => e);
+        expect((err as QcapError).kind, label).toBe("input");
+        expect((err as QcapError).message, label).toMatch(message);
+        expect(existsSync(out), label).toBe(false);
+      }
     }
   });
 });

@@ -5,9 +5,10 @@ import { fail } from "../errors.js";
 import { type ExtractItem, extract } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
-import { type PackInput, type PackResult, pack, sealsNatively } from "../pack.js";
+import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
 import { plainChunks, readRange } from "../read.js";
+import { nativeSmallFiles } from "../small-files-node.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import {
@@ -73,16 +74,25 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
   const total = inputs.reduce((s, i) => s + i.size, 0);
   const bar = progress(`packing ${o.output}`, total, !o.json);
-  // Large files are sealed by the native kernels on threads of their own when they are loaded.
-  const result = await withBlockEngine(sealsNatively() ? [] : inputs.map((i) => i.size), async (engine) =>
-    pack(inputs, await fileSink(o.output), {
-      signingKey,
-      recipients,
-      ...(passphrase !== undefined ? { passphrase } : {}),
-      hideNames: o.hideNames ?? false,
-      onProgress: (n) => bar.add(n),
-      ...(engine ? { engine } : {}),
-    }),
+  const smallFiles = nativeSmallFiles();
+  // Local files are sealed by the native kernels on threads of their own when they are loaded;
+  // other inputs (entries of a capsule being sealed) need the block engine.
+  const viaEngine = inputs.filter((i) => !(i.openFile && sealsNatively()));
+  const result = await withBlockEngine(
+    viaEngine.map((i) => i.size),
+    async (engine) => {
+      const options: PackOptions = {
+        signingKey,
+        recipients,
+        ...(passphrase !== undefined ? { passphrase } : {}),
+        hideNames: o.hideNames ?? false,
+        onProgress: (n) => bar.add(n),
+        ...(engine ? { engine } : {}),
+        ...(smallFiles ? { smallFiles } : {}),
+      };
+      // The sink last: from its creation on, pack owns it and removes its file on any failure.
+      return pack(inputs, await fileSink(o.output), options);
+    },
   );
   bar.done();
   const summary = {

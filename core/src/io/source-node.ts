@@ -16,6 +16,8 @@ export function fsReason(e: unknown): string {
       return "is a directory";
     case "ENOTDIR":
       return "not a directory";
+    case "ELOOP":
+      return "is a symbolic link (not followed)";
     case "ENOSPC":
       return "no space left on device";
     case "EROFS":
