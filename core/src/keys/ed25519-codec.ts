@@ -6,6 +6,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64 } from "@scure/base";
 import { concatBytes, equalBytes, fromHex, parseHex } from "../crypto/bytes.js";
 import { fail } from "../errors.js";
+import { opensslEd25519 } from "./ed25519-openssl.js";
 
 export interface SigningKey {
   seed: Uint8Array;
@@ -18,7 +19,7 @@ const PKCS8_PREFIX = fromHex("302e020100300506032b657004220420");
 const SPKI_PREFIX = fromHex("302a300506032b6570032100");
 
 export function signingKeyFromSeed(seed: Uint8Array): SigningKey {
-  return { seed, publicKey: ed25519.getPublicKey(seed) };
+  return { seed, publicKey: opensslEd25519()?.publicKey(seed) ?? ed25519.getPublicKey(seed) };
 }
 
 /** 32 bytes from 64 hex digits, ignoring whitespace; undefined for anything else. */
