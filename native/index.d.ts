@@ -91,16 +91,16 @@ export function sealFileChunks(
 
 /**
  * Reads whole small files (at most 65536 bytes each) and seals each as its own entry's single
- * chunk with its 32-byte subkey (`subkeys`, 32 bytes per file) and associated data (`aads`, file `i`
- * ending at `aadEnds[i]`), or stores it in the clear without `subkeys`, on `threads` threads.
- * Symbolic links are refused (O_NOFOLLOW). Unix only.
+ * chunk, or stores it in the clear without `prk`, on `threads` threads. Sealed, each file's key and
+ * associated data derive from its entry name, `prk` (HKDF-Extract of the master key, salt the capsule
+ * id: SPEC §5.1) and `capsuleId` (§5.2). Symbolic links are refused (O_NOFOLLOW). Unix only.
  */
 export function sealSmallFiles(
   paths: string[],
   sizes: number[],
-  subkeys: Uint8Array | null | undefined,
-  aads: Uint8Array,
-  aadEnds: number[],
+  names: string[] | null | undefined,
+  prk: Uint8Array | null | undefined,
+  capsuleId: Uint8Array | null | undefined,
   threads: number,
 ): Promise<{
   stored: Uint8Array;
@@ -112,4 +112,20 @@ export function sealSmallFiles(
   failedRead: number;
   failedErrno: number;
   failedMessage: string;
+}>;
+
+/** HChaCha20 of a 32-byte key and a 16-byte nonce (draft-irtf-cfrg-xchacha §2.2). */
+export function hchacha20Subkey(key: Uint8Array, nonce: Uint8Array): Uint8Array;
+
+/**
+ * Every file below `dir`, without following symbolic links: paths relative to `dir` with `/`
+ * separators, depth first, each folder's names in byte order. Kinds: 0 a regular file, 1 a symbolic
+ * link, 2 anything else. `notUtf8` names a path that is not UTF-8 (the listing then stops there).
+ */
+export function listTree(dir: string): Promise<{
+  paths: string[];
+  kinds: number[];
+  sizes: number[];
+  modes: number[];
+  notUtf8: string;
 }>;

@@ -2,9 +2,11 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { getSystemErrorName } from "node:util";
 import { fail, QcapError } from "./errors.js";
 import { fsReason } from "./io/source-node.js";
 import { MODE_EXEC, MODE_FILE } from "./manifest.js";
+import { type QcapNative, qcapNative } from "./native.js";
 import type { PackInput } from "./pack.js";
 import { validateEntryName } from "./zip/names.js";
 
@@ -124,12 +126,51 @@ async function* readLarge(path: string): AsyncGenerator<Uint8Array> {
 }
 
 /**
+ * The native listing of `dir` (one call for the whole tree, lstat without following links), or
+ * undefined without `@qcap/native` or when a name is not UTF-8 (the walk below then reports it as
+ * Node does). Its errors are those of the walk: "cannot read DIR: reason".
+ */
+async function nativeListing(dir: string) {
+  if (!qcapNative?.listTree) return undefined;
+  let t: Awaited<ReturnType<QcapNative["listTree"]>>;
+  try {
+    t = await qcapNative.listTree(dir);
+  } catch (e) {
+    // Rust's I/O errors end with "(os error N)": give them Node's code, so messages match the walk's.
+    const message = e instanceof Error ? e.message : String(e);
+    const errno = /\(os error (\d+)\)/.exec(message)?.[1];
+    const code = errno === undefined ? undefined : getSystemErrorName(-Number(errno));
+    return cannotRead(dir, Object.assign(new Error(message), { code }));
+  }
+  return t.notUtf8 === "" ? t : undefined;
+}
+
+/**
  * Every regular file below `dir`, named `prefix` + its relative path with `/` separators.
  * Symlinks and special files are refused rather than followed: packing must not reach outside `dir`.
  */
 export async function directoryInputs(dir: string, prefix: "payload/" | "meta/"): Promise<PackInput[]> {
   const top = await lstat(dir).catch(() => fail("input", `cannot read ${dir}: no such directory`));
   if (!top.isDirectory()) fail("input", `${dir} is not a directory`);
+  const listed = await nativeListing(dir);
+  if (listed) {
+    const out: PackInput[] = [];
+    listed.paths.forEach((rel, i) => {
+      const path = join(dir, rel);
+      const kind = listed.kinds[i];
+      if (kind === 1) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+      if (kind !== 0) fail("input", `cannot pack ${path}: not a regular file`);
+      const name = prefix + rel;
+      try {
+        validateEntryName(name);
+      } catch (e) {
+        throw new QcapError("input", `cannot pack ${path}: ${(e as Error).message}`);
+      }
+      const mode = (listed.modes[i] as number) & 0o111 ? MODE_EXEC : MODE_FILE;
+      out.push(fileInput(path, name, listed.sizes[i] as number, mode));
+    });
+    return out;
+  }
   const out: PackInput[] = [];
   // Synchronous listing: one thread-pool round trip per file would dominate with many small files.
   const walk = (d: string): void => {

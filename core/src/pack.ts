@@ -6,7 +6,7 @@ import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
-import { fileKeyDeriver, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
+import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
 import {
   chunkCipher,
@@ -66,10 +66,19 @@ export interface OpenedFile {
   close(): Promise<void>;
 }
 
-/** One whole small input for a `SmallFileBatcher`: sealed with `key` (its single chunk), or stored as is. */
+/** One whole small input for a `SmallFileBatcher`, under its entry name in the capsule. */
 export interface SmallFileJob {
   input: PackInput;
-  key: StreamKey | null;
+  name: string;
+}
+
+/**
+ * What a batcher needs to seal (SPEC §5.1, §5.2): each file key is HKDF-Expand of `prk` (HKDF-Extract
+ * of the master key, salt the capsule id) with the entry name; the associated data names both.
+ */
+export interface BatchKeys {
+  prk: Uint8Array;
+  capsuleId: Uint8Array;
 }
 
 export interface SmallFilesSealed {
@@ -90,8 +99,11 @@ export interface SmallFileBatcher {
   readonly maxBytes: number;
   /** Whether it can read `input` itself (e.g. a local file). */
   accepts(input: PackInput): boolean;
-  /** All sealed or all in the clear; rejects with a QcapError naming the first input that fails. */
-  seal(jobs: SmallFileJob[]): Promise<SmallFilesSealed>;
+  /**
+   * Seals every input (with `keys`) or stores them all in the clear (without); rejects with a
+   * QcapError naming the first input that fails.
+   */
+  seal(jobs: SmallFileJob[], keys: BatchKeys | null): Promise<SmallFilesSealed>;
 }
 
 export interface SigningKey {
@@ -208,35 +220,43 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
           }
         : null;
     const segments = segment(ordered, entryNames, sealed, options.smallFiles);
+    let prk: Uint8Array | null = null;
+    const batchKeys = (): BatchKeys => {
+      prk ??= fileKeyPrk(masterKey as Uint8Array, capsuleId as Uint8Array);
+      return { prk, capsuleId: capsuleId as Uint8Array };
+    };
     // A batch of small files is read and sealed while the one before it is written.
     const started = new Map<number, Promise<SmallFilesSealed>>();
     const start = (k: number) => {
       const s = segments[k];
       if (!s || s.kind !== "batch" || started.has(k)) return;
-      const jobs = s.inputs.map((input) => ({ input, key: keyOf(entryNames.get(input) as string) }));
-      const p = (options.smallFiles as SmallFileBatcher).seal(jobs);
+      const jobs = s.inputs.map((input) => ({ input, name: entryNames.get(input) as string }));
+      const p = (options.smallFiles as SmallFileBatcher).seal(jobs, s.encrypted ? batchKeys() : null);
       p.catch(() => {});
       started.set(k, p);
     };
-    for (let k = 0; k < segments.length; k++) {
-      start(k);
-      start(k + 1);
-      const s = segments[k] as Segment;
-      if (s.kind === "one") {
-        const name = entryNames.get(s.input) as string;
-        add(await writeEntry(writer, s.input, name, sealed, keyOf(name), options, scratch));
-        continue;
+    try {
+      for (let k = 0; k < segments.length; k++) {
+        start(k);
+        start(k + 1);
+        const s = segments[k] as Segment;
+        if (s.kind === "one") {
+          const name = entryNames.get(s.input) as string;
+          add(await writeEntry(writer, s.input, name, sealed, keyOf(name), options, scratch));
+          continue;
+        }
+        const batch = (await started.get(k)) as SmallFilesSealed;
+        started.delete(k);
+        for (const w of writeBatch(s.inputs, s.encrypted, batch)) {
+          const name = entryNames.get(w.input) as string;
+          add(await writeStored(writer, w.input, name, w.stored, w.crc32, w.digest));
+          options.onProgress?.(w.input.size);
+        }
       }
-      const batch = (await started.get(k)) as SmallFilesSealed;
-      started.delete(k);
-      for (const w of writeBatch(s.inputs, s.encrypted, batch)) {
-        const name = entryNames.get(w.input) as string;
-        add(await writeStored(writer, w.input, name, w.stored, w.crc32, w.digest));
-        options.onProgress?.(w.input.size);
-      }
+    } finally {
+      // The batcher took its copy of the key when each batch started.
+      (prk as Uint8Array | null)?.fill(0);
     }
-    // Batches started ahead of a failure must finish before the sink goes away.
-    await Promise.allSettled(started.values());
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
       issuer: toHex(options.signingKey.publicKey),

@@ -4,7 +4,7 @@
  * most of the work. `pack` takes a batcher through `PackOptions.smallFiles`.
  */
 import { getSystemErrorName } from "node:util";
-import { PLAIN_CHUNK, streamSubkey } from "./crypto/stream.js";
+import { PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail } from "./errors.js";
 import { localPathOf } from "./inputs-node.js";
 import { fsReason } from "./io/source-node.js";
@@ -24,35 +24,16 @@ export function nativeSmallFiles(): SmallFileBatcher | undefined {
     maxFiles: BATCH_FILES,
     maxBytes: BATCH_BYTES,
     accepts: (input) => localPathOf(input) !== undefined && input.size <= PLAIN_CHUNK,
-    async seal(jobs) {
+    async seal(jobs, keys) {
       const paths = jobs.map((j) => localPathOf(j.input) as string);
-      const sealed = jobs.length > 0 && jobs[0]?.key != null;
-      const subkeys = sealed ? new Uint8Array(32 * jobs.length) : null;
-      const aadEnds: number[] = [];
-      let aadLength = 0;
-      for (const j of jobs) aadLength += j.key?.aad.length ?? 0;
-      const aads = new Uint8Array(aadLength);
-      let at = 0;
-      jobs.forEach((j, i) => {
-        if ((j.key != null) !== sealed) throw new Error("a batch is either sealed or not");
-        if (j.key && subkeys) {
-          const k = streamSubkey(j.key.fileKey);
-          subkeys.set(k, 32 * i);
-          k.fill(0);
-          aads.set(j.key.aad, at);
-          at += j.key.aad.length;
-        }
-        aadEnds.push(at);
-      });
       const r = await na.sealSmallFiles(
         paths,
         jobs.map((j) => j.input.size),
-        subkeys,
-        aads,
-        aadEnds,
+        keys ? jobs.map((j) => j.name) : null,
+        keys?.prk,
+        keys?.capsuleId,
         nativeThreads(),
       );
-      subkeys?.fill(0);
       if (r.failed >= 0) {
         const job = jobs[r.failed] as (typeof jobs)[number];
         const path = paths[r.failed] as string;

@@ -2,6 +2,8 @@
  * The native block kernels (`@qcap/native`) give the bytes, digests and CRCs of the portable
  * engines (noble STREAM, WebAssembly BLAKE3, plain-JS CRC-32) and the same verdicts on bad data.
  */
+
+import { execFileSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -17,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule.js";
 import {
   chunkCount,
+  hchacha20,
   nobleChunkCipher,
   PLAIN_CHUNK,
   STORED_CHUNK,
@@ -129,6 +132,19 @@ describe.skipIf(!built)("native block kernels", () => {
     out.fill(0xaa);
     expect(open(want.stored, pseudoRandom(32, 99))).toBe(-1_000_000);
     expect(out.subarray(0, PLAIN_CHUNK).every((b) => b === 0)).toBe(true);
+  });
+
+  it("computes HChaCha20 as the draft's vector and the JS implementation do", () => {
+    const key = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex");
+    const nonce = Buffer.from("000000090000004a0000000031415927", "hex");
+    expect(toHex(na().hchacha20Subkey(key, nonce))).toBe(
+      "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc",
+    );
+    for (let i = 0; i < 20; i++) {
+      const k = pseudoRandom(32, 100 + i);
+      const n = pseudoRandom(16, 200 + i);
+      expect(toHex(na().hchacha20Subkey(k, n))).toBe(toHex(hchacha20(k, n)));
+    }
   });
 
   it("refuses buffers too small for the work", () => {
@@ -333,5 +349,55 @@ describe.skipIf(!built)("native batches of small files (pack)", () => {
         expect(existsSync(out), label).toBe(false);
       }
     }
+  });
+});
+
+describe.skipIf(!built)("native listing of folders (pack)", () => {
+  const tmp = tempDir("qcap-native-list-");
+  afterAll(() => tmp.remove());
+  const list = async (dir: string) =>
+    (await directoryInputs(dir, "payload/")).map((i) => ({ name: i.name, size: i.size, mode: i.mode }));
+
+  it("lists what the portable walk lists: names, sizes and modes, nested, in any script", async () => {
+    const dir = join(tmp.path, "tree");
+    for (const [rel, size, exec] of [
+      ["a.txt", 3, false],
+      ["b/c.bin", 70000, true],
+      ["b/d/e", 0, false],
+      ["ünï/日本.tif", 10, false],
+      ["Z", 1, false],
+    ] as const) {
+      mkdirSync(join(dir, rel, ".."), { recursive: true });
+      writeFileSync(join(dir, rel), pseudoRandom(size), { mode: exec ? 0o755 : 0o644 });
+    }
+    const native = await list(dir);
+    const script = `import("${new URL("../dist/inputs-node.js", import.meta.url).href}").then(async (m) => console.log(JSON.stringify((await m.directoryInputs(process.argv[1], "payload/")).map((i) => ({ name: i.name, size: i.size, mode: i.mode })))))`;
+    const portable = JSON.parse(
+      execFileSync(process.execPath, ["-e", script, dir], {
+        env: { ...process.env, QCAP_NATIVE: "0" },
+      }).toString(),
+    );
+    const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : 1);
+    expect([...native].sort(byName)).toEqual([...portable].sort(byName));
+    expect(native.map((x) => x.name)).toContain("payload/ünï/日本.tif");
+    expect(native.find((x) => x.name === "payload/b/c.bin")).toEqual({
+      name: "payload/b/c.bin",
+      size: 70000,
+      mode: 0o755,
+    });
+  });
+
+  it("refuses symbolic links and special files, naming them", async () => {
+    const links = join(tmp.path, "links");
+    mkdirSync(join(links, "sub"), { recursive: true });
+    writeFileSync(join(links, "ok.txt"), "x");
+    symlinkSync("/etc/hostname", join(links, "sub", "link"));
+    await expect(list(links)).rejects.toThrow(
+      `cannot pack ${join(links, "sub", "link")}: symbolic links are not packed`,
+    );
+    const fifo = join(tmp.path, "fifo");
+    mkdirSync(fifo);
+    execFileSync("mkfifo", [join(fifo, "pipe")]);
+    await expect(list(fifo)).rejects.toThrow(`cannot pack ${join(fifo, "pipe")}: not a regular file`);
   });
 });

@@ -475,7 +475,11 @@ impl Task for SealFileChunks {
               if let Some(key) = &key {
                 let index = self.first + b * block_chunks + c as u64;
                 let (data, t) = s.split_at_mut(p.len());
-                match key.seal_in_place_separate_tag(nonce_of(index, index + 1 == self.total), Aad::from(&self.aad), data) {
+                match key.seal_in_place_separate_tag(
+                  nonce_of(index, index + 1 == self.total),
+                  Aad::from(&self.aad),
+                  data,
+                ) {
                   Ok(tg) => t.copy_from_slice(tg.as_ref()),
                   Err(_) => return fail(range_err("chunk too large")),
                 }
@@ -489,7 +493,8 @@ impl Task for SealFileChunks {
               return fail(Error::new(Status::GenericFailure, format!("write: {e}")));
             }
             let first = (b * block_chunks) as usize * 32;
-            digests.lock().unwrap()[first..first + n_chunks * 32].copy_from_slice(&block_digests[..n_chunks * 32]);
+            digests.lock().unwrap()[first..first + n_chunks * 32]
+              .copy_from_slice(&block_digests[..n_chunks * 32]);
             crcs.lock().unwrap()[b as usize] = Some(crc);
           }
         });
@@ -506,7 +511,10 @@ impl Task for SealFileChunks {
   }
 
   fn resolve(&mut self, _env: Env, (digests, crc32): (Vec<u8>, u32)) -> Result<SealedRegion> {
-    Ok(SealedRegion { digests: digests.into(), crc32 })
+    Ok(SealedRegion {
+      digests: digests.into(),
+      crc32,
+    })
   }
 }
 
@@ -573,12 +581,86 @@ pub struct SmallFilesSealed {
 pub struct SealSmallFiles {
   paths: Vec<String>,
   sizes: Vec<u64>,
-  /// Per file: a 32-byte subkey, or none (stored in the clear).
-  subkeys: Option<Vec<u8>>,
-  /// Per file: its STREAM associated data, `aads[aad_ends[i-1]..aad_ends[i]]`.
-  aads: Vec<u8>,
-  aad_ends: Vec<u32>,
+  /// Sealed: the entry names (keys and associated data are derived from them), the HKDF-Extract
+  /// output of the master key and the capsule id. None: stored in the clear.
+  keys: Option<BatchKeys>,
   threads: usize,
+}
+
+struct BatchKeys {
+  names: Vec<String>,
+  file_key_hmac: ring::hmac::Key,
+  capsule_id: [u8; 16],
+}
+
+impl BatchKeys {
+  /// SPEC §5.1: `fileKey = HKDF-Expand(prk, "qcap/v1 file key" || 0x00 || name, 32)`, one HMAC; then
+  /// the STREAM subkey `HChaCha20(fileKey, 0^16)` and the associated data of §5.2.
+  fn for_entry(&self, i: usize) -> (LessSafeKey, Vec<u8>) {
+    let name = self.names[i].as_bytes();
+    let mut ctx = ring::hmac::Context::with_key(&self.file_key_hmac);
+    ctx.update(b"qcap/v1 file key\0");
+    ctx.update(name);
+    ctx.update(&[1]);
+    let mut file_key = [0u8; 32];
+    file_key.copy_from_slice(ctx.sign().as_ref());
+    let mut subkey = hchacha20(&file_key, &[0u8; 16]);
+    let key = key_of(&subkey).expect("32-byte subkey");
+    file_key.fill(0);
+    subkey.fill(0);
+    let mut aad = Vec::with_capacity(8 + 16 + name.len());
+    aad.extend_from_slice(b"qcap/v1\0");
+    aad.extend_from_slice(&self.capsule_id);
+    aad.extend_from_slice(name);
+    (key, aad)
+  }
+}
+
+/// HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the XChaCha20 subkey of `key` and a 16-byte nonce.
+fn hchacha20(key: &[u8; 32], nonce: &[u8; 16]) -> [u8; 32] {
+  let mut s = [0u32; 16];
+  s[..4].copy_from_slice(&[0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+  for i in 0..8 {
+    s[4 + i] = u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().unwrap());
+  }
+  for i in 0..4 {
+    s[12 + i] = u32::from_le_bytes(nonce[4 * i..4 * i + 4].try_into().unwrap());
+  }
+  fn qr(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+    s[a] = s[a].wrapping_add(s[b]);
+    s[d] = (s[d] ^ s[a]).rotate_left(16);
+    s[c] = s[c].wrapping_add(s[d]);
+    s[b] = (s[b] ^ s[c]).rotate_left(12);
+    s[a] = s[a].wrapping_add(s[b]);
+    s[d] = (s[d] ^ s[a]).rotate_left(8);
+    s[c] = s[c].wrapping_add(s[d]);
+    s[b] = (s[b] ^ s[c]).rotate_left(7);
+  }
+  for _ in 0..10 {
+    qr(&mut s, 0, 4, 8, 12);
+    qr(&mut s, 1, 5, 9, 13);
+    qr(&mut s, 2, 6, 10, 14);
+    qr(&mut s, 3, 7, 11, 15);
+    qr(&mut s, 0, 5, 10, 15);
+    qr(&mut s, 1, 6, 11, 12);
+    qr(&mut s, 2, 7, 8, 13);
+    qr(&mut s, 3, 4, 9, 14);
+  }
+  let mut out = [0u8; 32];
+  for (i, w) in s[..4].iter().chain(&s[12..]).enumerate() {
+    out[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+  }
+  out
+}
+
+/// HChaCha20 of `key` (32 bytes) and `nonce` (16 bytes), for tests against the draft's vector.
+#[napi]
+pub fn hchacha20_subkey(key: &[u8], nonce: &[u8]) -> Result<Buffer> {
+  let k: &[u8; 32] = key.try_into().map_err(|_| range_err("key must be 32 bytes"))?;
+  let n: &[u8; 16] = nonce
+    .try_into()
+    .map_err(|_| range_err("nonce must be 16 bytes"))?;
+  Ok(hchacha20(k, n).to_vec().into())
 }
 
 #[cfg(unix)]
@@ -591,7 +673,7 @@ impl Task for SealSmallFiles {
     use std::os::unix::fs::OpenOptionsExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let n = self.paths.len();
-    let tag = if self.subkeys.is_some() { TAG } else { 0 };
+    let tag = if self.keys.is_some() { TAG } else { 0 };
     // Where each file's stored bytes go: known in advance from the expected sizes.
     let mut starts = Vec::with_capacity(n + 1);
     let mut total = 0usize;
@@ -656,18 +738,11 @@ impl Task for SealSmallFiles {
               let at = starts[i] - starts[from];
               let s = &mut out[at..at + size + tag];
               s[..size].copy_from_slice(&buf[..size]);
-              if let Some(keys) = &self.subkeys {
-                let key = match key_of(&keys[i * 32..i * 32 + 32]) {
-                  Ok(k) => k,
-                  Err(e) => {
-                    bad = Some((i, -1.0, 0, e.to_string()));
-                    break;
-                  }
-                };
-                let aad = &self.aads[if i == 0 { 0 } else { self.aad_ends[i - 1] as usize }..self.aad_ends[i] as usize];
+              if let Some(keys) = &self.keys {
+                let (key, aad) = keys.for_entry(i);
                 let (data, t) = s.split_at_mut(size);
                 // A small file is chunk 0 and the last chunk of its entry.
-                match key.seal_in_place_separate_tag(nonce_of(0, true), Aad::from(aad), data) {
+                match key.seal_in_place_separate_tag(nonce_of(0, true), Aad::from(&aad), data) {
                   Ok(tg) => t.copy_from_slice(tg.as_ref()),
                   Err(_) => {
                     bad = Some((i, -1.0, 0, "chunk too large".to_owned()));
@@ -739,26 +814,39 @@ fn libc_o_nofollow() -> i32 {
 }
 
 /// Reads whole small files (each at most 65536 bytes: one chunk) and seals each as its own entry
-/// (chunk 0, last) with its subkey and associated data, or stores it in the clear without
-/// `subkeys`, on `threads` threads. `subkeys` holds 32 bytes per file; `aads` the associated data of
-/// every file one after the other, file `i` ending at `aad_ends[i]`.
+/// (chunk 0, last) or, without `prk`, stores it in the clear, on `threads` threads. Sealed, each
+/// file's key and associated data derive from its entry name (`names`), `prk` (the HKDF-Extract of
+/// the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2).
 #[cfg(unix)]
 #[napi]
 pub fn seal_small_files(
   paths: Vec<String>,
   sizes: Vec<f64>,
-  subkeys: Option<&[u8]>,
-  aads: &[u8],
-  aad_ends: Vec<u32>,
+  names: Option<Vec<String>>,
+  prk: Option<&[u8]>,
+  capsule_id: Option<&[u8]>,
   threads: u32,
 ) -> Result<AsyncTask<SealSmallFiles>> {
   let n = paths.len();
-  if sizes.len() != n || (subkeys.is_some() && (aad_ends.len() != n || aad_ends.last().is_some_and(|&e| e as usize > aads.len()))) {
+  if sizes.len() != n {
     return Err(range_err("batch arrays disagree"));
   }
-  if subkeys.is_some_and(|k| k.len() != n * 32) {
-    return Err(range_err("subkeys must be 32 bytes per file"));
-  }
+  let keys = match (names, prk, capsule_id) {
+    (None, None, None) => None,
+    (Some(names), Some(prk), Some(id)) => {
+      if names.len() != n || prk.len() != 32 {
+        return Err(range_err("batch keys disagree"));
+      }
+      Some(BatchKeys {
+        names,
+        file_key_hmac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, prk),
+        capsule_id: id
+          .try_into()
+          .map_err(|_| range_err("capsule id must be 16 bytes"))?,
+      })
+    }
+    _ => return Err(range_err("names, prk and capsule id go together")),
+  };
   let mut s = Vec::with_capacity(n);
   for &x in &sizes {
     let v = index_of(x)?;
@@ -770,9 +858,77 @@ pub fn seal_small_files(
   Ok(AsyncTask::new(SealSmallFiles {
     paths,
     sizes: s,
-    subkeys: subkeys.map(|k| k.to_vec()),
-    aads: aads.to_vec(),
-    aad_ends,
+    keys,
     threads: threads.clamp(1, 16) as usize,
   }))
+}
+
+/// The files below a folder, as listed by `list_tree`.
+#[napi(object)]
+pub struct Tree {
+  /// Paths relative to the folder, with `/` separators, depth first, each folder's names in byte order.
+  pub paths: Vec<String>,
+  /// Per path: 0 a regular file, 1 a symbolic link (not followed), 2 anything else.
+  pub kinds: Vec<u8>,
+  pub sizes: Vec<f64>,
+  /// Per path: the permission bits.
+  pub modes: Vec<u32>,
+  /// A path that is not UTF-8, if any (then the listing is incomplete); empty otherwise.
+  pub not_utf8: String,
+}
+
+pub struct ListTree {
+  root: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl Task for ListTree {
+  type Output = Tree;
+  type JsValue = Tree;
+
+  fn compute(&mut self) -> Result<Tree> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut t = Tree { paths: vec![], kinds: vec![], sizes: vec![], modes: vec![], not_utf8: String::new() };
+    fn walk(dir: &std::path::Path, rel: &str, t: &mut Tree) -> std::io::Result<bool> {
+      let mut names: Vec<std::ffi::OsString> =
+        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
+      names.sort();
+      for name in names {
+        let Some(n) = name.to_str() else {
+          t.not_utf8 = format!("{}{}", rel, name.to_string_lossy());
+          return Ok(false);
+        };
+        let path = dir.join(&name);
+        let r = if rel.is_empty() { n.to_owned() } else { format!("{rel}/{n}") };
+        let m = std::fs::symlink_metadata(&path)?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+          if !walk(&path, &r, t)? {
+            return Ok(false);
+          }
+          continue;
+        }
+        t.kinds.push(if ft.is_file() { 0 } else if ft.is_symlink() { 1 } else { 2 });
+        t.sizes.push(m.len() as f64);
+        t.modes.push(m.permissions().mode());
+        t.paths.push(r);
+      }
+      Ok(true)
+    }
+    let root = self.root.clone();
+    walk(&root, "", &mut t).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
+    Ok(t)
+  }
+
+  fn resolve(&mut self, _env: Env, t: Tree) -> Result<Tree> {
+    Ok(t)
+  }
+}
+
+/// Lists every file below `dir` without following symbolic links (lstat), for packing a folder.
+/// Rejects with the OS error of the first folder or entry that cannot be read.
+#[cfg(unix)]
+#[napi]
+pub fn list_tree(dir: String) -> AsyncTask<ListTree> {
+  AsyncTask::new(ListTree { root: dir.into() })
 }

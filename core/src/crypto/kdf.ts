@@ -33,8 +33,7 @@ export function fileKey(masterKey: Uint8Array, capsuleId: Uint8Array, name: stri
  * and capsule id, so it runs once here and each name costs one HMAC (packing many small files).
  */
 export function fileKeyDeriver(masterKey: Uint8Array, capsuleId: Uint8Array): (name: string) => Uint8Array {
-  checkKeys(masterKey, capsuleId);
-  const prk = extract(sha256, masterKey, capsuleId);
+  const prk = fileKeyPrk(masterKey, capsuleId);
   // HKDF-Expand to 32 bytes is one HMAC(prk, info || 0x01); the keyed HMAC state is cloned per name.
   const keyed = hmac.create(sha256, prk);
   prk.fill(0);
@@ -42,6 +41,15 @@ export function fileKeyDeriver(masterKey: Uint8Array, capsuleId: Uint8Array): (n
 }
 
 const ONE = Uint8Array.of(1);
+
+/**
+ * HKDF's extract step of every file key (a secret): `fileKey(name)` is HKDF-Expand of it with the
+ * name's info, for derivations done elsewhere (the native small-file batches). Zero it after use.
+ */
+export function fileKeyPrk(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
+  checkKeys(masterKey, capsuleId);
+  return extract(sha256, masterKey, capsuleId);
+}
 
 /** Key of the hidden-names blob: `HKDF(masterKey, capsuleId, "qcap/v1 names")` (§5.4). */
 export function namesKey(masterKey: Uint8Array, capsuleId: Uint8Array): Uint8Array {
