@@ -129,3 +129,25 @@ export function listTree(dir: string): Promise<{
   modes: number[];
   notUtf8: string;
 }>;
+
+/**
+ * `checkFileChunks`, and each chunk that matches its digest is decrypted (chunk `first + i` of an
+ * entry of `total` chunks, STREAM `subkey` and `aad`) and its plaintext written at `outPosition` of
+ * `outFd`, plus 65536 bytes per chunk before it. Resolves as `checkFileChunks` does, or to
+ * `-(3 + i)` when chunk `i` matches its digest but does not authenticate; rejects with "read: …" or
+ * "write: …". Unix only.
+ */
+export function openFileChunks(
+  fd: number,
+  position: number,
+  length: number,
+  chunkSize: number,
+  expected: Uint8Array,
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  first: number,
+  total: number,
+  outFd: number,
+  outPosition: number,
+  threads: number,
+): Promise<number>;

@@ -5,6 +5,7 @@
  */
 
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
+import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
@@ -277,29 +278,88 @@ export class Capsule {
     return this.source.fd !== undefined && qcapNative?.checkFileChunks !== undefined;
   }
 
-  /** `entryChunks`' checks without the data: the native kernels read and hash the file themselves. */
-  private async checkEntryNatively(e: CapsuleEntry, onProgress?: (bytes: number) => void): Promise<void> {
+  /**
+   * Whether `openEntryNatively` can decrypt entry `name`: `checksNatively`, the entry is encrypted
+   * and the native kernels can decrypt.
+   */
+  opensNatively(name: string): boolean {
+    return (
+      this.checksNatively &&
+      this.sealed &&
+      name.startsWith("payload/") &&
+      qcapNative?.openFileChunks !== undefined
+    );
+  }
+
+  /**
+   * `entryBlocks` with the native kernels, file to file: the entry is checked and decrypted with
+   * `key` on threads of their own and its plaintext written from the start of the open file `fd`.
+   * Only when `opensNatively(name)`. On failure the file holds partial plaintext of checked chunks:
+   * the caller discards it.
+   */
+  async openEntryNatively(
+    name: string,
+    key: StreamKey,
+    fd: number,
+    onProgress?: (bytes: number) => void,
+  ): Promise<void> {
+    if (!this.opensNatively(name)) throw new Error(`${name} cannot be opened natively`);
+    await this.nativeEntry(this.entry(name), onProgress, { key, fd });
+  }
+
+  /**
+   * `entryChunks`' checks with the native kernels, which read and hash the file themselves (and,
+   * given `into`, decrypt and write the plaintext there), 64 MiB per call.
+   */
+  private async nativeEntry(
+    e: CapsuleEntry,
+    onProgress?: (bytes: number) => void,
+    into?: { key: StreamKey; fd: number },
+  ): Promise<void> {
     const na = qcapNative as QcapNative;
     await this.checkLocalHeader(e);
     const digests = await this.levelZero(e);
     const chunks = chunkCount(e.stored, e.chunkSize);
-    for (let first = 0; first < chunks; first += NATIVE_CHECK_CHUNKS) {
-      const n = Math.min(NATIVE_CHECK_CHUNKS, chunks - first);
-      const at = first * e.chunkSize;
-      const length = Math.min(n * e.chunkSize, e.stored - at);
-      const expected = digests.subarray(first * DIGEST, (first + n) * DIGEST);
-      const threads = nativeThreads();
-      const r = await na.checkFileChunks(
-        this.source.fd as number,
-        e.placed.dataOffset + at,
-        length,
-        e.chunkSize,
-        expected,
-        threads,
-      );
-      if (r === -2) fail("integrity", `${e.name}: truncated`);
-      if (r >= 0) fail("integrity", `${e.name}: chunk ${first + r} does not match the signed digest`);
-      onProgress?.(length);
+    const subkey = into && streamSubkey(into.key.fileKey);
+    try {
+      for (let first = 0; first < chunks; first += NATIVE_CHECK_CHUNKS) {
+        const n = Math.min(NATIVE_CHECK_CHUNKS, chunks - first);
+        const at = first * e.chunkSize;
+        const length = Math.min(n * e.chunkSize, e.stored - at);
+        const expected = digests.subarray(first * DIGEST, (first + n) * DIGEST);
+        const fd = this.source.fd as number;
+        const position = e.placed.dataOffset + at;
+        const threads = nativeThreads();
+        const r =
+          into && subkey
+            ? await na.openFileChunks(
+                fd,
+                position,
+                length,
+                e.chunkSize,
+                expected,
+                subkey,
+                into.key.aad,
+                first,
+                chunks,
+                into.fd,
+                first * PLAIN_CHUNK,
+                threads,
+              )
+            : await na.checkFileChunks(fd, position, length, e.chunkSize, expected, threads);
+        if (r === -2) fail("integrity", `${e.name}: truncated`);
+        if (r >= 0) fail("integrity", `${e.name}: chunk ${first + r} does not match the signed digest`);
+        if (r <= -3) {
+          const index = first - 3 - r;
+          fail(
+            "decrypt",
+            `decryption failed: chunk ${index} does not authenticate (wrong key or altered data)`,
+          );
+        }
+        onProgress?.(into ? length - n * TAG_BYTES : length);
+      }
+    } finally {
+      subkey?.fill(0);
     }
     await this.checkDataDescriptor(e);
   }
@@ -387,7 +447,7 @@ export class Capsule {
   ): Promise<void> {
     for (const e of this.entries.values()) {
       if (this.checksNatively && e.stored >= engineMinBytes) {
-        await this.checkEntryNatively(e, onProgress);
+        await this.nativeEntry(e, onProgress);
       } else if (engine && e.stored >= engineMinBytes) {
         for await (const b of this.entryBlocks(e.name, engine)) onProgress?.(b.length);
       } else {

@@ -28,7 +28,10 @@ export interface ExtractOptions {
   /** Replace files that already exist in the output folder. */
   force?: boolean;
   onProgress?: (bytes: number) => void;
-  /** Checks and decrypts entries of at least 4 MiB a block at a time (see `createBlockEngine`). */
+  /**
+   * Checks and decrypts entries of at least 4 MiB a block at a time (see `createBlockEngine`), unless
+   * the native kernels do it file to file (`Capsule.opensNatively`).
+   */
   engine?: BlockEngine;
 }
 
@@ -57,6 +60,11 @@ async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
 /** Writes the verified plaintext of `entry` to `fh`. */
 async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, options: ExtractOptions) {
   const e = capsule.entry(entry);
+  if (e.stored >= ENGINE_MIN_BYTES && capsule.opensNatively(entry)) {
+    const key = streamKeyOf(capsule, entry, options.keys) as StreamKey;
+    await capsule.openEntryNatively(entry, key, fh.fd, options.onProgress);
+    return;
+  }
   if (options.engine && e.stored >= ENGINE_MIN_BYTES) {
     const key = streamKeyOf(capsule, entry, options.keys);
     for await (const block of capsule.entryBlocks(entry, options.engine, key ?? undefined)) {

@@ -66,12 +66,16 @@ export {
   type Seal,
 } from "./manifest.js";
 export {
+  type BatchKeys,
   bytesInput,
   type PackInput,
   type PackOptions,
   type PackResult,
   pack,
   type SigningKey,
+  type SmallFileBatcher,
+  type SmallFileJob,
+  type SmallFilesSealed,
 } from "./pack.js";
 export { plainChunks, readRange } from "./read.js";
 export { type EntryKeys, type Keyring, masterEntryKeys, realNames, unlockMasterKey } from "./unlock.js";

@@ -6,3 +6,4 @@ export { directoryInputs, fileInput } from "./inputs-node.js";
 export { fileSink } from "./io/sink-node.js";
 export { fileSource } from "./io/source-node.js";
 export { defaultKeyPath, qcapConfigDir } from "./keys/config-node.js";
+export { nativeSmallFiles } from "./small-files-node.js";

@@ -4,22 +4,13 @@
  */
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "./blocks.js";
+import type { BlockEngine, StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
 import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
-import {
-  chunkCipher,
-  chunkCipherImplementation,
-  PLAIN_CHUNK,
-  STORED_CHUNK,
-  streamSubkey,
-  TAG_BYTES,
-} from "./crypto/stream.js";
-import { fail, QcapError } from "./errors.js";
+import { fail } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
-import { chunkCount, TreeBuilder } from "./integrity/tree.js";
 import type { Sink } from "./io/sink.js";
 import { sign } from "./keys/ed25519.js";
 import {
@@ -27,19 +18,19 @@ import {
   CHUNK_SIZE,
   compareEntries,
   encodeManifest,
-  entryStoredSize,
   FORMAT_VERSION,
   hiddenName,
   type Manifest,
   type ManifestEntry,
-  MODE_EXEC,
   MODE_FILE,
   type Seal,
-  storedChunkSize,
 } from "./manifest.js";
-import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
+import { type Segment, segment, writeBatch } from "./pack-batches.js";
+import { Scratch, writeEntry, writeStored } from "./pack-entry.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
 import { ZipWriter } from "./zip/writer.js";
+
+export { sealsNatively } from "./pack-entry.js";
 
 /** One file to pack: its entry name (`payload/…` or `meta/…`), exact size, mode and bytes. */
 export interface PackInput {
@@ -146,8 +137,6 @@ export interface PackResult {
   /** Total bytes written. */
   size: number;
 }
-
-const crcHex = (n: number) => n.toString(16).padStart(8, "0");
 
 export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
   const recipients = options.recipients ?? [];
@@ -273,362 +262,6 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   } catch (err) {
     await writer.abort();
     throw err;
-  }
-}
-
-/** Inputs in pack order, cut into batches of small files (for `PackOptions.smallFiles`) and the rest. */
-type Segment = { kind: "one"; input: PackInput } | { kind: "batch"; inputs: PackInput[]; encrypted: boolean };
-
-function segment(
-  ordered: PackInput[],
-  entryNames: Map<PackInput, string>,
-  sealed: boolean,
-  batcher: SmallFileBatcher | undefined,
-): Segment[] {
-  const out: Segment[] = [];
-  let run: PackInput[] = [];
-  let runBytes = 0;
-  let runEncrypted = false;
-  const close = () => {
-    if (run.length > 0) out.push({ kind: "batch", inputs: run, encrypted: runEncrypted });
-    run = [];
-    runBytes = 0;
-  };
-  for (const input of ordered) {
-    if (!batcher?.accepts(input) || input.size > batcher.maxSize) {
-      close();
-      out.push({ kind: "one", input });
-      continue;
-    }
-    // A batch is sealed or stored in the clear as a whole.
-    const encrypted = sealed && (entryNames.get(input) as string).startsWith("payload/");
-    if (
-      run.length > 0 &&
-      (run.length >= batcher.maxFiles ||
-        runBytes + input.size > batcher.maxBytes ||
-        encrypted !== runEncrypted)
-    )
-      close();
-    runEncrypted = encrypted;
-    run.push(input);
-    runBytes += input.size + 16;
-  }
-  close();
-  return out;
-}
-
-/** The stored bytes, CRC-32 and digest of each file of a sealed batch. */
-function* writeBatch(
-  inputs: PackInput[],
-  encrypted: boolean,
-  r: SmallFilesSealed,
-): Generator<{ input: PackInput; stored: Uint8Array; crc32: number; digest: Uint8Array }> {
-  const tag = encrypted ? TAG_BYTES : 0;
-  let at = 0;
-  for (let i = 0; i < inputs.length; i++) {
-    const input = inputs[i] as PackInput;
-    const n = input.size + tag;
-    yield {
-      input,
-      stored: r.stored.subarray(at, at + n),
-      crc32: r.crcs[i] as number,
-      digest: r.digests.slice(32 * i, 32 * i + 32),
-    };
-    at += n;
-  }
-}
-
-/** Writes a single-chunk entry whose stored bytes, CRC-32 and digest are already known. */
-async function writeStored(
-  writer: ZipWriter,
-  input: PackInput,
-  name: string,
-  stored: Uint8Array,
-  crc: number,
-  digest: Uint8Array,
-): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
-  const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
-  await writer.beginEntry(name, mode);
-  await writer.write(stored, crc);
-  const { crc32 } = await writer.endEntry();
-  return { entry: { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) }, digest };
-}
-
-async function writeEntry(
-  writer: ZipWriter,
-  input: PackInput,
-  name: string,
-  sealed: boolean,
-  key: StreamKey | null,
-  options: PackOptions,
-  scratch: Scratch,
-): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
-  const onProgress = options.onProgress;
-  const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
-  const chunks = chunkCount(input.size, PLAIN_CHUNK);
-  const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
-  await writer.beginEntry(name, mode);
-  const large = input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES);
-  if (large && input.openFile && writer.canWriteDirect && sealsNatively()) {
-    await writeNatively(writer, input, tree, chunks, key, onProgress);
-  } else if (large && options.engine) {
-    await writeBlocks(writer, input, tree, chunks, key, options.engine, onProgress);
-  } else {
-    await writeChunks(writer, input, tree, chunks, key, scratch, onProgress);
-  }
-  const { crc32 } = await writer.endEntry();
-  const { digest, index } = tree.finish();
-  const entry: ManifestEntry = { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) };
-  if (index) {
-    const { crc32: indexCrc } = await writer.addEntry(`index/${name}`, MODE_FILE, index);
-    entry.indexCrc32 = crcHex(indexCrc);
-  }
-  if (entryStoredSize(entry, sealed) !== (key ? input.size + 16 * chunks : input.size)) {
-    fail("format", "internal: stored size mismatch");
-  }
-  return { entry, digest };
-}
-
-const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
-
-/**
- * Buffers of one `pack` call reused across its entries: with thousands of small files, new buffers
- * for every entry are most of the garbage. Grown to the largest chunk seen.
- */
-class Scratch {
-  private readBuf = new Uint8Array(0);
-  private sealBuf = new Uint8Array(0);
-  /** For reading a whole small entry (its size and one byte more, to notice growth). */
-  read(size: number): Uint8Array | undefined {
-    if (size >= SCRATCH_MAX) return undefined;
-    if (this.readBuf.length <= size) this.readBuf = new Uint8Array(Math.max(size + 1, 8192));
-    return this.readBuf;
-  }
-  /** For one sealed chunk of `size` stored bytes. */
-  seal(size: number): Uint8Array {
-    if (this.sealBuf.length < size) this.sealBuf = new Uint8Array(Math.max(size, 8192));
-    return this.sealBuf;
-  }
-}
-const SCRATCH_MAX = 256 * 1024;
-
-/** Seals an entry chunk by chunk on this thread. */
-async function writeChunks(
-  writer: ZipWriter,
-  input: PackInput,
-  tree: TreeBuilder,
-  chunks: number,
-  key: StreamKey | null,
-  scratch: Scratch,
-  onProgress?: (bytes: number) => void,
-): Promise<void> {
-  const cipher = key ? chunkCipher(key.fileKey, key.aad) : null;
-  // Reused for every chunk and entry: the sink copies (or finishes with) what it is given before
-  // resolving. Grown to the largest entry seen: with many small files a 64 KiB buffer each would
-  // be most of the work.
-  const sealedChunk = cipher ? scratch.seal(Math.min(STORED_CHUNK, input.size + TAG_BYTES)) : null;
-  let i = 0;
-  const emit = async (plain: Uint8Array) => {
-    const stored = cipher ? cipher.seal(i, i === chunks - 1, plain, sealedChunk as Uint8Array) : plain;
-    tree.pushChunk(stored);
-    await writer.write(stored);
-    onProgress?.(plain.length);
-    i++;
-  };
-  /** Plaintext length of chunk `i` (its bytes are all known to exist: `seen` never exceeds `size`). */
-  const chunkLength = (k: number) => Math.min(PLAIN_CHUNK, input.size - k * PLAIN_CHUNK);
-  // Pieces are cut into chunks in place; only a chunk that straddles two pieces is gathered in `stage`.
-  let stage: Uint8Array | null = null;
-  let staged = 0;
-  let seen = 0;
-  const lend = scratch.read(input.size);
-  for await (const piece of lend ? input.read(lend) : input.read()) {
-    seen += piece.length;
-    if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
-    let buf = piece;
-    if (staged > 0) {
-      const take = Math.min(chunkLength(i) - staged, buf.length);
-      (stage as Uint8Array).set(buf.subarray(0, take), staged);
-      staged += take;
-      buf = buf.subarray(take);
-      if (staged < chunkLength(i)) continue;
-      await emit((stage as Uint8Array).subarray(0, staged));
-      staged = 0;
-    }
-    while (buf.length > 0 && buf.length >= chunkLength(i)) {
-      const n = chunkLength(i);
-      await emit(buf.subarray(0, n));
-      buf = buf.subarray(n);
-    }
-    if (buf.length > 0) {
-      stage ??= new Uint8Array(PLAIN_CHUNK);
-      stage.set(buf);
-      staged = buf.length;
-    }
-  }
-  if (seen !== input.size)
-    fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
-  if (input.size === 0) await emit(new Uint8Array(0));
-}
-
-/**
- * Whether `pack` seals large local files into file sinks with the native kernels (file to file on
- * threads of their own, with no block engine needed): `@qcap/native` is loaded and its STREAM
- * engine is the one in use.
- */
-export function sealsNatively(): boolean {
-  return chunkCipherImplementation === "native" && qcapNative?.sealFileChunks !== undefined;
-}
-
-/** Chunks per native call (64 MiB): progress is reported between calls. */
-const NATIVE_CHUNKS = 1024;
-const EMPTY = new Uint8Array(0);
-
-/** Seals a local file straight into the sink's file with the native kernels. */
-async function writeNatively(
-  writer: ZipWriter,
-  input: PackInput,
-  tree: TreeBuilder,
-  chunks: number,
-  key: StreamKey | null,
-  onProgress?: (bytes: number) => void,
-): Promise<void> {
-  const na = qcapNative as QcapNative;
-  const file = await (input.openFile as NonNullable<PackInput["openFile"]>)();
-  const subkey = key ? streamSubkey(key.fileKey) : null;
-  try {
-    for (let first = 0; first < chunks; first += NATIVE_CHUNKS) {
-      const n = Math.min(NATIVE_CHUNKS, chunks - first);
-      const at = first * PLAIN_CHUNK;
-      const length = Math.min(n * PLAIN_CHUNK, input.size - at);
-      await writer.writeDirect(length + (key ? n * TAG_BYTES : 0), async (fd, position) => {
-        const r = await na
-          .sealFileChunks(
-            file.fd,
-            at,
-            length,
-            fd,
-            position,
-            subkey,
-            key?.aad ?? EMPTY,
-            first,
-            chunks,
-            nativeThreads(),
-          )
-          .catch((e: unknown) => nativeFailure(input.name, e));
-        tree.pushDigests(r.digests);
-        return r.crc32;
-      });
-      onProgress?.(length);
-    }
-    const size = await file.size();
-    if (size !== input.size)
-      fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, now ${size})`);
-  } finally {
-    subkey?.fill(0);
-    await file.close();
-  }
-}
-
-/** The error of a failed native call: reads name the input; writes go to the sink, which names its file. */
-function nativeFailure(name: string, e: unknown): never {
-  const message = e instanceof Error ? e.message : String(e);
-  if (message.startsWith("read: changed")) fail("input", `${name}: ${message.slice("read: ".length)}`);
-  if (message.startsWith("read: ")) fail("input", `cannot read ${name}: ${message.slice("read: ".length)}`);
-  throw new Error(message.replace(/^write: /, ""));
-}
-
-/**
- * Seals an entry a block at a time on `engine`: pieces are copied into free slots, up to
- * `engine.depth` blocks are in flight, and finished blocks are written in order.
- */
-async function writeBlocks(
-  writer: ZipWriter,
-  input: PackInput,
-  tree: TreeBuilder,
-  chunks: number,
-  key: StreamKey | null,
-  engine: BlockEngine,
-  onProgress?: (bytes: number) => void,
-): Promise<void> {
-  const blockBytes = BLOCK_CHUNKS * PLAIN_CHUNK;
-  const queue: { slot: BlockSlot; length: number; done: Promise<{ storedLength: number; crc32: number }> }[] =
-    [];
-  let slot: BlockSlot | null = null;
-  let filled = 0;
-  let firstChunk = 0;
-  const drainOne = async () => {
-    const q = queue[0] as (typeof queue)[number];
-    const r = await q.done;
-    const stored = (key ? q.slot.output : q.slot.input).subarray(0, r.storedLength);
-    await writer.write(stored, r.crc32);
-    tree.pushDigests(q.slot.digests.subarray(0, Math.ceil(q.length / PLAIN_CHUNK) * 32));
-    queue.shift();
-    engine.release(q.slot);
-    onProgress?.(q.length);
-  };
-  const submit = (from?: FileRange) => {
-    const s = slot as BlockSlot;
-    const job = {
-      firstChunk,
-      totalChunks: chunks,
-      length: filled,
-      ...(key ? { key } : {}),
-      ...(from ? { from } : {}),
-    };
-    const done = engine.seal(s, job);
-    // Awaited in order by drainOne; until then a failure must not count as unhandled.
-    done.catch(() => {});
-    queue.push({ slot: s, length: filled, done });
-    firstChunk += BLOCK_CHUNKS;
-    slot = null;
-    filled = 0;
-  };
-  let seen = 0;
-  const file = input.openFile ? await input.openFile() : null;
-  try {
-    if (file) {
-      // The threads read the blocks themselves: nothing passes through this one.
-      for (let at = 0; at < input.size; at += blockBytes) {
-        while (queue.length >= engine.depth) await drainOne();
-        slot = await engine.acquire();
-        filled = Math.min(blockBytes, input.size - at);
-        submit({ fd: file.fd, position: at, name: input.name });
-      }
-      while (queue.length > 0) await drainOne();
-      const size = await file.size();
-      if (size !== input.size)
-        fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, now ${size})`);
-      return;
-    }
-    for await (const piece of input.read()) {
-      seen += piece.length;
-      if (seen > input.size) throw new QcapError("input", `${input.name}: changed while packing (grew)`);
-      let buf = piece;
-      while (buf.length > 0) {
-        if (slot === null) {
-          while (queue.length >= engine.depth) await drainOne();
-          slot = await engine.acquire();
-        }
-        const take = Math.min(blockBytes - filled, buf.length);
-        slot.input.set(buf.subarray(0, take), filled);
-        filled += take;
-        buf = buf.subarray(take);
-        if (filled === blockBytes) submit();
-      }
-    }
-    if (seen !== input.size)
-      fail("input", `${input.name}: changed while packing (expected ${input.size} bytes, read ${seen})`);
-    if (slot !== null && filled > 0) submit();
-    while (queue.length > 0) await drainOne();
-  } finally {
-    // On failure: let blocks in flight finish, then give every slot back.
-    for (const q of queue) {
-      await q.done.catch(() => {});
-      engine.release(q.slot);
-    }
-    if (slot !== null) engine.release(slot);
-    await file?.close();
   }
 }
 

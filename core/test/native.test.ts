@@ -26,6 +26,7 @@ import {
   streamSubkey,
 } from "../src/crypto/stream.js";
 import { QcapError } from "../src/errors.js";
+import { extract } from "../src/extract-node.js";
 import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
 import { crc32JsOnly } from "../src/hash/crc32.js";
 import { toHex } from "../src/hash/hex.js";
@@ -35,6 +36,7 @@ import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
 import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/pack.js";
 import { nativeSmallFiles } from "../src/small-files-node.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/unlock.js";
 import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
@@ -399,5 +401,67 @@ describe.skipIf(!built)("native listing of folders (pack)", () => {
     mkdirSync(fifo);
     execFileSync("mkfifo", [join(fifo, "pipe")]);
     await expect(list(fifo)).rejects.toThrow(`cannot pack ${join(fifo, "pipe")}: not a regular file`);
+  });
+});
+
+describe.skipIf(!built)("native opening of local capsules (open)", () => {
+  const MiB = 1024 * 1024;
+  const tmp = tempDir("qcap-native-open-");
+  afterAll(() => tmp.remove());
+  const identity = new Uint8Array(32).fill(9);
+
+  async function sealedFile(data: Uint8Array) {
+    const { x25519 } = await import("@noble/curves/ed25519.js");
+    const bytes = await packBytes(
+      [bytesInput("payload/big.bin", data), bytesInput("payload/s.txt", pseudoRandom(9))],
+      {
+        recipients: [x25519.getPublicKey(identity)],
+      },
+    );
+    const path = join(tmp.path, `s-${Math.random()}.qcap`);
+    writeFileSync(path, bytes);
+    return { path, bytes };
+  }
+  const keysOf = async (c: Capsule) =>
+    masterEntryKeys(c, await unlockMasterKey(c, { identities: [identity] }));
+
+  it("decrypts file to file what the portable path decrypts", async () => {
+    const data = pseudoRandom(9 * MiB + 77, 21);
+    const { path } = await sealedFile(data);
+    const c = await Capsule.open(await fileSource(path));
+    expect(c.opensNatively("payload/big.bin")).toBe(true);
+    const out = join(tmp.path, "out");
+    await extract(c, [{ entry: "payload/big.bin", path: "big.bin", mode: 0o644 }], out, {
+      keys: await keysOf(c),
+    });
+    expect(Buffer.compare(readFileSync(join(out, "big.bin")), data)).toBe(0);
+    await c.source.close?.();
+  });
+
+  it("refuses an altered chunk and a wrong key, leaving no output", async () => {
+    const data = pseudoRandom(6 * MiB, 22);
+    const { path, bytes } = await sealedFile(data);
+    const c0 = await Capsule.open(await fileSource(path));
+    const dataOffset = c0.entries.get("payload/big.bin")?.placed.dataOffset as number;
+    const keys = await keysOf(c0);
+    await c0.source.close?.();
+    const altered = bytes.slice();
+    altered[dataOffset + 40 * 65552 + 3] ^= 1;
+    writeFileSync(path, altered);
+    const item = [{ entry: "payload/big.bin", path: "big.bin", mode: 0o644 }];
+    const c = await Capsule.open(await fileSource(path));
+    const out = join(tmp.path, "bad");
+    const err = await extract(c, item, out, { keys }).catch((e: unknown) => e);
+    expect((err as QcapError).message).toBe("payload/big.bin: chunk 40 does not match the signed digest");
+    expect(existsSync(join(out, "big.bin"))).toBe(false);
+    await c.source.close?.();
+    writeFileSync(path, bytes);
+    const c2 = await Capsule.open(await fileSource(path));
+    const wrong = { capsuleId: keys.capsuleId, fileKey: () => pseudoRandom(32, 5) };
+    const err2 = await extract(c2, item, join(tmp.path, "wrong"), { keys: wrong }).catch((e: unknown) => e);
+    expect((err2 as QcapError).kind).toBe("decrypt");
+    expect((err2 as QcapError).message).toMatch(/^decryption failed: chunk 0 does not authenticate/);
+    expect(existsSync(join(tmp.path, "wrong", "big.bin"))).toBe(false);
+    await c2.source.close?.();
   });
 });

@@ -4,9 +4,10 @@
 use crate::{index_of, key_of, nonce_of, range_err, PLAIN_CHUNK, TAG};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use ring::aead::Aad;
+use ring::aead::{Aad, Tag};
 
-/// Checks stored chunks of a file region on worker threads of its own: see `check_file_chunks`.
+/// Checks (and decrypts) stored chunks of a file region on threads of its own: see
+/// `check_file_chunks` and `open_file_chunks`.
 pub struct CheckFileChunks {
   fd: i32,
   position: u64,
@@ -14,17 +15,32 @@ pub struct CheckFileChunks {
   chunk_size: usize,
   expected: Vec<u8>,
   threads: usize,
+  decrypt: Option<Decrypt>,
 }
 
-/// Result codes of `check_file_chunks` besides a bad chunk's index.
+/// Where and how `open_file_chunks` decrypts: the entry's STREAM key, its chunk numbering, and the
+/// file and position the plaintext goes to.
+struct Decrypt {
+  key: ring::aead::LessSafeKey,
+  aad: Vec<u8>,
+  first: u64,
+  total: u64,
+  out_fd: i32,
+  out_position: u64,
+}
+
+/// Result codes besides a bad chunk's index (>= 0: it does not match its digest).
 const ALL_MATCH: i64 = -1;
 const TRUNCATED: i64 = -2;
+/// `-(NOT_AUTHENTIC + i)`: chunk `i` matches its digest but does not authenticate.
+const NOT_AUTHENTIC: i64 = 3;
 
 /// What went wrong first (lowest chunk index) in a region.
 enum Problem {
   Mismatch,
+  NotAuthentic,
   Truncated,
-  Read(std::io::Error),
+  Io(String),
 }
 
 #[cfg(unix)]
@@ -36,8 +52,12 @@ impl Task for CheckFileChunks {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
     use std::sync::atomic::{AtomicU64, Ordering};
-    // Borrowed: the caller owns the descriptor and keeps it open until the promise settles.
+    // Borrowed: the caller owns the descriptors and keeps them open until the promise settles.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
+    let out = self
+      .decrypt
+      .as_ref()
+      .map(|d| std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(d.out_fd) }));
     let chunk = self.chunk_size as u64;
     let chunks = self.length.div_ceil(chunk);
     let block_chunks = (1u64 << 20).div_ceil(chunk);
@@ -57,6 +77,14 @@ impl Task for CheckFileChunks {
       for _ in 0..self.threads {
         s.spawn(|| {
           let mut buf = vec![0u8; (block_chunks * chunk) as usize];
+          let mut plain = vec![
+            0u8;
+            if self.decrypt.is_some() {
+              (block_chunks as usize) * PLAIN_CHUNK
+            } else {
+              0
+            }
+          ];
           loop {
             // Blocks are taken in order, so none after a known problem needs checking.
             let b = next.fetch_add(1, Ordering::Relaxed);
@@ -69,11 +97,12 @@ impl Task for CheckFileChunks {
               let p = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Problem::Truncated
               } else {
-                Problem::Read(e)
+                Problem::Io(format!("read: {e}"))
               };
               report(b * block_chunks, p);
               return;
             }
+            let mut plain_len = 0;
             for (c, stored) in buf[..len].chunks(chunk as usize).enumerate() {
               let i = b * block_chunks + c as u64;
               let at = i as usize * 32;
@@ -81,6 +110,41 @@ impl Task for CheckFileChunks {
               let want = blake3::Hash::from_bytes(self.expected[at..at + 32].try_into().unwrap());
               if blake3::hash(stored) != want {
                 report(i, Problem::Mismatch);
+                return;
+              }
+              // Decrypted only once its digest has matched.
+              if let Some(d) = &self.decrypt {
+                let index = d.first + i;
+                let n = stored.len().saturating_sub(TAG);
+                let p = &mut plain[plain_len..plain_len + n];
+                p.copy_from_slice(&stored[..n]);
+                let ok = stored.len() >= TAG
+                  && Tag::try_from(&stored[n..])
+                    .ok()
+                    .and_then(|tag| {
+                      d.key
+                        .open_in_place_separate_tag(
+                          nonce_of(index, index + 1 == d.total),
+                          Aad::from(&d.aad),
+                          tag,
+                          p,
+                          0..,
+                        )
+                        .ok()
+                    })
+                    .is_some();
+                if !ok {
+                  p.fill(0);
+                  report(i, Problem::NotAuthentic);
+                  return;
+                }
+                plain_len += n;
+              }
+            }
+            if let (Some(d), Some(out)) = (&self.decrypt, &out) {
+              let at = d.out_position + b * block_chunks * PLAIN_CHUNK as u64;
+              if let Err(e) = out.write_all_at(&plain[..plain_len], at) {
+                report(b * block_chunks, Problem::Io(format!("write: {e}")));
                 return;
               }
             }
@@ -91,8 +155,9 @@ impl Task for CheckFileChunks {
     match first.into_inner().unwrap() {
       None => Ok(ALL_MATCH),
       Some((i, Problem::Mismatch)) => Ok(i as i64),
+      Some((i, Problem::NotAuthentic)) => Ok(-(NOT_AUTHENTIC + i as i64)),
       Some((_, Problem::Truncated)) => Ok(TRUNCATED),
-      Some((_, Problem::Read(e))) => Err(Error::new(Status::GenericFailure, e.to_string())),
+      Some((_, Problem::Io(e))) => Err(Error::new(Status::GenericFailure, e)),
     }
   }
 
@@ -101,20 +166,14 @@ impl Task for CheckFileChunks {
   }
 }
 
-/// Reads `length` stored bytes of a file at `position` (chunks of `chunk_size` bytes) with
-/// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
-/// (32 bytes per chunk; the last chunk may be short). Resolves to -1 when all match, the index of
-/// the first chunk that does not, or -2 when the file ends early; rejects on a read error. `fd`
-/// must stay open until the promise settles.
-#[cfg(unix)]
-#[napi]
-pub fn check_file_chunks(
+fn check_task(
   fd: i32,
   position: f64,
   length: f64,
   chunk_size: u32,
   expected: &[u8],
   threads: u32,
+  decrypt: Option<Decrypt>,
 ) -> Result<AsyncTask<CheckFileChunks>> {
   if fd < 0 {
     return Err(range_err("invalid file descriptor"));
@@ -132,7 +191,64 @@ pub fn check_file_chunks(
     chunk_size,
     expected: expected.to_vec(),
     threads: threads.clamp(1, 16) as usize,
+    decrypt,
   }))
+}
+
+/// Reads `length` stored bytes of a file at `position` (chunks of `chunk_size` bytes) with
+/// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
+/// (32 bytes per chunk; the last chunk may be short). Resolves to -1 when all match, the index of
+/// the first chunk that does not, or -2 when the file ends early; rejects on a read error. `fd`
+/// must stay open until the promise settles.
+#[cfg(unix)]
+#[napi]
+pub fn check_file_chunks(
+  fd: i32,
+  position: f64,
+  length: f64,
+  chunk_size: u32,
+  expected: &[u8],
+  threads: u32,
+) -> Result<AsyncTask<CheckFileChunks>> {
+  check_task(fd, position, length, chunk_size, expected, threads, None)
+}
+
+/// `check_file_chunks`, and each chunk that matches is decrypted (chunk `first + i` of an entry of
+/// `total` chunks, with `subkey` and `aad`) and its plaintext written at `out_position` of `out_fd`
+/// plus 65536 bytes per chunk before it. Resolves as `check_file_chunks` does, or to `-(3 + i)` when
+/// chunk `i` matches its digest but does not authenticate; rejects with "read: …" or "write: …".
+#[cfg(unix)]
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn open_file_chunks(
+  fd: i32,
+  position: f64,
+  length: f64,
+  chunk_size: u32,
+  expected: &[u8],
+  subkey: &[u8],
+  aad: &[u8],
+  first: f64,
+  total: f64,
+  out_fd: i32,
+  out_position: f64,
+  threads: u32,
+) -> Result<AsyncTask<CheckFileChunks>> {
+  if out_fd < 0 {
+    return Err(range_err("invalid file descriptor"));
+  }
+  if chunk_size as usize != PLAIN_CHUNK + TAG {
+    return Err(range_err("encrypted entries have chunks of 65552 bytes"));
+  }
+  let decrypt = Decrypt {
+    key: key_of(subkey)?,
+    aad: aad.to_vec(),
+    first: index_of(first)?,
+    total: index_of(total)?,
+    out_fd,
+    out_position: index_of(out_position)?,
+  };
+  check_task(fd, position, length, chunk_size, expected, threads, Some(decrypt))
 }
 
 /// Digests and CRC-32 of a region sealed by `seal_file_chunks`.

@@ -291,8 +291,11 @@ export async function openCommand(
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
+    // Entries the native kernels decrypt file to file need no block engine.
     await withBlockEngine(
-      items.map((i) => capsule.entries.get(i.entry)?.size ?? 0),
+      items
+        .filter((i) => !capsule.opensNatively(i.entry))
+        .map((i) => capsule.entries.get(i.entry)?.size ?? 0),
       (engine) =>
         extract(capsule, items, o.output, {
           ...(keys ? { keys } : {}),
