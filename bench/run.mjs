@@ -109,6 +109,30 @@ const median = (xs) => {
 const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 /**
+ * With the native engine in use, each Q-Cap command is also timed PORTABLE_RUNS times on the portable
+ * engines (QCAP_NATIVE=0) after the alternating runs, against the reference's median from them.
+ */
+const PORTABLE_RUNS = 3;
+let PORTABLE = false;
+
+function portableRuns(q, refMedian) {
+  const env = { ...process.env, QCAP_NATIVE: "0" };
+  const seconds = [];
+  const rss = [];
+  for (let i = 0; i < PORTABLE_RUNS; i++) {
+    q.before?.();
+    const r = measure(q.cmd, q.args, { ...q.opts, env });
+    seconds.push(r.seconds);
+    rss.push(r.rssKiB);
+    log(
+      `  qcap, portable engines: ${r.seconds.toFixed(3)} s, CPU ${r.cpuSeconds.toFixed(2)} s, ${r.rssKiB} KiB`,
+    );
+  }
+  const m = median(seconds);
+  return { medianSeconds: round(m), peakRssKiB: Math.max(...rss), ratio: round(m / refMedian, 2) };
+}
+
+/**
  * One warm-up run of each, then RUNS timed runs of each in alternation (the order flips every
  * round so neither tool always runs on a cache the other just warmed). `before` runs untimed
  * before every run (removing outputs).
@@ -140,6 +164,7 @@ function compare(id, title, q, ref, target) {
   }
   const qm = median(times.q);
   const rm = median(times.ref);
+  const portable = PORTABLE ? portableRuns(q, rm) : undefined;
   const result = {
     id,
     title,
@@ -158,6 +183,7 @@ function compare(id, title, q, ref, target) {
     },
     ratio: round(qm / rm, 2),
     cpuRatio: round(median(cpu.q) / median(cpu.ref), 2),
+    ...(portable ? { portable } : {}),
     target,
     met: qm / rm <= target,
   };
@@ -509,6 +535,18 @@ function markdown(res) {
   L.push(
     "CPU time is user + system time of the whole process tree (all threads), from `/usr/bin/time`: the work each tool does, which depends less than wall time on what else the machine runs (though contention inflates it too).",
   );
+  const portable = res.scenarios.filter((x) => x.portable !== undefined);
+  if (portable.length > 0) {
+    L.push("");
+    L.push(
+      `The same Q-Cap commands on the portable engines (\`QCAP_NATIVE=0\`: libsodium, prebuilt BLAKE3 and CRC-32 addons, worker threads), ${PORTABLE_RUNS} runs each after the runs above, against the reference medians above:`,
+    );
+    for (const s of portable) {
+      L.push(
+        `- ${s.title}: ${s.portable.medianSeconds.toFixed(3)} s, ratio ${s.portable.ratio.toFixed(2)}, peak RSS ${mib(s.portable.peakRssKiB)}`,
+      );
+    }
+  }
   const r = res.scenarios.find((x) => x.id === "range-read");
   if (r) {
     L.push("");
@@ -568,6 +606,8 @@ const res = {
   implementations: await implementations(),
   scenarios: [],
 };
+// The portable engines are measured too when the native one is what `qcap` uses.
+PORTABLE = res.implementations.stream === "native";
 const want = (id) => !ONLY || ONLY.has(id);
 const k = keys();
 if (want("seal-1gib") || want("open-1gib") || want("verify-1gib")) res.scenarios.push(...oneGiB(k));
