@@ -39,14 +39,14 @@ export function segment(
       close();
     runEncrypted = encrypted;
     run.push(input);
-    runBytes += input.size + 16;
+    runBytes += input.size + TAG_BYTES;
   }
   close();
   return out;
 }
 
-/** The stored bytes, CRC-32 and digest of each file of a sealed batch. */
-export function* writeBatch(
+/** The stored bytes, CRC-32 and digest of each file of a sealed batch, in order. */
+export function* batchEntries(
   inputs: PackInput[],
   encrypted: boolean,
   r: SmallFilesSealed,

@@ -25,7 +25,7 @@ import {
   MODE_FILE,
   type Seal,
 } from "./manifest.js";
-import { type Segment, segment, writeBatch } from "./pack-batches.js";
+import { batchEntries, type Segment, segment } from "./pack-batches.js";
 import { Scratch, writeEntry, writeStored } from "./pack-entry.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
 import { ZipWriter } from "./zip/writer.js";
@@ -236,7 +236,7 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
         }
         const batch = (await started.get(k)) as SmallFilesSealed;
         started.delete(k);
-        for (const w of writeBatch(s.inputs, s.encrypted, batch)) {
+        for (const w of batchEntries(s.inputs, s.encrypted, batch)) {
           const name = entryNames.get(w.input) as string;
           add(await writeStored(writer, w.input, name, w.stored, w.crc32, w.digest));
           options.onProgress?.(w.input.size);
