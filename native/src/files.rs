@@ -166,6 +166,7 @@ impl Task for CheckFileChunks {
   }
 }
 
+#[cfg(unix)]
 fn check_task(
   fd: i32,
   position: f64,
