@@ -12,6 +12,7 @@ import type { Capsule } from "./capsule.js";
 import { streamAad } from "./crypto/kdf.js";
 import { PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
+import { forgetTemp, rememberTemp } from "./io/temp-files-node.js";
 import { plainChunks } from "./read.js";
 import type { EntryKeys } from "./unlock.js";
 
@@ -136,6 +137,7 @@ export async function extract(
   }
   const staging = join(root, `.qcap-open-${randomBytes(6).toString("hex")}`);
   await mkdir(staging, { mode: 0o700 });
+  rememberTemp(staging);
   try {
     const staged: string[] = [];
     for (const [n, item] of items.entries()) {
@@ -161,5 +163,6 @@ export async function extract(
     throw new QcapError("input", `cannot write to ${outDir}: ${(e as Error).message}`, { cause: e });
   } finally {
     await rm(staging, { recursive: true, force: true });
+    forgetTemp(staging);
   }
 }

@@ -5,5 +5,6 @@ export { highestSeen, qcapStateDir, recordSeen } from "./grant/revocation-state-
 export { directoryInputs, fileInput } from "./inputs-node.js";
 export { fileSink } from "./io/sink-node.js";
 export { fileSource } from "./io/source-node.js";
+export { removeTempsNow } from "./io/temp-files-node.js";
 export { defaultKeyPath, qcapConfigDir } from "./keys/config-node.js";
 export { nativeSmallFiles } from "./small-files-node.js";

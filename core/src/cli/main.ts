@@ -2,6 +2,7 @@
 /** The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error. */
 import { Command, CommanderError } from "commander";
 import { QcapError } from "../errors.js";
+import { removeTempsNow } from "../io/temp-files-node.js";
 import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
 import { registerGrant } from "./grant.js";
@@ -127,7 +128,25 @@ function program(): Command {
   return p;
 }
 
+/** Exit codes of a run stopped by a signal (128 + its number, as shells report them). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * An interrupted run leaves nothing behind: temporary capsules and staging folders (which may hold
+ * decrypted data) are removed before exiting.
+ */
+function removeTempsOnSignals(): void {
+  for (const [signal, code] of Object.entries(SIGNAL_EXIT)) {
+    process.once(signal, () => {
+      removeTempsNow();
+      process.stderr.write(`qcap: interrupted (${signal})\n`);
+      process.exit(code);
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  removeTempsOnSignals();
   // `qcap inspect … | head`: a reader that stops early is not an error (and never a stack trace).
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);

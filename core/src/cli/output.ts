@@ -4,6 +4,7 @@ import { lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
+import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 
 export const print = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -33,6 +34,7 @@ export async function writeTextFile(
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const fh = await open(tmp, "wx", o.mode);
+    rememberTemp(tmp);
     try {
       await fh.chmod(o.mode);
       await fh.writeFile(text, "utf8");
@@ -41,8 +43,10 @@ export async function writeTextFile(
       await fh.close();
     }
     await rename(tmp, path);
+    forgetTemp(tmp);
   } catch (e) {
     await unlink(tmp).catch(() => {});
+    forgetTemp(tmp);
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code === "string") fail("input", `cannot write ${path}: ${code}`, e);
     throw e;

@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { fail, QcapError } from "../errors.js";
 import type { Sink } from "./sink.js";
 import { fsReason } from "./source-node.js";
+import { forgetTemp, rememberTemp } from "./temp-files-node.js";
 
 /** Small writes are gathered into a buffer of this size before they reach the file. */
 export const FILE_SINK_BUFFER = 1024 * 1024;
@@ -49,6 +50,7 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
   } catch (e) {
     return error(e);
   }
+  rememberTemp(tempPath);
 
   // Two buffers: one fills while the other is being written (write-behind), so copying and CRC
   // work overlap with the file system. A chunk at least as large as a buffer is written directly.
@@ -180,6 +182,7 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
         if (durable) await fh.sync();
         await fh.close();
         await rename(tempPath, path);
+        forgetTemp(tempPath);
       });
       state = "closed";
       if (!durable) return;
@@ -196,6 +199,7 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
       await syncing;
       await fh.close().catch(() => {});
       await unlink(tempPath).catch(() => {});
+      forgetTemp(tempPath);
     },
   };
 }

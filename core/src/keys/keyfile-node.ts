@@ -4,6 +4,7 @@ import { constants } from "node:fs";
 import { link, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
+import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 
 /**
  * Writes `text` to `path` with mode 0600 through a temporary file in the same directory, so readers
@@ -25,6 +26,7 @@ async function write(path: string, text: string, force: boolean): Promise<void> 
   if (!force && (await exists(path))) refuse();
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  rememberTemp(tmp);
   try {
     try {
       await fh.chmod(0o600); // the umask may only have removed bits, but be exact
@@ -47,6 +49,7 @@ async function write(path: string, text: string, force: boolean): Promise<void> 
     }
   } finally {
     await unlink(tmp).catch(() => {});
+    forgetTemp(tmp);
   }
 }
 
