@@ -22,20 +22,28 @@ import type { ZipWriter } from "./zip/writer.js";
 
 const crcHex = (n: number) => n.toString(16).padStart(8, "0");
 
-/** Writes a single-chunk entry whose stored bytes, CRC-32 and digest are already known. */
-export async function writeStored(
+/**
+ * Writes whole single-chunk entries whose stored bytes, CRC-32 and digest are already known (a
+ * small-file batch), with one sink write for all.
+ */
+export async function writeStoredEntries(
   writer: ZipWriter,
-  input: PackInput,
-  name: string,
-  stored: Uint8Array,
-  crc: number,
-  digest: Uint8Array,
-): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
-  const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
-  await writer.beginEntry(name, mode);
-  await writer.write(stored, crc);
-  const { crc32 } = await writer.endEntry();
-  return { entry: { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) }, digest };
+  items: readonly { input: PackInput; name: string; stored: Uint8Array; crc32: number; digest: Uint8Array }[],
+): Promise<{ entry: ManifestEntry; digest: Uint8Array }[]> {
+  const modes = items.map((w) => (w.input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE));
+  await writer.addEntries(
+    items.map((w, i) => ({ name: w.name, mode: modes[i] as number, bytes: w.stored, crc32: w.crc32 })),
+  );
+  return items.map((w, i) => ({
+    entry: {
+      name: w.name,
+      size: w.input.size,
+      mode: modes[i] as number,
+      crc32: crcHex(w.crc32),
+      digest: toHex(w.digest),
+    },
+    digest: w.digest,
+  }));
 }
 
 export async function writeEntry(

@@ -26,7 +26,7 @@ import {
   type Seal,
 } from "./manifest.js";
 import { batchEntries, type Segment, segment } from "./pack-batches.js";
-import { Scratch, writeEntry, writeStored } from "./pack-entry.js";
+import { Scratch, writeEntry, writeStoredEntries } from "./pack-entry.js";
 import { checkNameSet, validateEntryName } from "./zip/names.js";
 import { ZipWriter } from "./zip/writer.js";
 
@@ -236,11 +236,12 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
         }
         const batch = (await started.get(k)) as SmallFilesSealed;
         started.delete(k);
-        for (const w of batchEntries(s.inputs, s.encrypted, batch)) {
-          const name = entryNames.get(w.input) as string;
-          add(await writeStored(writer, w.input, name, w.stored, w.crc32, w.digest));
-          options.onProgress?.(w.input.size);
-        }
+        const items = [...batchEntries(s.inputs, s.encrypted, batch)].map((w) => ({
+          ...w,
+          name: entryNames.get(w.input) as string,
+        }));
+        for (const written of await writeStoredEntries(writer, items)) add(written);
+        options.onProgress?.(items.reduce((n, w) => n + w.input.size, 0));
       }
     } finally {
       // The batcher took its copy of the key when each batch started.

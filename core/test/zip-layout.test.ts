@@ -197,6 +197,27 @@ describe("writer", () => {
     expectSameBytes(sink.bytes(), written);
   });
 
+  test("addEntries writes the bytes of addEntry for each, around single entries", async () => {
+    const written = await writeArchive(entries);
+    const sink = memorySink();
+    const w = new ZipWriter(sink);
+    const [first, ...rest] = entries as [TestEntry, ...TestEntry[]];
+    await w.addEntry(first.name, first.mode ?? 0o644, first.data);
+    const batch = rest
+      .slice(0, 3)
+      .map((e) => ({ name: e.name, mode: e.mode ?? 0o644, bytes: e.data, crc32: crc32(e.data) }));
+    await w.addEntries(batch);
+    for (const e of rest.slice(3)) await w.addEntry(e.name, e.mode ?? 0o644, e.data);
+    await w.finish();
+    expectSameBytes(sink.bytes(), written);
+    // Names are checked as addEntry checks them, against the ones written before.
+    const again = new ZipWriter(memorySink());
+    await again.addEntry("payload/a", 0o644, utf8("x"));
+    await expect(
+      again.addEntries([{ name: "payload/A", mode: 0o644, bytes: utf8("y"), crc32: crc32(utf8("y")) }]),
+    ).rejects.toThrow();
+  });
+
   test("round trip through the reader", async () => {
     const bytes = await writeArchive(entries);
     const src = bytesSource(bytes);

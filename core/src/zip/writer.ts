@@ -157,6 +157,39 @@ export class ZipWriter {
     return this.endEntry();
   }
 
+  /**
+   * Whole entries whose stored bytes and CRC-32 are already known (e.g. a batch of small files), in
+   * one sink write: the same bytes as `addEntry` of each, without a call and a write per record.
+   */
+  async addEntries(
+    entries: readonly { name: string; mode: number; bytes: Uint8Array; crc32: number }[],
+  ): Promise<void> {
+    this.#check(false);
+    const nameLengths: number[] = [];
+    let total = 0;
+    for (const e of entries) {
+      if (!MODES.includes(e.mode))
+        throw new RangeError(`ZipWriter: mode must be 0644 or 0755: 0o${e.mode.toString(8)}`);
+      validateEntryName(e.name);
+      this.#names.add(e.name);
+      const n = utf8Length(e.name);
+      nameLengths.push(n);
+      total += LOCAL_HEADER_FIXED + n + e.bytes.length + DATA_DESCRIPTOR_SIZE;
+    }
+    const buf = new Uint8Array(total);
+    const view = new DataView(buf.buffer);
+    let pos = 0;
+    entries.forEach((e, i) => {
+      const offset = this.#offset + pos;
+      pos = localHeaderInto(buf, view, pos, e.name, nameLengths[i] as number);
+      buf.set(e.bytes, pos);
+      pos = dataDescriptorInto(view, pos + e.bytes.length, e.crc32, e.bytes.length);
+      this.#entries.push({ name: e.name, size: e.bytes.length, crc32: e.crc32, mode: e.mode, offset });
+    });
+    await this.#write(buf);
+    this.#offset += total;
+  }
+
   /** Writes the central directory and end records, then closes the sink. */
   async finish(): Promise<{ size: number }> {
     this.#check(false);
