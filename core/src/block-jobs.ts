@@ -6,6 +6,7 @@
  */
 import type { BlockSlot, FileRange, OpenJob, SealJob } from "./blocks.js";
 import {
+  authFailed,
   chunkCipher,
   chunkCipherImplementation,
   PLAIN_CHUNK,
@@ -97,7 +98,7 @@ export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
     const bad = r > -1_000_000 ? -1 - r : -1_000_000 - r;
     const index = job.firstChunk + bad;
     if (r > -1_000_000) fail("integrity", `chunk ${index} does not match the signed digest`);
-    fail("decrypt", `decryption failed: chunk ${index} does not authenticate (wrong key or altered data)`);
+    authFailed(index);
   }
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;

@@ -5,7 +5,7 @@
  */
 
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
-import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
+import { authFailed, PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
@@ -349,13 +349,7 @@ export class Capsule {
             : await na.checkFileChunks(fd, position, length, e.chunkSize, expected, threads);
         if (r === -2) fail("integrity", `${e.name}: truncated`);
         if (r >= 0) fail("integrity", `${e.name}: chunk ${first + r} does not match the signed digest`);
-        if (r <= -3) {
-          const index = first - 3 - r;
-          fail(
-            "decrypt",
-            `decryption failed: chunk ${index} does not authenticate (wrong key or altered data)`,
-          );
-        }
+        if (r <= -3) authFailed(first - 3 - r);
         onProgress?.(into ? length - n * TAG_BYTES : length);
       }
     } finally {

@@ -133,7 +133,8 @@ function checkIndex(index: number): void {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`invalid chunk index ${index}`);
 }
 
-const authFailed = (index: number) =>
+/** The "decrypt" error of chunk `index` failing to authenticate, whichever engine found it. */
+export const authFailed = (index: number): never =>
   fail("decrypt", `decryption failed: chunk ${index} does not authenticate (wrong key or altered data)`);
 
 /** Pure-JS implementation: noble's XChaCha20-Poly1305 per chunk. Runs everywhere. */
