@@ -1,21 +1,27 @@
 #!/usr/bin/env node
-// Bundles the action into dist/index.js with esbuild (pinned in package.json). The options are fixed so
-// that the same sources always give the same bytes: test/dist.test.ts rebuilds in memory and compares.
+// Bundles the action into dist/index.js, and the block engine's worker into dist/parallel-worker.js
+// beside it (core starts it from there), with esbuild (pinned in package.json). The options are
+// fixed so that the same sources always give the same bytes: test/dist.test.ts rebuilds in memory
+// and compares.
 //
-//   node action/build.mjs            write dist/index.js
-//   node action/build.mjs --check    exit 1 if dist/index.js differs from a fresh build
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+//   node action/build.mjs            write dist/
+//   node action/build.mjs --check    exit 1 if dist/ differs from a fresh build
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 export const DIST = here("./dist/index.js");
+/** The committed files of dist/, by name. */
+export const DIST_FILES = { "index.js": DIST, "parallel-worker.js": here("./dist/parallel-worker.js") };
 
-/** The bundle as bytes, built in memory. */
+/** The bundles as bytes, built in memory: { "index.js": …, "parallel-worker.js": … }. */
 export async function bundle() {
   const result = await esbuild.build({
-    entryPoints: [here("./src/main.ts")],
+    // core's worker, from its build (as the action's import of @qcap/core is).
+    entryPoints: { index: here("./src/main.ts"), "parallel-worker": here("../core/dist/parallel-worker.js") },
+    outdir: here("./dist"),
     bundle: true,
     write: false,
     platform: "node",
@@ -39,22 +45,23 @@ export async function bundle() {
     absWorkingDir: here("./"),
     preserveSymlinks: true,
   });
-  const out = result.outputFiles[0];
-  if (!out) throw new Error("esbuild produced no output");
-  return out.contents;
+  const out = Object.fromEntries(result.outputFiles.map((f) => [basename(f.path), f.contents]));
+  for (const name of Object.keys(DIST_FILES)) if (!out[name]) throw new Error(`esbuild produced no ${name}`);
+  return out;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const fresh = await bundle();
-  if (process.argv.includes("--check")) {
-    const current = readFileSync(DIST);
-    if (!current.equals(fresh)) {
-      process.stderr.write("action/dist/index.js is out of date: run `npm run bundle -w @qcap/action`\n");
-      process.exit(1);
+  for (const [name, path] of Object.entries(DIST_FILES)) {
+    if (process.argv.includes("--check")) {
+      if (!existsSync(path) || !readFileSync(path).equals(fresh[name])) {
+        process.stderr.write(`action/dist/${name} is out of date: run \`npm run bundle -w @qcap/action\`\n`);
+        process.exit(1);
+      }
+    } else {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, fresh[name]);
+      process.stdout.write(`wrote ${path} (${fresh[name].length} bytes)\n`);
     }
-  } else {
-    mkdirSync(dirname(DIST), { recursive: true });
-    writeFileSync(DIST, fresh);
-    process.stdout.write(`wrote ${DIST} (${fresh.length} bytes)\n`);
   }
 }

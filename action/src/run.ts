@@ -15,7 +15,7 @@ import {
   githubRunFromEnv,
   signStatement,
 } from "@qcap/core/attest";
-import { fileSink } from "@qcap/core/node";
+import { fileSink, withBlockEngine } from "@qcap/core/node";
 import { findFiles, metaInputs } from "./files.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { identityToken } from "./oidc.js";
@@ -70,10 +70,19 @@ export async function run(): Promise<void> {
         ? ` for ${inputs.recipients.length} recipient(s)`
         : " (signed, not encrypted)"),
   );
-  const packed = await pack([...files, ...meta], await fileSink(inputs.output), {
-    signingKey,
-    recipients: inputs.recipients.map((r) => r.key),
-  });
+  // Large files are sealed a block at a time on worker threads (dist/parallel-worker.js).
+  const all = [...files, ...meta];
+  const packed = await withBlockEngine(
+    all.map((i) => i.size),
+    async (engine) => {
+      const options = {
+        signingKey,
+        recipients: inputs.recipients.map((r) => r.key),
+        ...(engine ? { engine } : {}),
+      };
+      return pack(all, await fileSink(inputs.output), options);
+    },
+  );
   const manifest = packed.manifest;
   const sha256 = await sha256File(inputs.output);
   core.setOutput("capsule-path", inputs.output);

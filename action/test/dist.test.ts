@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundle, DIST } from "../build.mjs";
+import { bundle, DIST_FILES } from "../build.mjs";
 import { actionDefaults, repoRoot } from "./helpers.js";
 
 const actionYml = readFileSync(join(repoRoot, "action", "action.yml"), "utf8");
@@ -17,13 +17,14 @@ function names(section: string): string[] {
 }
 
 describe("action/dist", () => {
-  it("dist/index.js is the esbuild bundle of the current sources (run `npm run bundle -w @qcap/action`)", async () => {
-    const fresh = Buffer.from(await bundle());
-    const committed = readFileSync(DIST);
-    expect(
-      committed.equals(fresh),
-      "action/dist/index.js is out of date: run `npm run bundle -w @qcap/action` and commit it",
-    ).toBe(true);
+  it("dist/index.js and dist/parallel-worker.js are the esbuild bundles of the current sources (run `npm run bundle -w @qcap/action`)", async () => {
+    const fresh = await bundle();
+    for (const [name, path] of Object.entries(DIST_FILES)) {
+      expect(
+        readFileSync(path).equals(Buffer.from(fresh[name as keyof typeof fresh])),
+        `action/dist/${name} is out of date: run \`npm run bundle -w @qcap/action\` and commit it`,
+      ).toBe(true);
+    }
   });
 
   it("action.yml runs dist/index.js on node24 and lists exactly the inputs and outputs the code reads", () => {

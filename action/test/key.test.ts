@@ -1,6 +1,6 @@
 /** The bundled action with `sigstore: key`: sealing, outputs, summary and attestation, fully offline. */
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -164,6 +164,24 @@ describe("action with sigstore: key", () => {
 });
 
 describe("action variants", () => {
+  it("seals large files on the block engine's worker thread, started from dist/parallel-worker.js", async () => {
+    const big = pattern(9 * 1024 * 1024 + 4321);
+    mkdirSync(ws.dir("ws", "large"), { recursive: true });
+    writeFileSync(ws.dir("ws", "large", "big.bin"), big);
+    const r = await ws.run({
+      paths: "large/**",
+      "signing-key": publisher.seed,
+      recipients: reader.recipient,
+      attest: "false",
+      output: "large.qcap",
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.code).toBe(0);
+    const opened = ws.dir("large-opened");
+    expect(qcap(["open", ws.dir("ws", "large.qcap"), "-i", ws.dir("reader.key"), "-o", opened]).code).toBe(0);
+    expect(readFileSync(join(opened, "big.bin")).equals(big)).toBe(true);
+  });
+
   it("without recipients: signed but not sealed; without attestation: no bundle; no bucket: no upload", async () => {
     const r = await ws.run({
       paths: "dist/README.txt",

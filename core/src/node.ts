@@ -7,4 +7,5 @@ export { fileSink } from "./io/sink-node.js";
 export { fileSource } from "./io/source-node.js";
 export { removeTempsNow } from "./io/temp-files-node.js";
 export { defaultKeyPath, qcapConfigDir } from "./keys/config-node.js";
+export { type BlockEngineOptions, createBlockEngine, withBlockEngine } from "./parallel-node.js";
 export { nativeSmallFiles } from "./small-files-node.js";
