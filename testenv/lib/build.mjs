@@ -116,7 +116,7 @@ async function ldflags(name, c, dir, env, logStream) {
         x(`${pkg}.k8sVersionMinor`, m[1]);
       }
     }
-  } else if (name === "fulcio" || name === "timestamp-server") {
+  } else if (name === "fulcio" || name === "timestamp-server" || name === "cosign") {
     x("sigs.k8s.io/release-utils/version.gitVersion", c.version);
     x("sigs.k8s.io/release-utils/version.gitTreeState", "clean");
   } else if (name === "kubeconform") {

@@ -3,6 +3,7 @@
  * keyless (a Fulcio certificate for an OIDC identity, an RFC 3161 timestamp, optionally a Rekor entry)
  * or with the capsule's Ed25519 signing key (public-key hint, no network at all).
  */
+import { createHash, createPublicKey } from "node:crypto";
 import { bundleToJSON, type SerializedBundle } from "@sigstore/bundle";
 import {
   DSSEBundleBuilder,
@@ -43,8 +44,18 @@ export interface KeyOptions {
 
 export type SignOptions = KeylessOptions | KeyOptions;
 
-/** The public-key hint of a key-signed bundle: the Ed25519 public key in hex, as in the manifest. */
-export const keyHint = (publicKey: Uint8Array): string => toHex(publicKey);
+/**
+ * The key id of a key-signed bundle (DSSE `keyid` and the public-key hint): the SHA-256 of the key's
+ * SubjectPublicKeyInfo in hex, the id Go's DSSE verifiers (cosign, sigstore-go) compute for a key. A
+ * signature whose keyid is neither empty nor that id counts as missing there.
+ */
+export const keyHint = (publicKey: Uint8Array): string =>
+  createHash("sha256")
+    .update(createPublicKey(publicKeyToPem(publicKey)).export({ type: "spki", format: "der" }))
+    .digest("hex");
+
+/** The hint that bundles made before `keyHint` carried: the raw Ed25519 public key in hex. */
+export const legacyKeyHint = (publicKey: Uint8Array): string => toHex(publicKey);
 
 /** An @sigstore/sign Signer over a Q-Cap Ed25519 key. */
 function ed25519Signer(key: SigningKey): Signer {

@@ -10,8 +10,9 @@ import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { toSignedEntity, toTrustMaterial, Verifier } from "@sigstore/verify";
 import { fail, QcapError } from "../errors.js";
 import type { RangeSource } from "../io/source.js";
+import { toHex } from "../hash/hex.js";
 import { publicKeyToPem } from "../keys/ed25519.js";
-import { keyHint } from "./sign-node.js";
+import { keyHint, legacyKeyHint } from "./sign-node.js";
 import { checkSubject, INTOTO_PAYLOAD_TYPE, parseStatement, type Statement } from "./statement.js";
 
 export interface VerifyAttestationOptions {
@@ -88,7 +89,7 @@ export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptio
       const keys = o.trustedKeys ?? [];
       if (keys.length === 0) fail("usage", "a key-signed attestation needs the issuer's public key");
       const trust = toTrustMaterial(parseTrustedRoot(EMPTY_ROOT), (hint) => {
-        const key = keys.find((k) => keyHint(k) === hint);
+        const key = keys.find((k) => hint !== "" && (keyHint(k) === hint || legacyKeyHint(k) === hint));
         if (!key)
           fail(
             "unauthorized",
@@ -99,9 +100,11 @@ export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptio
       const entity = toSignedEntity(bundle);
       // Key mode carries no certificate; a timestamp is optional (none when signed offline).
       new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
+      const hint = material.publicKey.hint;
+      const signer = keys.find((k) => keyHint(k) === hint || legacyKeyHint(k) === hint);
       result = {
         mode: "key",
-        publicKey: material.publicKey.hint,
+        publicKey: signer ? toHex(signer) : hint,
         statement: parseStatement(envelope.payload),
       };
     } else {
