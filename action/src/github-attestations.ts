@@ -26,7 +26,8 @@ export async function storeAttestation(
   o: { apiUrl: string; serverUrl: string; repository: string; token: string },
 ): Promise<StoredAttestation> {
   const [owner, repo] = o.repository.split("/");
-  if (!owner || !repo) throw new AttestationStoreError(`GITHUB_REPOSITORY is not owner/repo: ${o.repository}`);
+  if (!owner || !repo)
+    throw new AttestationStoreError(`GITHUB_REPOSITORY is not owner/repo: ${o.repository}`);
   const endpoint = `${o.apiUrl.replace(/\/+$/, "")}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/attestations`;
   let response: Response;
   try {
@@ -65,5 +66,8 @@ export async function storeAttestation(
   if (typeof body.id !== "number" && typeof body.id !== "string")
     throw new AttestationStoreError("storing the attestation: GitHub's answer names no attestation id");
   const id = String(body.id);
-  return { id, url: `${o.serverUrl.replace(/\/+$/, "")}/${o.repository}/attestations/${encodeURIComponent(id)}` };
+  return {
+    id,
+    url: `${o.serverUrl.replace(/\/+$/, "")}/${o.repository}/attestations/${encodeURIComponent(id)}`,
+  };
 }

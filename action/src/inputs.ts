@@ -172,7 +172,9 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
   if (githubAttestation && !attest)
     throw new InputError("input github-attestation needs attest: true (there is no attestation to store)");
   if (githubAttestation && !githubToken)
-    throw new InputError("input github-attestation needs github-token (default: the workflow's github.token)");
+    throw new InputError(
+      "input github-attestation needs github-token (default: the workflow's github.token)",
+    );
   const bucket = core.getInput("s3-bucket");
   let s3: S3Inputs | undefined;
   if (bucket) {

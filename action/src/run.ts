@@ -21,11 +21,11 @@ import {
 } from "@qcap/core/attest";
 import { fileSink, withBlockEngine } from "@qcap/core/node";
 import { findFiles, metaInputs } from "./files.js";
+import { type StoredAttestation, storeAttestation } from "./github-attestations.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { identityToken } from "./oidc.js";
 import { objectUrl, upload } from "./s3.js";
 import { sigstoreServices } from "./sigstore.js";
-import { type StoredAttestation, storeAttestation } from "./github-attestations.js";
 import { writeSummary } from "./summary.js";
 
 async function sha256File(path: string): Promise<string> {

@@ -26,10 +26,7 @@ const MAX_EVENT_BYTES = 25 << 20;
  * The repository's visibility: the event payload's `repository.visibility` (or `private`), as
  * @actions/attest reads it, else the ID token's `repository_visibility` claim.
  */
-export function repositoryVisibility(
-  env: NodeJS.ProcessEnv,
-  claimVisibility?: string,
-): string | undefined {
+export function repositoryVisibility(env: NodeJS.ProcessEnv, claimVisibility?: string): string | undefined {
   const path = env.GITHUB_EVENT_PATH;
   if (path) {
     try {
@@ -92,7 +89,9 @@ export function sigstoreServices(
         ? "public-good"
         : "github";
   const base: Omit<SigstoreServices, "instance"> =
-    instance === "public-good" ? { ...PUBLIC_GOOD } : githubInstance(env.GITHUB_SERVER_URL || "https://github.com");
+    instance === "public-good"
+      ? { ...PUBLIC_GOOD }
+      : githubInstance(env.GITHUB_SERVER_URL || "https://github.com");
   return {
     instance,
     ...base,

@@ -6,40 +6,58 @@ export function splitPem(pem) {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
-function subjectOf(cert) {
+/**
+ * The trusted root's DistinguishedName of a CA: organization and commonName, both required by
+ * sigstore-python's trust-root model. Fulcio's ephemeral CA has no CN (only O=sigstore): `fallback` names it.
+ */
+export function subjectOf(cert, fallback) {
   const out = {};
   for (const line of cert.subject.split("\n")) {
     const [k, ...rest] = line.split("=");
     const v = rest.join("=");
-    if (k === "O") out.organization = v;
-    if (k === "CN") out.commonName = v;
+    if (k === "O" && !out.organization) out.organization = v;
+    if (k === "CN" && !out.commonName) out.commonName = v;
   }
-  return out;
+  return {
+    organization: out.organization || fallback.organization,
+    commonName: out.commonName || fallback.commonName,
+  };
 }
 
 /**
  * One CertificateAuthority entry: `pems` ordered leaf (or intermediate) first, root last.
  * validFor.start is the earliest notBefore of the chain.
  */
-export function certificateAuthority(uri, pems) {
+export function certificateAuthority(
+  uri,
+  pems,
+  fallbackSubject = { organization: "qcap-testenv", commonName: uri },
+) {
   const certs = pems.map((p) => new X509Certificate(p));
   if (certs.length === 0) throw new Error(`empty certificate chain from ${uri}`);
   const start = new Date(Math.min(...certs.map((c) => Date.parse(c.validFrom))));
   const root = certs[certs.length - 1];
   return {
-    subject: subjectOf(root),
+    subject: subjectOf(root, fallbackSubject),
     uri,
     certChain: { certificates: certs.map((c) => ({ rawBytes: c.raw.toString("base64") })) },
     validFor: { start: start.toISOString() },
   };
 }
 
-export function trustedRoot({ fulcioUrl, fulcioChain, tsaUrl, tsaChain }) {
+export function trustedRoot({ fulcioUrl, fulcioChain, tsaUrl, tsaChain, tlogs = [] }) {
   return {
     mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-    tlogs: [],
-    certificateAuthorities: [certificateAuthority(fulcioUrl, fulcioChain)],
+    tlogs,
+    certificateAuthorities: [
+      certificateAuthority(fulcioUrl, fulcioChain, { organization: "qcap-testenv", commonName: "fulcio" }),
+    ],
     ctlogs: [],
-    timestampAuthorities: [certificateAuthority(tsaUrl, tsaChain)],
+    timestampAuthorities: [
+      certificateAuthority(tsaUrl, tsaChain, {
+        organization: "qcap-testenv",
+        commonName: "timestamp-authority",
+      }),
+    ],
   };
 }

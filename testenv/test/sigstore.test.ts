@@ -223,5 +223,12 @@ describe("keyless signing stack", () => {
     for (const ca of [...tr.certificateAuthorities, ...tr.timestampAuthorities]) {
       expect(Date.parse(ca.validFor.start)).toBeLessThanOrEqual(Date.now());
     }
+    // A complete subject, as sigstore-python's trust-root model requires: the root certificate's own O and
+    // CN, and a name where the certificate has none (Fulcio's ephemeral CA has only O=sigstore).
+    expect(tr.certificateAuthorities[0]?.subject).toEqual({ organization: "sigstore", commonName: "fulcio" });
+    expect(tr.timestampAuthorities[0]?.subject).toEqual({
+      organization: "local",
+      commonName: "Test TSA Root",
+    });
   });
 });

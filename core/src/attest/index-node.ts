@@ -28,8 +28,8 @@ export {
   ROOT_ANNOTATION,
   SLSA_PROVENANCE_V1,
   STATEMENT_TYPE,
-  subjectRoot,
   type Statement,
+  subjectRoot,
 } from "./statement.js";
 export {
   type AttestationResult,

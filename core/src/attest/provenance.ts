@@ -67,7 +67,10 @@ export function idTokenClaims(token: string): Record<string, unknown> {
 }
 
 /** The run as the ID token's claims describe it; "input" error naming the claims that are missing. */
-export function githubRunFromClaims(claims: Record<string, unknown>, serverUrl = "https://github.com"): GitHubRun {
+export function githubRunFromClaims(
+  claims: Record<string, unknown>,
+  serverUrl = "https://github.com",
+): GitHubRun {
   const str = (name: string) => {
     const v = claims[name];
     return typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined;
