@@ -63,6 +63,7 @@ async function main() {
           "kube-apiserver": "apiserver",
           versitygw: "s3",
           "timestamp-server": "tsa",
+          "rekor-server": "rekor",
         }[r.name];
         const p = st.state.ports[port ?? r.name];
         process.stdout.write(

@@ -38,6 +38,7 @@ export interface ActionInputs {
   fulcioUrl?: string;
   tsaUrl?: string;
   rekorUrl?: string;
+  rekorApiVersion: 1 | 2;
   /** Store the bundle with the repository's attestations (needs `attestations: write`). */
   githubAttestation: boolean;
   githubToken?: string;
@@ -168,6 +169,9 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
     throw new InputError(
       "input fulcio-url needs tsa-url or rekor-url: a keyless bundle needs a trusted time for its short-lived certificate",
     );
+  const rekorApi = core.getInput("rekor-api-version") || "1";
+  if (rekorApi !== "1" && rekorApi !== "2")
+    throw new InputError(`input rekor-api-version must be 1 or 2, not ${rekorApi}`);
   const githubAttestation = boolean("github-attestation", false);
   if (githubAttestation && !attest)
     throw new InputError("input github-attestation needs attest: true (there is no attestation to store)");
@@ -209,6 +213,7 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
     ...(fulcio ? { fulcioUrl: url("fulcio-url", fulcio) } : {}),
     ...(tsa ? { tsaUrl: url("tsa-url", tsa) } : {}),
     ...(rekor ? { rekorUrl: url("rekor-url", rekor) } : {}),
+    rekorApiVersion: rekorApi === "2" ? 2 : 1,
     githubAttestation,
     ...(githubToken ? { githubToken } : {}),
     ...(s3 ? { s3 } : {}),

@@ -156,7 +156,9 @@ async function runSteps(inputs: ActionInputs, written: Written): Promise<void> {
         identityToken: async () => token,
         fulcioUrl: services.fulcioUrl,
         ...(services.tsaUrl ? { tsaUrl: services.tsaUrl } : {}),
-        ...(services.rekorUrl ? { rekorUrl: services.rekorUrl } : {}),
+        ...(services.rekorUrl
+          ? { rekorUrl: services.rekorUrl, rekorApiVersion: services.rekorApiVersion }
+          : {}),
       };
     } else {
       core.info("attesting with the signing key");

@@ -17,6 +17,7 @@ export interface SigstoreServices {
   fulcioUrl: string;
   tsaUrl?: string;
   rekorUrl?: string;
+  rekorApiVersion: 1 | 2;
 }
 
 /** Event payloads are small; a bigger file is not read (the choice then falls back to GitHub's instance). */
@@ -64,6 +65,7 @@ export interface ServiceInputs {
   fulcioUrl?: string;
   tsaUrl?: string;
   rekorUrl?: string;
+  rekorApiVersion: 1 | 2;
 }
 
 /**
@@ -81,6 +83,7 @@ export function sigstoreServices(
       fulcioUrl: inputs.fulcioUrl,
       ...(inputs.tsaUrl ? { tsaUrl: inputs.tsaUrl } : {}),
       ...(inputs.rekorUrl ? { rekorUrl: inputs.rekorUrl } : {}),
+      rekorApiVersion: inputs.rekorApiVersion,
     };
   const instance =
     inputs.sigstoreInstance !== "auto"
@@ -88,7 +91,7 @@ export function sigstoreServices(
       : repositoryVisibility(env, claimVisibility) === "public"
         ? "public-good"
         : "github";
-  const base: Omit<SigstoreServices, "instance"> =
+  const base: { fulcioUrl: string; tsaUrl?: string; rekorUrl?: string } =
     instance === "public-good"
       ? { ...PUBLIC_GOOD }
       : githubInstance(env.GITHUB_SERVER_URL || "https://github.com");
@@ -97,5 +100,7 @@ export function sigstoreServices(
     ...base,
     ...(inputs.tsaUrl ? { tsaUrl: inputs.tsaUrl } : {}),
     ...(inputs.rekorUrl ? { rekorUrl: inputs.rekorUrl } : {}),
+    // The public-good log is Rekor v1 unless another log is named.
+    rekorApiVersion: inputs.rekorUrl ? inputs.rekorApiVersion : 1,
   };
 }

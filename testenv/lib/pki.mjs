@@ -86,3 +86,8 @@ export async function generatePki(dir) {
     saPub: join(dir, "sa.pub"),
   };
 }
+
+/** The Rekor log's checkpoint signing key: ECDSA P-256, PKCS#8 PEM. */
+export async function generateRekorKey(file) {
+  await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file]);
+}

@@ -1,5 +1,29 @@
 // Sigstore TrustedRoot (protobuf-specs JSON form) from the local Fulcio CA and TSA chains.
-import { X509Certificate } from "node:crypto";
+import { createHash, createPublicKey, X509Certificate } from "node:crypto";
+
+/**
+ * Checkpoint origin of a Rekor log (its `--hostname`): the host name of its URL. sigstore-go expects
+ * exactly that name; sigstore-js finds the log whose base URL contains it.
+ */
+export const rekorOrigin = (baseUrl) => new URL(baseUrl).hostname;
+
+/**
+ * The trusted root's entry for a Rekor v2 log: its ECDSA P-256 public key, and as log id the SHA-256 of
+ * that key's SubjectPublicKeyInfo (what rekor-tiles puts in every entry for an ECDSA key).
+ */
+export function rekorLog(baseUrl, privateKeyPem, start = new Date(Date.now() - 60_000)) {
+  const spki = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
+  return {
+    baseUrl,
+    hashAlgorithm: "SHA2_256",
+    publicKey: {
+      rawBytes: spki.toString("base64"),
+      keyDetails: "PKIX_ECDSA_P256_SHA_256",
+      validFor: { start: start.toISOString() },
+    },
+    logId: { keyId: createHash("sha256").update(spki).digest("base64") },
+  };
+}
 
 /** Splits a PEM bundle into PEM certificates. */
 export function splitPem(pem) {
