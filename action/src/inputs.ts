@@ -105,8 +105,8 @@ function signingKeyFrom(value: string): SigningKey {
   }
 }
 
-function boolean(name: string, fallback: boolean): boolean {
-  const text = core.getInput(name) || String(fallback);
+function boolean(name: string, value: string, fallback: boolean): boolean {
+  const text = value || String(fallback);
   if (!/^(true|True|TRUE|false|False|FALSE)$/.test(text))
     throw new InputError(`input ${name} must be true or false, not ${text}`);
   return text.toLowerCase() === "true";
@@ -140,8 +140,8 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
     }
   });
 
-  const attest = boolean("attest", true);
-  const includeHidden = boolean("include-hidden-files", false);
+  const attest = boolean("attest", core.getInput("attest"), true);
+  const includeHidden = boolean("include-hidden-files", core.getInput("include-hidden-files"), false);
   const mode = core.getInput("sigstore") || "keyless";
   if (mode !== "keyless" && mode !== "key")
     throw new InputError(`input sigstore must be keyless or key, not ${mode}`);
@@ -172,7 +172,7 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
   const rekorApi = core.getInput("rekor-api-version") || "1";
   if (rekorApi !== "1" && rekorApi !== "2")
     throw new InputError(`input rekor-api-version must be 1 or 2, not ${rekorApi}`);
-  const githubAttestation = boolean("github-attestation", false);
+  const githubAttestation = boolean("github-attestation", core.getInput("github-attestation"), false);
   if (githubAttestation && !attest)
     throw new InputError("input github-attestation needs attest: true (there is no attestation to store)");
   if (githubAttestation && !githubToken)

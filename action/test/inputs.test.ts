@@ -28,7 +28,10 @@ const base = () => ({ paths: "dist/**", "signing-key": key.seed, sigstore: "key"
 describe("bad inputs", () => {
   it("no files match the paths", async () => {
     const r = await ws.run({ ...base(), paths: "build/**\n*.zip" });
-    expectFailure(r, /^no files match paths: build\/\*\*, \*\.zip$/);
+    expectFailure(
+      r,
+      /^no files match paths: build\/\*\*, \*\.zip \(hidden files are left out unless include-hidden-files: true\)$/,
+    );
     expect(r.outputs["capsule-path"]).toBeUndefined();
   });
 
@@ -114,7 +117,7 @@ describe("bad inputs", () => {
     symlinkSync("/etc/hostname", ws.dir("ws", "linked", "host"));
     expectFailure(
       await ws.run({ ...base(), paths: "linked/**" }),
-      /^cannot seal .*linked\/host: symbolic links are not packed/,
+      /^cannot seal .*linked\/host: it is a symbolic link, and links are not followed; to include what it points to, list the target's own path in paths \(or copy it into the build folder\), or exclude the link with !linked\/host$/,
     );
     expectFailure(await ws.run({ ...base(), meta: "no-such-stac" }), /^input meta: no such file or folder/);
     expect(existsSync(ws.dir("ws", "bad.qcap"))).toBe(false);
