@@ -22,7 +22,7 @@ import {
   TESTENV_ROOT,
 } from "./common.mjs";
 import { fulcioConfig } from "./fulcio-config.mjs";
-import { generatePki, generateRekorKey } from "./pki.mjs";
+import { generateCtKey, generateFulcioCa, generatePki, generateRekorKey } from "./pki.mjs";
 import {
   freePort,
   httpRequest,
@@ -33,7 +33,7 @@ import {
   tail,
   waitReady,
 } from "./procs.mjs";
-import { rekorLog, rekorOrigin, splitPem, trustedRoot } from "./trustroot.mjs";
+import { ctLog, rekorLog, rekorOrigin, splitPem, trustedRoot } from "./trustroot.mjs";
 
 export const TEST_USERS = ["alice", "bob"];
 const S3_REGION = "us-east-1";
@@ -129,6 +129,7 @@ function probes(state) {
     "timestamp-server": () => ok(`http://127.0.0.1:${p.tsa}/api/v1/timestamp/certchain`),
     fulcio: () => ok(`http://127.0.0.1:${p.fulcio}/api/v2/trustBundle`),
     "rekor-server": () => ok(`http://127.0.0.1:${p.rekor}/healthz`),
+    tesseract: () => ok(`http://127.0.0.1:${p.ct}/ct/v1/get-roots`),
   };
 }
 
@@ -189,6 +190,7 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     rekor: await freePort("QCAP_TESTENV_REKOR_PORT"),
     rekorGrpc: await freePort("QCAP_TESTENV_REKOR_GRPC_PORT"),
     rekorMetrics: await freePort("QCAP_TESTENV_REKOR_METRICS_PORT"),
+    ct: await freePort("QCAP_TESTENV_CT_PORT"),
   };
   const dupes = Object.values(ports).filter((v, i, a) => a.indexOf(v) !== i);
   if (dupes.length) throw new Error(`port collision: ${dupes.join(", ")}`);
@@ -208,6 +210,7 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     tsa: `http://127.0.0.1:${ports.tsa}`,
     fulcio: `http://127.0.0.1:${ports.fulcio}`,
     rekor: `http://127.0.0.1:${ports.rekor}`,
+    ct: `http://127.0.0.1:${ports.ct}`,
   };
   const paths = {
     bin: binDir,
@@ -398,6 +401,23 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
       "--v=0",
     ]);
 
+    // CT log (TesseraCT, POSIX storage) for Fulcio's certificates: standard verifiers require an SCT.
+    // Fulcio's CA is made first (a file CA) so that the log accepts chains to it.
+    const fulcioCaPassword = randomBytes(16).toString("hex");
+    const fulcioCa = await generateFulcioCa(pkiDir, fulcioCaPassword);
+    const ctKey = join(pkiDir, "ct.key");
+    await generateCtKey(ctKey);
+    const ct = start("tesseract", bins.tesseract, [
+      `--http_endpoint=127.0.0.1:${ports.ct}`,
+      // The checkpoint origin: any URL without scheme and without a colon in its first segment.
+      "--origin=127.0.0.1/qcap-testenv-ct",
+      `--storage_dir=${sub("ct")}`,
+      `--private_key=${ctKey}`,
+      `--roots_pem_file=${fulcioCa.cert}`,
+      "--checkpoint_interval=500ms",
+    ]);
+    await ready(ct, 30_000);
+
     const fulcioCfg = join(sub("fulcio"), "config.json");
     writeFileSync(fulcioCfg, `${JSON.stringify(fulcioConfig(urls.oidc), null, 2)}\n`);
     const fulcio = start("fulcio", bins.fulcio, [
@@ -408,8 +428,11 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
       `--grpc-port=${ports.fulcioGrpc}`,
       `--legacy-unix-domain-socket=@qcap-testenv-fulcio-${ports.fulcio}`,
       `--metrics-port=${ports.fulcioMetrics}`,
-      "--ca=ephemeralca",
-      "--ct-log-url=",
+      "--ca=fileca",
+      `--fileca-cert=${fulcioCa.cert}`,
+      `--fileca-key=${fulcioCa.key}`,
+      `--fileca-key-passwd=${fulcioCaPassword}`,
+      `--ct-log-url=${urls.ct}`,
       `--config-path=${fulcioCfg}`,
       "--log_type=prod",
     ]);
@@ -450,6 +473,7 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
       tsaUrl: urls.tsa,
       tsaChain,
       tlogs: [rekorLog(urls.rekor, readFileSync(rekorKey, "utf8"))],
+      ctlogs: [ctLog(urls.ct, readFileSync(ctKey, "utf8"))],
     });
     writeFileSync(paths.trustedRoot, `${JSON.stringify(root, null, 2)}\n`);
 

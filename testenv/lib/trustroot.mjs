@@ -7,6 +7,11 @@ import { createHash, createPublicKey, X509Certificate } from "node:crypto";
  */
 export const rekorOrigin = (baseUrl) => new URL(baseUrl).hostname;
 
+/** The trusted root's entry for a CT log (TesseraCT): its ECDSA P-256 key, log id SHA-256 of the key's SPKI. */
+export function ctLog(baseUrl, privateKeyPem, start = new Date(Date.now() - 60_000)) {
+  return rekorLog(baseUrl, privateKeyPem, start);
+}
+
 /**
  * The trusted root's entry for a Rekor v2 log: its ECDSA P-256 public key, and as log id the SHA-256 of
  * that key's SubjectPublicKeyInfo (what rekor-tiles puts in every entry for an ECDSA key).
@@ -69,14 +74,14 @@ export function certificateAuthority(
   };
 }
 
-export function trustedRoot({ fulcioUrl, fulcioChain, tsaUrl, tsaChain, tlogs = [] }) {
+export function trustedRoot({ fulcioUrl, fulcioChain, tsaUrl, tsaChain, tlogs = [], ctlogs = [] }) {
   return {
     mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
     tlogs,
     certificateAuthorities: [
       certificateAuthority(fulcioUrl, fulcioChain, { organization: "qcap-testenv", commonName: "fulcio" }),
     ],
-    ctlogs: [],
+    ctlogs,
     timestampAuthorities: [
       certificateAuthority(tsaUrl, tsaChain, {
         organization: "qcap-testenv",

@@ -3,7 +3,7 @@
  * with ID tokens shaped like GitHub's from its OIDC issuer, verified offline with its trusted root.
  */
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,7 +83,8 @@ describe("keyless attestation", () => {
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8"));
     expect(statement.subject[0]).toEqual({
       name: "release.qcap",
-      digest: { sha256: (r.outputs.digest as string).slice(7), qcapRoot: r.outputs["merkle-root"] },
+      digest: { sha256: (r.outputs.digest as string).slice(7) },
+      annotations: { qcapRoot: r.outputs["merkle-root"] },
     });
     expect(statement.predicate.runDetails.builder.id).toBe(IDENTITY);
   });
@@ -233,7 +234,10 @@ describe("keyless variants and failures", () => {
         `^signing with Fulcio at http://127\\.0\\.0\\.1:${port} failed: error creating signing certificate: .*ECONNREFUSED`,
       ),
     );
-    expect(r.outputs["attestation-path"]).toBeUndefined();
+    // Sealed before attesting: the capsule (signed with a key already used) is removed, no output is set.
+    expect(r.outputs).toEqual({});
+    expect(existsSync(ws.dir("ws", "nofulcio.qcap"))).toBe(false);
+    expect(existsSync(ws.dir("ws", "nofulcio.qcap.sigstore.json"))).toBe(false);
   });
 
   it("an unreachable timestamp authority fails the step with a clear message", async () => {
