@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { buildSLSAProvenancePredicate } from "@actions/attest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSigstorePython } from "../../../testenv/lib/python.mjs";
@@ -18,6 +19,7 @@ import {
   testenv as env,
   qcap,
   REPOSITORY,
+  repoRoot,
   type Workspace,
   workspace,
   writeKey,
@@ -250,8 +252,9 @@ describe("the action's keyless bundle (local Fulcio, timestamp authority and Rek
     expect(ok.stderr).toBe("");
     expect(JSON.parse(ok.stdout).attestation).toMatchObject({ mode: "keyless", identity: IDENTITY });
     expect(qcap(args(ws.dir("changed.qcap"), keyless.bundle)).code).not.toBe(0);
-    expect(qcap(args(keyless.capsule, ws.dir("keyless-changed-statement.json"))).stderr).toBe(
-      "qcap: attestation rejected: signature verification failed\n",
+    // The changed payload no longer matches the log entry (checked first) nor the signature.
+    expect(qcap(args(keyless.capsule, ws.dir("keyless-changed-statement.json"))).stderr).toMatch(
+      /^qcap: attestation rejected: (digest mismatch|signature verification failed)\n$/,
     );
     expect(qcap(args(keyless.capsule, keyless.bundle, `https://github.com/${REPOSITORY}/x`)).code).toBe(1);
   });
@@ -319,7 +322,10 @@ describe("GitHub's own provenance", () => {
     // replayed here against the local services with its own copy of @sigstore/sign (lib/sign.js:
     // FulcioSigner over the CI identity provider, a TSA witness, DSSEBundleBuilder), its own predicate and
     // its statement shape (lib/intoto.js).
-    const attestRequire = createRequire(createRequire(import.meta.url).resolve("@actions/attest"));
+    const attestRequire = createRequire(
+      join(repoRoot, "node_modules", "@actions", "attest", "lib", "index.js"),
+    );
+    expect(attestRequire("@sigstore/sign/package.json").version).toMatch(/^3\./);
     const sign = attestRequire("@sigstore/sign") as typeof import("@sigstore/sign");
     const { bundleToJSON } = attestRequire("@sigstore/bundle") as typeof import("@sigstore/bundle");
     const sha256 = createHash("sha256").update(readFileSync(keyed.capsule)).digest("hex");
