@@ -64,6 +64,7 @@ async function main() {
           versitygw: "s3",
           "timestamp-server": "tsa",
           "rekor-server": "rekor",
+          tesseract: "ct",
         }[r.name];
         const p = st.state.ports[port ?? r.name];
         process.stdout.write(

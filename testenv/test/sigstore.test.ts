@@ -78,10 +78,11 @@ describe("keyless signing stack", () => {
 
     const { res, publicKey } = await signingCert(token, claims.sub as string);
     const body = (await res.json()) as {
-      signedCertificateDetachedSct?: { chain: { certificates: string[] } };
+      signedCertificateEmbeddedSct?: { chain: { certificates: string[] } };
     };
     expect(res.status, JSON.stringify(body)).toBe(200);
-    const pems = body.signedCertificateDetachedSct?.chain.certificates ?? [];
+    // Fulcio logs the certificate in the testenv's CT log and embeds the SCT.
+    const pems = body.signedCertificateEmbeddedSct?.chain.certificates ?? [];
     expect(pems.length).toBeGreaterThanOrEqual(2);
     const [leaf, ...issuers] = pems.map((p) => new X509Certificate(p));
     if (!leaf) throw new Error("no leaf");
@@ -108,6 +109,7 @@ describe("keyless signing stack", () => {
     expect(utf8("1.3.6.1.4.1.57264.1.14")).toBe("refs/heads/main");
     expect(utf8("1.3.6.1.4.1.57264.1.11")).toBe("github-hosted");
     expect(utf8("1.3.6.1.4.1.57264.1.13")).toBe(claims.sha);
+    expect(ext.has("1.3.6.1.4.1.11129.2.4.2"), "embedded SCT list").toBe(true);
 
     // The chain verifies and ends in the CA that the trusted root lists.
     let cert = leaf;
