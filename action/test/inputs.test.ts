@@ -110,6 +110,18 @@ describe("bad inputs", () => {
       await ws.run({ ...base(), "tsa-url": "ftp://tsa" }),
       /^input tsa-url is not an http\(s\) URL/,
     );
+    expectFailure(
+      await ws.run({ ...base(), "fulcio-url": "https://fulcio.example" }),
+      /^input fulcio-url needs tsa-url or rekor-url: a keyless bundle needs a trusted time/,
+    );
+    expectFailure(
+      await ws.run({ ...base(), "sigstore-instance": "staging" }),
+      /^input sigstore-instance must be auto, public-good or github, not staging$/,
+    );
+    expectFailure(
+      await ws.run({ ...base(), "rekor-api-version": "3" }),
+      /^input rekor-api-version must be 1 or 2, not 3$/,
+    );
   });
 
   it("a symbolic link among the outputs, and missing metadata", async () => {
