@@ -69,12 +69,11 @@ beforeAll(async () => {
     bundle: r.outputs["attestation-path"] as string,
     result: r,
   };
-  const k = await ws.run({
-    paths: "dist/**",
-    output: "keyed.qcap",
-    sigstore: "key",
-    "signing-key": publisher.seed,
-  });
+  // Key mode in a job that may request a token: the provenance still comes from the token's claims.
+  const k = await ws.run(
+    { paths: "dist/**", output: "keyed.qcap", sigstore: "key", "signing-key": publisher.seed },
+    oidc.env,
+  );
   expect(k.errors).toEqual([]);
   keyed = {
     capsule: k.outputs["capsule-path"] as string,
@@ -315,6 +314,16 @@ describe("GitHub's own provenance", () => {
       name: "keyless.qcap",
       digest: { sha256: keyless.result.outputs.digest?.slice(7) },
     });
+  });
+
+  it("in key mode with an ID token at hand, the predicate is GitHub's too (token asked for audience nobody)", async () => {
+    expect(oidc.requests).toContainEqual({ audience: "nobody", authorized: true });
+    expect(keyed.result.stdout).not.toContain("no OIDC token");
+    const statement = b64json(JSON.parse(readFileSync(keyed.bundle, "utf8")).dsseEnvelope.payload);
+    const reference = await withEnv({ ...oidc.env, GITHUB_SERVER_URL: "https://github.com" }, () =>
+      buildSLSAProvenancePredicate(env("QCAP_OIDC_ISSUER_URL")),
+    );
+    expect(statement.predicate).toEqual(reference.params);
   });
 
   it("qcap verify accepts a bundle made by actions/attest's own signing code", async () => {
