@@ -207,6 +207,7 @@ async function runSteps(inputs: ActionInputs, written: Written): Promise<void> {
     })),
     ...(attestation ? { attestation } : {}),
     ...(url ? { url } : {}),
+    ...(stored ? { storedIn: process.env.GITHUB_REPOSITORY ?? "" } : {}),
   });
 
   // Outputs last: a step that failed before here leaves none.

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { standardCommands } from "../src/summary.js";
 import { qcap, REPOSITORY, visibleLog, type Workspace, workspace, writeKey } from "./helpers.js";
 
 let ws: Workspace;
@@ -224,5 +225,34 @@ describe("a step that fails after sealing", () => {
     expect(r.errors).toHaveLength(1);
     expect(leftovers("noupload.qcap")).toEqual([]);
     expect(r.outputs).toEqual({});
+  });
+});
+
+describe("the summary's commands for the standard tools", () => {
+  const facts = {
+    capsulePath: "/w/out/app.qcap",
+    size: 1,
+    sha256: "00".repeat(32),
+    root: "11".repeat(32),
+    issuer: "22".repeat(32),
+    ephemeralIssuer: true,
+    files: [],
+    meta: [],
+    recipients: [],
+  };
+  it("cosign for a keyless bundle, and gh when the bundle is stored with the repository", () => {
+    const attestation = {
+      mode: "keyless" as const,
+      path: "/w/out/app.qcap.sigstore.json",
+      identity: "https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1",
+      issuer: "https://token.actions.githubusercontent.com",
+    };
+    expect(standardCommands({ ...facts, attestation })).toEqual([
+      "cosign verify-blob-attestation --new-bundle-format --bundle app.qcap.sigstore.json --type slsaprovenance1 --certificate-identity https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1 --certificate-oidc-issuer https://token.actions.githubusercontent.com app.qcap",
+    ]);
+    expect(standardCommands({ ...facts, attestation, storedIn: "o/r" })[1]).toBe(
+      "gh attestation verify app.qcap -R o/r",
+    );
+    expect(standardCommands({ ...facts, attestation: { mode: "key", path: "x" } })).toEqual([]);
   });
 });

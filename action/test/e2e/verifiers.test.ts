@@ -10,13 +10,14 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { buildSLSAProvenancePredicate } from "@actions/attest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSigstorePython } from "../../../testenv/lib/python.mjs";
 import {
   type ActionResult,
   testenv as env,
+  htmlText,
   qcap,
   REPOSITORY,
   repoRoot,
@@ -175,6 +176,29 @@ describe("the action's keyless bundle (local Fulcio, timestamp authority and Rek
       "--use-signed-timestamps",
       target,
     ]);
+
+  it("the job summary shows the cosign command, which works as written given the instance's root", () => {
+    const blocks = [
+      ...keyless.result.summary.matchAll(/<pre lang="sh"><code>([\s\S]*?)<\/code><\/pre>/g),
+    ].map((m) => htmlText(m[1] as string).trim());
+    expect(blocks).toHaveLength(2);
+    const words = (blocks[1] as string).split(/\s+/);
+    expect(words.slice(0, 2)).toEqual(["cosign", "verify-blob-attestation"]);
+    expect(words).toContain(IDENTITY);
+    // The public-good root is cosign's default; here the local one is named, and Rekor v2 needs the TSA time.
+    const target = words.pop() as string;
+    const r = spawnSync(
+      env("QCAP_COSIGN"),
+      [...words.slice(1), "--trusted-root", env("QCAP_TRUSTED_ROOT"), "--use-signed-timestamps", target],
+      {
+        cwd: dirname(keyless.capsule),
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: ws.dir(), TUF_ROOT: ws.dir("tuf") },
+      },
+    );
+    expect(`${r.stdout}${r.stderr}`).toContain("Verified OK");
+    expect(r.status).toBe(0);
+  });
 
   it("cosign accepts it, and refuses a changed capsule, a changed statement and a wrong identity", () => {
     const ok = cosignKeyless(keyless.capsule, keyless.bundle);
