@@ -260,6 +260,28 @@ describe("keyless variants and failures", () => {
     );
   });
 
+  it("an unreachable Rekor v2 log fails the step with a clear message, leaving nothing behind", async () => {
+    const port = await closedPort();
+    const r = await ws.run(
+      {
+        paths: "dist/README.txt",
+        "signing-key": publisher.seed,
+        output: "norekor.qcap",
+        ...sigstoreInputs(),
+        "rekor-url": `http://127.0.0.1:${port}`,
+        "rekor-api-version": "2",
+      },
+      oidc.env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatch(
+      new RegExp(`^signing with Rekor at http://127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED`),
+    );
+    expect(r.outputs).toEqual({});
+    expect(existsSync(ws.dir("ws", "norekor.qcap"))).toBe(false);
+  });
+
   it("a refused token request fails the step with a clear message", async () => {
     const r = await ws.run(
       {
