@@ -114,7 +114,7 @@ export function judge(policy: EgressPolicy, host: string, port: number, address:
   for (const r of policy.allow) {
     if (r.port !== undefined && r.port !== port) continue;
     if (r.network && inNetwork(a, r.network)) return { allowed: true, why: `allowed by "${r.text}"` };
-    if (r.host && (name === r.host || (r.wildcard && name.endsWith(`.${r.host}`))))
+    if (r.host && (r.wildcard ? name.endsWith(`.${r.host}`) : name === r.host))
       return { allowed: true, why: `allowed by "${r.text}"` };
   }
   const denied = policy.deny.find((n) => inNetwork(a, n));
