@@ -56,6 +56,8 @@ afterAll(async () => {
   silent?.close();
 });
 
+const SHORT = ["--s3-connect-timeout", "2s", "--s3-idle-timeout", "2s", "--s3-request-timeout", "6s"];
+
 /** Both namespaces, with the given S3 timeouts (the Lease lives in the first). */
 const operator = (timeouts: string[]) =>
   startOperator(a.ns, ["--namespaces", `${a.ns},${b.ns}`, ...timeouts]);
@@ -92,8 +94,8 @@ describe("a stalled S3 endpoint", () => {
     op = undefined;
   });
 
-  it("with short timeouts the stalled Capsules show Ready=False, and a frozen S3 server turns Ready to False after a spec change", async () => {
-    op = operator(["--s3-connect-timeout", "2s", "--s3-idle-timeout", "2s", "--s3-request-timeout", "6s"]);
+  it("with short timeouts the Capsules at the silent endpoint show Ready=False, saying why without secrets", async () => {
+    op = operator(SHORT);
     for (const name of ["one", "two", "three"]) {
       const o = await waitReady<CapsuleView>(
         a.ns,
@@ -107,7 +109,12 @@ describe("a stalled S3 endpoint", () => {
       expect(msg).not.toContain(env("AWS_ACCESS_KEY_ID"));
       expect(msg).not.toContain(env("AWS_SECRET_ACCESS_KEY"));
     }
+    await op.kill("SIGKILL");
+    op = undefined;
+  });
 
+  it("a frozen (SIGSTOP) S3 server turns an existing Ready Capsule to Ready=False after a spec change", async () => {
+    op = startOperator(b.ns, SHORT);
     await apply(b.ns, capsule("frozen", frozen.endpoint));
     const before = await waitReady<CapsuleView>(b.ns, "capsule/frozen");
     frozen.signal("SIGSTOP");
