@@ -22,6 +22,13 @@ export const CUSTOM_VALUES = {
   logLevel: "debug",
   reconcile: { workers: 4, resync: "1h30m", backoff: "1.5s", maxBackoff: "10m" },
   shutdownTimeout: "50s",
+  s3: { connectTimeout: "5s", idleTimeout: "20s", requestTimeout: "10m", maxPerDestination: 2 },
+  httpSources: {
+    allow: ["artifacts.example.org", "*.mirror.example.org:8443", "10.20.0.0/16"],
+    deny: ["203.0.113.0/24"],
+    maxSize: "512Mi",
+    timeout: "1m",
+  },
   terminationGracePeriodSeconds: 60,
   extraEnv: [{ name: "AWS_REGION", value: "eu-west-1" }],
   extraArgs: ["--identity=fixed"],
