@@ -216,6 +216,7 @@ export class CapsuleReconciler {
       key,
       metadata: { "qcap-revision": revision },
       onProgress: (loaded) => this.d.onUploadProgress?.(key, loaded),
+      signal,
     });
     const started = Date.now();
     const result = await destinationCall("upload the capsule", () =>

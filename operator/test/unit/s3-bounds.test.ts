@@ -90,6 +90,21 @@ describe("S3 calls are bounded", () => {
     );
     expect(ms).toBeLessThan(5_000);
   });
+
+  it("an abandoned reconcile's signal ends an upload at once", async () => {
+    setS3Timeouts({ idleMs: 60_000, requestMs: 60_000 });
+    const ac = new AbortController();
+    // Only the sink has the signal: the upload itself must stop.
+    const sink = s3Sink({ client: client(), bucket: "b", key: "k.qcap", signal: ac.signal });
+    setTimeout(() => ac.abort(), 300);
+    const { ms } = await timed(
+      (async () => {
+        for (let i = 0; i < 4; i++) await sink.write(Buffer.alloc(1 << 20, i));
+        await sink.close();
+      })(),
+    );
+    expect(ms).toBeLessThan(2_000);
+  });
 });
 
 describe("DestinationLimiter", () => {
