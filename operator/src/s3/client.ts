@@ -107,7 +107,7 @@ export function s3ErrorMessage(err: unknown): string {
     $metadata?: { httpStatusCode?: number };
   };
   const status = e.$metadata?.httpStatusCode;
-  const msg = (e.message ?? String(err)).split("\n")[0];
+  const msg = (e.message ?? String(err)).split("\n")[0]?.replace(/^@smithy\/[\w-]+ - /, "");
   return `${e.name ?? e.code ?? "Error"}${status ? ` (HTTP ${status})` : ""}: ${msg}`;
 }
 
