@@ -22,7 +22,7 @@ export interface ControllerOptions {
   resyncMs: number;
   baseBackoffMs: number;
   maxBackoffMs: number;
-  /** Capsule reconciles at once per destination (endpoint + bucket); default: half the workers. */
+  /** Capsule reconciles at once per destination (endpoint + bucket); default: all workers but one, at least 1. */
   perDestination?: number;
   /** Egress policy and limits of HTTP sources. */
   httpSources?: HttpSourceOptions;
@@ -97,7 +97,7 @@ export class Controller {
       onDepth: (d) => metrics.queueDepth.set({ kind: "CapabilityGrant" }, d),
     });
     const limiter = new DestinationLimiter(
-      opts.perDestination ?? Math.max(1, Math.floor(opts.workers / 2)),
+      opts.perDestination ?? Math.max(1, opts.workers - 1),
       (key) => this.capsuleQueue.add(key),
     );
     this.capsuleReconciler = new CapsuleReconciler({

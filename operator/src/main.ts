@@ -98,7 +98,7 @@ const program = new Command("qcap-operator")
   )
   .option(
     "--max-per-destination <n>",
-    "Capsule reconciles at once per S3 destination (endpoint + bucket); default: half of --workers, at least 1",
+    "Capsule reconciles at once per S3 destination (endpoint + bucket); default: --workers minus 1, at least 1",
     positive,
   )
   .option("--s3-connect-timeout <d>", "longest wait for a connection to S3", duration, parseDuration("10s"))
