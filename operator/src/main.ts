@@ -12,7 +12,7 @@ import { LeaderElector } from "./kube/leader.js";
 import { createLogger, errorMessage, type Level } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { setS3Timeouts } from "./s3/client.js";
-import { defaultDeny, parseEgressPolicy } from "./sources/egress.js";
+import { defaultDeny, type EgressPolicy, parseEgressPolicy } from "./sources/egress.js";
 
 const duration = (v: string) => {
   try {
@@ -171,6 +171,14 @@ async function main() {
     process.stderr.write(`qcap-operator: --log-level must be debug, info, warn or error\n`);
     process.exit(2);
   }
+  let httpPolicy: EgressPolicy;
+  try {
+    // The flags are checked by commander; values from the environment only here.
+    httpPolicy = parseEgressPolicy(o.httpSourceAllow, [...defaultDeny(), o.httpSourceDeny]);
+  } catch (err) {
+    process.stderr.write(`qcap-operator: HTTP source policy: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger(o.logLevel as Level, { component: "qcap-operator", identity });
   const metrics = new Metrics();
@@ -200,7 +208,6 @@ async function main() {
     : null;
   const events = new EventRecorder(kube, "qcap-operator", identity, log);
   setS3Timeouts({ connectMs: o.s3ConnectTimeout, idleMs: o.s3IdleTimeout, requestMs: o.s3RequestTimeout });
-  const httpPolicy = parseEgressPolicy(o.httpSourceAllow, [...defaultDeny(), o.httpSourceDeny]);
   log.info("HTTP source policy", {
     allow: httpPolicy.allow.map((r) => r.text),
     deny: httpPolicy.deny.map(([a, bits]) => `${a}/${bits}`),
