@@ -96,9 +96,8 @@ export class Controller {
       ...q,
       onDepth: (d) => metrics.queueDepth.set({ kind: "CapabilityGrant" }, d),
     });
-    const limiter = new DestinationLimiter(
-      opts.perDestination ?? Math.max(1, opts.workers - 1),
-      (key) => this.capsuleQueue.add(key),
+    const limiter = new DestinationLimiter(opts.perDestination ?? Math.max(1, opts.workers - 1), (key) =>
+      this.capsuleQueue.add(key),
     );
     this.capsuleReconciler = new CapsuleReconciler({
       kube,
