@@ -101,6 +101,7 @@ describe("helm template with the default values", () => {
       "--s3-request-timeout=5m",
       "--http-source-max-size=2Gi",
       "--http-source-timeout=30s",
+      "--http-source-deadline=30m",
     ]);
     expect(pod.serviceAccountName).toBe("qcap-qcap-operator");
     expect(one(docs, "ServiceAccount").metadata.name).toBe("qcap-qcap-operator");
@@ -218,6 +219,7 @@ describe("helm template with every option set", () => {
       "--http-source-deny=203.0.113.0/24",
       "--http-source-max-size=512Mi",
       "--http-source-timeout=1m",
+      "--http-source-deadline=1h",
       "--identity=fixed",
     ]);
     expect(c.env).toContainEqual({ name: "AWS_REGION", value: "eu-west-1" });
@@ -332,12 +334,28 @@ describe("values.schema.json and value checks reject wrong values", () => {
     ["a nodeSelector with a non-string value", { nodeSelector: { zone: 1 } }, /nodeSelector/],
     [
       "two HTTP source allow entries in one item",
-      { httpSources: { allow: ["a.example,b.example"], deny: [], maxSize: "1Gi", timeout: "30s" } },
+      {
+        httpSources: {
+          allow: ["a.example,b.example"],
+          deny: [],
+          maxSize: "1Gi",
+          timeout: "30s",
+          deadline: "30m",
+        },
+      },
       /allow/,
     ],
     [
       "a host name among the denied networks",
-      { httpSources: { allow: [], deny: ["metadata.internal"], maxSize: "1Gi", timeout: "30s" } },
+      {
+        httpSources: {
+          allow: [],
+          deny: ["metadata.internal"],
+          maxSize: "1Gi",
+          timeout: "30s",
+          deadline: "30m",
+        },
+      },
       /deny/,
     ],
     [

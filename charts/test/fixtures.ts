@@ -28,6 +28,7 @@ export const CUSTOM_VALUES = {
     deny: ["203.0.113.0/24"],
     maxSize: "512Mi",
     timeout: "1m",
+    deadline: "1h",
   },
   terminationGracePeriodSeconds: 60,
   extraEnv: [{ name: "AWS_REGION", value: "eu-west-1" }],

@@ -133,6 +133,12 @@ const program = new Command("qcap-operator")
     duration,
     parseDuration("30s"),
   )
+  .option(
+    "--http-source-deadline <d>",
+    "an HTTP source fails when fetching it takes longer, however steadily bytes arrive",
+    duration,
+    parseDuration("30m"),
+  )
   .option("--log-level <level>", "debug, info, warn or error", "info")
   .showHelpAfterError();
 
@@ -162,6 +168,7 @@ interface Options {
   httpSourceDeny: string;
   httpSourceMaxSize: number;
   httpSourceTimeout: number;
+  httpSourceDeadline: number;
 }
 
 async function main() {
@@ -219,7 +226,12 @@ async function main() {
     baseBackoffMs: o.backoff,
     maxBackoffMs: o.maxBackoff,
     perDestination: o.maxPerDestination,
-    httpSources: { policy: httpPolicy, maxBytes: o.httpSourceMaxSize, timeoutMs: o.httpSourceTimeout },
+    httpSources: {
+      policy: httpPolicy,
+      maxBytes: o.httpSourceMaxSize,
+      timeoutMs: o.httpSourceTimeout,
+      deadlineMs: o.httpSourceDeadline,
+    },
   });
   controller.grantReconciler = new GrantReconciler({
     kube,

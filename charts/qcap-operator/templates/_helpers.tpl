@@ -102,6 +102,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 - --http-source-max-size={{ .Values.httpSources.maxSize }}
 - --http-source-timeout={{ .Values.httpSources.timeout }}
+- --http-source-deadline={{ .Values.httpSources.deadline }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

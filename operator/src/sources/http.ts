@@ -28,6 +28,8 @@ export interface HttpSourceOptions {
   maxBytes: number;
   /** Longest wait for a connection, and for each read or write once connected. */
   timeoutMs?: number;
+  /** Longest time for one request, redirects and body included (a slow trickle holds a worker). */
+  deadlineMs?: number;
   signal?: AbortSignal;
   /** Where the detail of a failure goes (never the author's status). */
   log?: Logger;
@@ -37,6 +39,7 @@ export const DEFAULT_HTTP_SOURCE_OPTIONS: HttpSourceOptions = {
   policy: parseEgressPolicy("", defaultDeny()),
   maxBytes: 2 * 1024 ** 3,
   timeoutMs: 30_000,
+  deadlineMs: 30 * 60_000,
 };
 
 /** A failure with two messages: `message` for the author, `detail` for the operator log. */
@@ -118,8 +121,17 @@ function requestOnce(url: URL, method: "GET" | "HEAD", o: HttpSourceOptions): Pr
   });
 }
 
-async function* bounded(res: IncomingMessage, maxBytes: number): AsyncIterable<Uint8Array> {
+async function* bounded(
+  res: IncomingMessage,
+  maxBytes: number,
+  deadline: AbortSignal,
+  deadlineMs: number,
+): AsyncIterable<Uint8Array> {
   let n = 0;
+  const onDeadline = () =>
+    res.destroy(new HttpSourceError(CANNOT_FETCH, `not complete within ${deadlineMs} ms`));
+  if (deadline.aborted) onDeadline();
+  deadline.addEventListener("abort", onDeadline, { once: true });
   try {
     for await (const chunk of res as AsyncIterable<Buffer>) {
       n += chunk.length;
@@ -130,6 +142,7 @@ async function* bounded(res: IncomingMessage, maxBytes: number): AsyncIterable<U
   } catch (err) {
     throw err instanceof HttpSourceError ? err : new HttpSourceError(CANNOT_FETCH, errorMessage(err));
   } finally {
+    deadline.removeEventListener("abort", onDeadline);
     res.destroy();
   }
 }
@@ -143,6 +156,9 @@ export async function fetchHttpSource(
   o: HttpSourceOptions & { method?: "GET" | "HEAD" },
 ): Promise<HttpSourceResponse> {
   const method = o.method ?? "GET";
+  const deadlineMs = o.deadlineMs ?? DEFAULT_HTTP_SOURCE_OPTIONS.deadlineMs ?? 0;
+  const deadline = AbortSignal.timeout(deadlineMs);
+  const signal = o.signal ? AbortSignal.any([deadline, o.signal]) : deadline;
   let current: URL;
   try {
     current = new URL(url);
@@ -154,9 +170,10 @@ export async function fetchHttpSource(
       throw new HttpSourceError(CANNOT_FETCH, `redirect to a ${current.protocol} URL`);
     let res: IncomingMessage;
     try {
-      res = await requestOnce(current, method, o);
+      res = await requestOnce(current, method, { ...o, signal });
     } catch (err) {
       if (err instanceof HttpSourceError) throw err;
+      if (deadline.aborted) throw new HttpSourceError(CANNOT_FETCH, `not complete within ${deadlineMs} ms`);
       const e = err as { code?: string; cause?: unknown };
       const inner = e.cause instanceof HttpSourceError ? e.cause : null;
       throw inner ?? new HttpSourceError(CANNOT_FETCH, `${e.code ?? "error"}: ${errorMessage(err)}`);
@@ -183,7 +200,11 @@ export async function fetchHttpSource(
       throw new HttpSourceError(`the source is larger than ${o.maxBytes} bytes`, `Content-Length ${size}`);
     }
     if (method === "HEAD") res.destroy();
-    return { status, size, body: method === "HEAD" ? (async function* () {})() : bounded(res, o.maxBytes) };
+    return {
+      status,
+      size,
+      body: method === "HEAD" ? (async function* () {})() : bounded(res, o.maxBytes, deadline, deadlineMs),
+    };
   }
 }
 

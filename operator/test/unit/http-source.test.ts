@@ -48,6 +48,13 @@ beforeAll(async () => {
       res.writeHead(302, { location: "/loop" });
       return res.end();
     }
+    if (u.pathname === "/trickle") {
+      // One byte every 100 ms: never idle long enough for the read timeout.
+      res.writeHead(200, { "content-length": 1000 });
+      const t = setInterval(() => res.write("x"), 100);
+      res.on("close", () => clearInterval(t));
+      return;
+    }
     if (u.pathname === "/big") {
       // Announces nothing and streams 4 MiB.
       res.writeHead(200);
@@ -144,6 +151,25 @@ describe("HTTP source egress", () => {
     );
     expect(e.message).toBe("the source is larger than 100000 bytes");
     expect(seen).toBeLessThanOrEqual(100_000);
+  });
+
+  it("a body trickling in slower than the deadline is cut off, though no read ever times out", async () => {
+    const res = await fetchHttpSource(`http://127.0.0.1:${aPort}/trickle`, {
+      ...opts(`127.0.0.1:${aPort}`),
+      timeoutMs: 1_000,
+      deadlineMs: 700,
+    });
+    const t0 = Date.now();
+    const e = await failure(
+      (async () => {
+        for await (const _ of res.body) {
+          /* drain */
+        }
+      })(),
+    );
+    expect(e.message).toBe(CANNOT_FETCH);
+    expect(e.detail).toBe("not complete within 700 ms");
+    expect(Date.now() - t0).toBeLessThan(2_000);
   });
 
   it("a digest mismatch says so without the digest of what was fetched", async () => {
