@@ -22,10 +22,21 @@ export function fsReason(e: unknown): string {
       return "no space left on device";
     case "EROFS":
       return "read-only file system";
+    case "ENAMETOOLONG":
+      return "file name too long";
+    case "EEXIST":
+      return "already exists";
+    case "ENOTEMPTY":
+      return "folder not empty";
+    case "EXDEV":
+      return "on another file system";
+    case "EDQUOT":
+      return "disk quota exceeded";
     case "EMFILE":
     case "ENFILE":
       return "too many open files";
     default:
+      if (typeof code === "string") return code;
       return (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ");
   }
 }
