@@ -325,7 +325,10 @@ function linkOrRename(from: string, to: string): void {
 function moveIntoPlace(p: Plan, force: boolean): void {
   const staging = p.staging as Dir;
   const tree = p.tree as Dir;
-  if (p.missing.length === 0) return merge(tree, { ...p.base, shown: p.target.outDir }, force);
+  if (p.missing.length === 0) {
+    merge(tree, { ...p.base, shown: p.target.outDir }, force);
+    return;
+  }
   const first = p.missing[0] as string;
   const shown = join(p.basePath, first);
   const now = lstatOrNull(p.base.at(first), shown);
