@@ -206,7 +206,7 @@ function plan(target: ExtractTarget, force: boolean): Plan {
 
 /** Makes the private staging folder and, inside it, the tree that will be moved into place. */
 function makeStaging(p: Plan): void {
-  const shown = join(p.basePath, `${STAGING_PREFIX}…`);
+  const shown = p.target.outDir;
   const name = basename(fsCall(shown, () => mkdtempSync(p.base.at(STAGING_PREFIX))));
   p.stagingName = name;
   rememberTemp(join(p.basePath, name));

@@ -7,7 +7,7 @@ import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
 import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
-import { plainChunks, readRange } from "../read.js";
+import { plainChunks, rangePlainChunks } from "../read.js";
 import { nativeSmallFiles } from "../small-files-node.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
@@ -248,7 +248,7 @@ export async function catCommand(
     }
     const offset = parseCount(o.offset ?? "0", "--offset");
     const length = o.length === undefined ? e.size - offset : parseCount(o.length, "--length");
-    await write(await readRange(capsule, entry, offset, length, keys));
+    for await (const b of rangePlainChunks(capsule, entry, offset, length, keys)) await write(b);
   } finally {
     await capsule.source.close();
   }

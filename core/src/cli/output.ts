@@ -4,6 +4,7 @@ import { lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
+import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 
 export const print = (s: string): void => {
@@ -28,7 +29,10 @@ export async function writeTextFile(
       await lstat(path);
       fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === "string" && code !== "ENOENT")
+        fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
+      if (code !== "ENOENT") throw e;
     }
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
@@ -48,7 +52,7 @@ export async function writeTextFile(
     await unlink(tmp).catch(() => {});
     forgetTemp(tmp);
     const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === "string") fail("input", `cannot write ${path}: ${code}`, e);
+    if (typeof code === "string") fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
     throw e;
   }
 }

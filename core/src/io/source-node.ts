@@ -1,4 +1,5 @@
 /** A RangeSource over a local file (Node only). Positions are exact beyond 4 GiB. */
+import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { fail, QcapError } from "../errors.js";
 import { checkRange, type RangeSource } from "./source.js";
@@ -49,7 +50,8 @@ export async function fileSource(path: string): Promise<RangeSource> {
   let fh: FileHandle;
   let size: number;
   try {
-    fh = await open(path, "r");
+    // O_NONBLOCK: a FIFO is refused below instead of waiting for a writer (no effect on files).
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
   }
