@@ -208,6 +208,8 @@ describe("non-regular files are refused, never waited on", () => {
       const r = spawnSync(process.execPath, [cliPath, ...args.map((a) => (a === "F" ? fifo : a))], {
         encoding: "utf8",
         timeout: 10_000,
+        // A process blocked opening a FIFO does not end on SIGTERM (its exit waits for that open).
+        killSignal: "SIGKILL",
       });
       expect(r.stderr).toBe(`qcap: ${message.replace("F", fifo)}\n`);
       expect(r.status).toBe(2);
