@@ -224,4 +224,24 @@ describe("file modes", () => {
     expect(mode(join(out2, "plain.txt"))).toBe(0o644);
     expect(mode(join(out2, "bin", "run.sh"))).toBe(0o755);
   });
+
+  it("text outputs too: a revocation list written under umask 077 is 0600", () => {
+    const key = at("revoke-key.json");
+    expect(qcap(["keygen", "--unprotected", "-o", key]).code).toBe(0);
+    const list = at("revoked.json");
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        'umask 077; exec "$0" "$1" revoke --list "$2" --sign-key "$3"',
+        process.execPath,
+        cliPath,
+        list,
+        key,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.status).toBe(0);
+    expect(statSync(list).mode & 0o777).toBe(0o600);
+  });
 });

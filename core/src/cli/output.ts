@@ -37,10 +37,10 @@ export async function writeTextFile(
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
+    // Created with the mode and no chmod after: the umask applies, so it is never wider than allowed.
     const fh = await open(tmp, "wx", o.mode);
     rememberTemp(tmp);
     try {
-      await fh.chmod(o.mode);
       await fh.writeFile(text, "utf8");
       await fh.sync();
     } finally {
