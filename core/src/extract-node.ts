@@ -179,7 +179,12 @@ function plan(target: ExtractTarget, force: boolean): Plan {
   if (st === null) return fail("input", `cannot write to ${target.outDir}: no existing folder above it`);
   if (missing.length === 0 && st.isSymbolicLink()) refuseLink(target.outDir);
   if (!st.isDirectory() && !(missing.length > 0 && st.isSymbolicLink())) {
-    fail("input", `cannot create ${target.outDir}: ${at} is not a folder`);
+    fail(
+      "input",
+      missing.length === 0
+        ? `${target.outDir} is not a folder`
+        : `cannot create ${target.outDir}: ${at} is not a folder`,
+    );
   }
   // The output folder itself is never followed as a link; the folders above it are the user's.
   const base =

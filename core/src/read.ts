@@ -41,10 +41,11 @@ export async function* rangePlainChunks(
   keys?: EntryKeys,
 ): AsyncGenerator<Uint8Array> {
   const e = capsule.entry(name);
+  if (Number.isSafeInteger(offset) && offset > e.size)
+    fail("usage", `offset ${offset} is past the end of ${name} (${e.size} bytes)`);
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
     fail("usage", "offset and length must be non-negative integers");
   }
-  if (offset > e.size) fail("usage", `offset ${offset} is past the end of ${name} (${e.size} bytes)`);
   const end = Math.min(e.size, offset + length);
   if (end === offset) return;
   const cipher = decryptor(capsule, e, keys);

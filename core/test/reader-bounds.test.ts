@@ -226,6 +226,11 @@ describe("file system errors are one line with exit 2", () => {
     [["keygen", "-o", join(small, "k")], `cannot write ${join(small, "k")}: not a directory`],
     [["inspect", at(long)], `cannot read ${at(long)}: file name too long`],
     [["verify", join(small, "x")], `cannot read ${join(small, "x")}: not a directory`],
+    [
+      ["keygen", "--unprotected", "--force", "-o", at("small")],
+      `cannot write ${at("small")}: is a directory`,
+    ],
+    [["open", small, "-o", small], `${small} is not a folder`],
   ])("%j", (args, message) => {
     const r = qcap(args);
     expect(r.stderr).toBe(`qcap: ${message}\n`);
