@@ -225,6 +225,29 @@ describe("file modes", () => {
     expect(mode(join(out2, "bin", "run.sh"))).toBe(0o755);
   });
 
+  it("the staging folder is private (0700) while decrypted data is in it, whatever the umask", async () => {
+    const path = at("staging.qcap");
+    writeFileSync(path, await packBytes([bytesInput("payload/s.txt", text("staged"))]));
+    const capsule = await Capsule.open(await fileSource(path));
+    const seen: { where: string; mode: number }[] = [];
+    const look = (dir: string) => {
+      for (const name of readdirSync(dir).filter((n) => n.startsWith(".qcap-open-")))
+        seen.push({ where: dir, mode: statSync(join(dir, name)).mode & 0o777 });
+    };
+    // Into an existing folder (staged inside it) and into a new one (staged in its parent).
+    mkdirSync(at("staging-existing"));
+    const item = [{ entry: "payload/s.txt", path: "s.txt", mode: 0o644 }];
+    await extract(capsule, item, at("staging-existing"), { onProgress: () => look(at("staging-existing")) });
+    await extract(capsule, item, at("staging-new"), { onProgress: () => look(tmp.path) });
+    await capsule.source.close();
+    expect(seen).toEqual([
+      { where: at("staging-existing"), mode: 0o700 },
+      { where: tmp.path, mode: 0o700 },
+    ]);
+    expect(readdirSync(at("staging-existing"))).toEqual(["s.txt"]);
+    expect(readdirSync(at("staging-new"))).toEqual(["s.txt"]);
+  });
+
   it("text outputs too: a revocation list written under umask 077 is 0600", () => {
     const key = at("revoke-key.json");
     expect(qcap(["keygen", "--unprotected", "-o", key]).code).toBe(0);
