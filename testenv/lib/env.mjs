@@ -24,7 +24,7 @@ import {
 import { fulcioConfig } from "./fulcio-config.mjs";
 import { generateCtKey, generateFulcioCa, generatePki, generateRekorKey } from "./pki.mjs";
 import {
-  freePort,
+  freePorts,
   httpRequest,
   isAlive,
   listeningPorts,
@@ -176,22 +176,22 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     symlinkSync(path, link);
   }
 
-  const ports = {
-    oidc: await freePort("QCAP_TESTENV_OIDC_PORT"),
-    etcd: await freePort("QCAP_TESTENV_ETCD_PORT"),
-    etcdPeer: await freePort("QCAP_TESTENV_ETCD_PEER_PORT"),
-    apiserver: await freePort("QCAP_TESTENV_APISERVER_PORT"),
-    s3: await freePort("QCAP_TESTENV_S3_PORT"),
-    tsa: await freePort("QCAP_TESTENV_TSA_PORT"),
-    tsaMetrics: await freePort("QCAP_TESTENV_TSA_METRICS_PORT"),
-    fulcio: await freePort("QCAP_TESTENV_FULCIO_PORT"),
-    fulcioGrpc: await freePort("QCAP_TESTENV_FULCIO_GRPC_PORT"),
-    fulcioMetrics: await freePort("QCAP_TESTENV_FULCIO_METRICS_PORT"),
-    rekor: await freePort("QCAP_TESTENV_REKOR_PORT"),
-    rekorGrpc: await freePort("QCAP_TESTENV_REKOR_GRPC_PORT"),
-    rekorMetrics: await freePort("QCAP_TESTENV_REKOR_METRICS_PORT"),
-    ct: await freePort("QCAP_TESTENV_CT_PORT"),
-  };
+  const ports = await freePorts({
+    oidc: "QCAP_TESTENV_OIDC_PORT",
+    etcd: "QCAP_TESTENV_ETCD_PORT",
+    etcdPeer: "QCAP_TESTENV_ETCD_PEER_PORT",
+    apiserver: "QCAP_TESTENV_APISERVER_PORT",
+    s3: "QCAP_TESTENV_S3_PORT",
+    tsa: "QCAP_TESTENV_TSA_PORT",
+    tsaMetrics: "QCAP_TESTENV_TSA_METRICS_PORT",
+    fulcio: "QCAP_TESTENV_FULCIO_PORT",
+    fulcioGrpc: "QCAP_TESTENV_FULCIO_GRPC_PORT",
+    fulcioMetrics: "QCAP_TESTENV_FULCIO_METRICS_PORT",
+    rekor: "QCAP_TESTENV_REKOR_PORT",
+    rekorGrpc: "QCAP_TESTENV_REKOR_GRPC_PORT",
+    rekorMetrics: "QCAP_TESTENV_REKOR_METRICS_PORT",
+    ct: "QCAP_TESTENV_CT_PORT",
+  });
   const dupes = Object.values(ports).filter((v, i, a) => a.indexOf(v) !== i);
   if (dupes.length) throw new Error(`port collision: ${dupes.join(", ")}`);
 

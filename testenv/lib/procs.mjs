@@ -5,19 +5,32 @@ import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { sleep } from "./common.mjs";
 
-/** A free TCP port on 127.0.0.1 (or the value of env var `envName` when it is set). */
-export function freePort(envName) {
-  const fixed = envName ? process.env[envName] : undefined;
-  if (fixed) return Promise.resolve(Number(fixed));
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * Free loopback ports, one per key of `envNames` (whose value names a variable that fixes that port).
+ * Every picked port stays bound until all are picked, so the kernel cannot hand out one port twice.
+ */
+export async function freePorts(envNames) {
+  const servers = [];
+  try {
+    const ports = {};
+    for (const [key, envName] of Object.entries(envNames)) {
+      const fixed = process.env[envName];
+      if (fixed) {
+        ports[key] = Number(fixed);
+        continue;
+      }
+      const srv = createServer();
+      servers.push(srv);
+      await new Promise((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", resolve);
+      });
+      ports[key] = srv.address().port;
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
 }
 
 /** Starts a server in its own process group, stdout+stderr appended to logFile. */
