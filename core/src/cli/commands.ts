@@ -146,6 +146,7 @@ export async function verifyCommand(
     trust?: string[];
     json?: boolean;
     cap?: string;
+    capIdentity?: string[];
     revocations?: string;
     purpose?: string;
   } & AttestationOpts,
@@ -167,6 +168,7 @@ export async function verifyCommand(
       : undefined;
     const grantParts = await verifyGrantParts(capsule, {
       ...(o.cap !== undefined ? { cap: o.cap } : {}),
+      ...(o.capIdentity !== undefined ? { identity: o.capIdentity } : {}),
       ...(o.revocations !== undefined ? { revocations: o.revocations } : {}),
       ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
     });

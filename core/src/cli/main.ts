@@ -64,7 +64,12 @@ function program(): Command {
     .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
     .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
     .option("--issuer <url>", "expected OIDC issuer of a keyless attestation (exact)")
-    .option("--cap <grant>", "also check this grant against the capsule: signature, caveats, expiry")
+    .option("--cap <grant>", "also check this grant as open does: signature, caveats, expiry, chain, keys")
+    .option(
+      "-i, --cap-identity <file>",
+      "the grant audience's X25519 identity, to open its keys (repeatable)",
+      collect,
+    )
     .option(
       "--revocations <file|url>",
       "check the issuer's signed revocation list (and the grant against it)",
