@@ -20,13 +20,9 @@ import {
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
+import { print, printJson } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
 import { progress } from "./progress.js";
-
-const print = (s: string): void => {
-  process.stdout.write(`${s}\n`);
-};
-const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
 
 export interface KeyOpts extends GrantUseOpts {
   identity?: string[];

@@ -5,6 +5,7 @@ import { QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
 import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
+import { escapeText } from "./escape.js";
 import { registerGrant } from "./grant.js";
 import { registerInit } from "./init.js";
 import { registerKeygen } from "./keygen.js";
@@ -170,12 +171,12 @@ export async function main(argv: string[]): Promise<number> {
         : 2;
     }
     if (e instanceof QcapError) {
-      process.stderr.write(`qcap: ${e.message}\n`);
+      process.stderr.write(`qcap: ${escapeText(e.message)}\n`);
       return e.exitCode;
     }
     const err = e as NodeJS.ErrnoException;
     if (err?.code === "EPIPE") return 0;
-    process.stderr.write(`qcap: unexpected error: ${err?.message ?? String(e)}\n`);
+    process.stderr.write(`qcap: unexpected error: ${escapeText(err?.message ?? String(e))}\n`);
     if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
     return 1;
   }
