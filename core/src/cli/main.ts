@@ -61,6 +61,7 @@ function program(): Command {
     .description("check the signature and every byte of a capsule (file or http(s) URL)")
     .argument("<capsule>", "path or URL")
     .option("--trust <key>", "require this issuer key: hex, PEM or key file (repeatable)", collect)
+    .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
     .option("--attestation <bundle>", "also verify this sigstore attestation bundle of the capsule")
     .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
     .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
@@ -94,6 +95,7 @@ function program(): Command {
       )
       .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
       .option("--trust <key>", "require this issuer key (repeatable)", collect)
+      .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
       .option("--cap <grant>", "open with a grant (cap.json): only the paths it allows")
       .option("--revocations <file|url>", "refuse a revoked grant (the issuer's signed revocation list)")
       .option("--purpose <word>", "the purpose you use the grant for, when it names one");
