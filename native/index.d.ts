@@ -2,7 +2,7 @@
 
 /**
  * Encrypts `plain` with ChaCha20-Poly1305 (nonce `0^4 || u56be(index) || last`) into `out`: ciphertext
- * at `out[0..n)`, tag at `out[n..n+16)`. `out` may be the same memory as `plain`.
+ * at `out[0..n)`, tag at `out[n..n+16)`. `out` must not overlap `plain` (code `QCAP_BUFFER_OVERLAP`).
  */
 export function chunkSeal(
   subkey: Uint8Array,
@@ -41,7 +41,10 @@ export function sealBlock(
   digests: Uint8Array,
 ): number;
 
-/** Checks (and decrypts) a block; the plaintext length, or `-(1 + c)` / `-(1_000_000 + c)` for a bad chunk `c`. */
+/**
+ * Checks (and decrypts) a block; the plaintext length. Throws an Error with `code`
+ * `QCAP_CHUNK_MISMATCH` or `QCAP_CHUNK_NOT_AUTHENTIC` and `chunk` (within the block) for a bad chunk.
+ */
 export function openBlock(
   subkey: Uint8Array | null | undefined,
   aad: Uint8Array,
@@ -56,8 +59,8 @@ export function openBlock(
 
 /**
  * Checks the BLAKE3 digest of each stored chunk of `length` bytes at `position` in the open file
- * `fd` against `expected` (32 bytes per chunk), reading and hashing on `threads` threads. Resolves to
- * -1 when all match, the index of the first chunk that does not, or -2 when the file ends early.
+ * `fd` against `expected` (32 bytes per chunk), reading and hashing on `threads` threads. Resolves
+ * when all match; rejects with `code` `QCAP_CHUNK_MISMATCH` (and `chunk`) or `QCAP_TRUNCATED`.
  * Unix only.
  */
 export function checkFileChunks(
@@ -67,7 +70,7 @@ export function checkFileChunks(
   chunkSize: number,
   expected: Uint8Array,
   threads: number,
-): Promise<number>;
+): Promise<void>;
 
 /**
  * Seals (or, without `subkey`, copies) the `length` plaintext bytes at `inPosition` of `inFd` -
@@ -133,9 +136,9 @@ export function listTree(dir: string): Promise<{
 /**
  * `checkFileChunks`, and each chunk that matches its digest is decrypted (chunk `first + i` of an
  * entry of `total` chunks, STREAM `subkey` and `aad`) and its plaintext written at `outPosition` of
- * `outFd`, plus 65536 bytes per chunk before it. Resolves as `checkFileChunks` does, or to
- * `-(3 + i)` when chunk `i` matches its digest but does not authenticate; rejects with "read: …" or
- * "write: …". Unix only.
+ * `outFd`, plus 65536 bytes per chunk before it. Settles as `checkFileChunks` does, or rejects with
+ * `code` `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate,
+ * or with "read: …" or "write: …". Unix only.
  */
 export function openFileChunks(
   fd: number,
@@ -150,4 +153,4 @@ export function openFileChunks(
   outFd: number,
   outPosition: number,
   threads: number,
-): Promise<number>;
+): Promise<void>;

@@ -1,7 +1,7 @@
 //! File-to-file kernels: a region of a file sealed into another, or checked, with positioned I/O on
 //! threads of their own (the calling thread is free meanwhile: these are Node async tasks).
 
-use crate::{index_of, key_of, nonce_of, range_err, PLAIN_CHUNK, TAG};
+use crate::{index_of, key_of, nonce_of, range_err, Failure, PLAIN_CHUNK, TAG};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use ring::aead::{Aad, Tag};
@@ -16,6 +16,8 @@ pub struct CheckFileChunks {
   expected: Vec<u8>,
   threads: usize,
   decrypt: Option<Decrypt>,
+  /// Set by `compute` for `reject`, which makes the coded error on the JavaScript thread.
+  failure: Option<Failure>,
 }
 
 /// Where and how `open_file_chunks` decrypts: the entry's STREAM key, its chunk numbering, and the
@@ -29,12 +31,6 @@ struct Decrypt {
   out_position: u64,
 }
 
-/// Result codes besides a bad chunk's index (>= 0: it does not match its digest).
-const ALL_MATCH: i64 = -1;
-const TRUNCATED: i64 = -2;
-/// `-(NOT_AUTHENTIC + i)`: chunk `i` matches its digest but does not authenticate.
-const NOT_AUTHENTIC: i64 = 3;
-
 /// What went wrong first (lowest chunk index) in a region.
 enum Problem {
   Mismatch,
@@ -45,18 +41,20 @@ enum Problem {
 
 #[cfg(unix)]
 impl Task for CheckFileChunks {
-  type Output = i64;
-  type JsValue = i64;
+  type Output = ();
+  type JsValue = ();
 
-  fn compute(&mut self) -> Result<i64> {
+  fn compute(&mut self) -> Result<()> {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
     use std::sync::atomic::{AtomicU64, Ordering};
-    // Borrowed: the caller owns the descriptors and keeps them open until the promise settles.
+    // SAFETY: borrowed descriptors: the caller owns them and keeps them open until the promise
+    // settles, and ManuallyDrop never closes them here.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
     let out = self
       .decrypt
       .as_ref()
+      // SAFETY: as above, for the output descriptor.
       .map(|d| std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(d.out_fd) }));
     let chunk = self.chunk_size as u64;
     let chunks = self.length.div_ceil(chunk);
@@ -152,17 +150,26 @@ impl Task for CheckFileChunks {
         });
       }
     });
-    match first.into_inner().unwrap() {
-      None => Ok(ALL_MATCH),
-      Some((i, Problem::Mismatch)) => Ok(i as i64),
-      Some((i, Problem::NotAuthentic)) => Ok(-(NOT_AUTHENTIC + i as i64)),
-      Some((_, Problem::Truncated)) => Ok(TRUNCATED),
-      Some((_, Problem::Io(e))) => Err(Error::new(Status::GenericFailure, e)),
-    }
+    let failure = match first.into_inner().unwrap() {
+      None => return Ok(()),
+      Some((i, Problem::Mismatch)) => Failure::Mismatch(i),
+      Some((i, Problem::NotAuthentic)) => Failure::NotAuthentic(i),
+      Some((_, Problem::Truncated)) => Failure::Truncated,
+      Some((_, Problem::Io(e))) => return Err(Error::new(Status::GenericFailure, e)),
+    };
+    self.failure = Some(failure);
+    Err(Error::new(Status::GenericFailure, "chunk check failed"))
   }
 
-  fn resolve(&mut self, _env: Env, output: i64) -> Result<i64> {
-    Ok(output)
+  fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+    Ok(())
+  }
+
+  fn reject(&mut self, env: Env, err: Error) -> Result<()> {
+    Err(match self.failure.take() {
+      Some(f) => f.into_error(&env),
+      None => err,
+    })
   }
 }
 
@@ -193,14 +200,15 @@ fn check_task(
     expected: expected.to_vec(),
     threads: threads.clamp(1, 16) as usize,
     decrypt,
+    failure: None,
   }))
 }
 
 /// Reads `length` stored bytes of a file at `position` (chunks of `chunk_size` bytes) with
 /// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
-/// (32 bytes per chunk; the last chunk may be short). Resolves to -1 when all match, the index of
-/// the first chunk that does not, or -2 when the file ends early; rejects on a read error. `fd`
-/// must stay open until the promise settles.
+/// (32 bytes per chunk; the last chunk may be short). Resolves when all match; rejects with code
+/// `QCAP_CHUNK_MISMATCH` (and `chunk`, the first that does not) or `QCAP_TRUNCATED` when the file
+/// ends early, or with "read: …" on a read error. `fd` must stay open until the promise settles.
 #[cfg(unix)]
 #[napi]
 pub fn check_file_chunks(
@@ -216,8 +224,9 @@ pub fn check_file_chunks(
 
 /// `check_file_chunks`, and each chunk that matches is decrypted (chunk `first + i` of an entry of
 /// `total` chunks, with `subkey` and `aad`) and its plaintext written at `out_position` of `out_fd`
-/// plus 65536 bytes per chunk before it. Resolves as `check_file_chunks` does, or to `-(3 + i)` when
-/// chunk `i` matches its digest but does not authenticate; rejects with "read: …" or "write: …".
+/// plus 65536 bytes per chunk before it. Settles as `check_file_chunks` does, or rejects with code
+/// `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate, or
+/// with "read: …" or "write: …".
 #[cfg(unix)]
 #[napi]
 #[allow(clippy::too_many_arguments)]
@@ -284,8 +293,10 @@ impl Task for SealFileChunks {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    // Borrowed: the caller owns both descriptors and keeps them open until the promise settles.
+    // SAFETY: borrowed descriptors: the caller owns both and keeps them open until the promise
+    // settles, and ManuallyDrop never closes them here.
     let input = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.in_fd) });
+    // SAFETY: as above, for the output descriptor.
     let output = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.out_fd) });
     let key = self.subkey.as_ref().map(|k| key_of(k)).transpose()?;
     let tag = if key.is_some() { TAG } else { 0 };
