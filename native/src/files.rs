@@ -210,7 +210,7 @@ fn check_task(
 /// `QCAP_CHUNK_MISMATCH` (and `chunk`, the first that does not) or `QCAP_TRUNCATED` when the file
 /// ends early, or with "read: …" on a read error. `fd` must stay open until the promise settles.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<void>")]
 pub fn check_file_chunks(
   fd: i32,
   position: f64,
@@ -228,7 +228,7 @@ pub fn check_file_chunks(
 /// `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate, or
 /// with "read: …" or "write: …".
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn open_file_chunks(
   fd: i32,
@@ -393,7 +393,7 @@ impl Task for SealFileChunks {
 /// `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes.
 /// Both descriptors must stay open until the promise settles.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<SealedRegion>")]
 #[allow(clippy::too_many_arguments)]
 pub fn seal_file_chunks(
   in_fd: i32,

@@ -219,7 +219,7 @@ fn libc_o_nofollow() -> i32 {
 /// file's key and associated data derive from its entry name (`names`), `prk` (the HKDF-Extract of
 /// the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2).
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<SmallFilesSealed>")]
 pub fn seal_small_files(
   paths: Vec<String>,
   sizes: Vec<f64>,
