@@ -7,7 +7,7 @@ export declare function blake3Into(data: Uint8Array, out: Uint8Array): void
  * positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
  * (32 bytes per chunk; the last chunk may be short). Resolves when all match; rejects with code
  * `QCAP_CHUNK_MISMATCH` (and `chunk`, the first that does not) or `QCAP_TRUNCATED` when the file
- * ends early, or with "read: …" on a read error. `fd` must stay open until the promise settles.
+ * ends early, or `QCAP_READ_FAILED` on a read error. `fd` must stay open until the promise settles.
  */
 export declare function checkFileChunks(fd: number, position: number, length: number, chunkSize: number, expected: Uint8Array, threads: number): Promise<void>
 
@@ -50,7 +50,7 @@ export declare function openBlock(subkey: Uint8Array | undefined | null, aad: Ui
  * `total` chunks, with `subkey` and `aad`) and its plaintext written at `out_position` of `out_fd`
  * plus 65536 bytes per chunk before it. Settles as `check_file_chunks` does, or rejects with code
  * `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate, or
- * with "read: …" or "write: …".
+ * with `QCAP_READ_FAILED` or `QCAP_WRITE_FAILED`.
  */
 export declare function openFileChunks(fd: number, position: number, length: number, chunkSize: number, expected: Uint8Array, subkey: Uint8Array, aad: Uint8Array, first: number, total: number, outFd: number, outPosition: number, threads: number): Promise<void>
 
@@ -75,8 +75,9 @@ export interface SealedRegion {
  * Seals (or, without `subkey`, copies) the plaintext `length` bytes at `in_position` of `in_fd`,
  * chunks `first..` of an entry of `total` chunks, and writes the stored
  * bytes at `out_position` of `out_fd` with positioned writes, reading, sealing and hashing on
- * `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes.
- * Both descriptors must stay open until the promise settles.
+ * `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes;
+ * rejects with code `QCAP_READ_FAILED`, `QCAP_FILE_CHANGED` (the input shrank) or
+ * `QCAP_WRITE_FAILED`. Both descriptors must stay open until the promise settles.
  */
 export declare function sealFileChunks(inFd: number, inPosition: number, length: number, outFd: number, outPosition: number, subkey: Uint8Array | undefined | null, aad: Uint8Array, first: number, total: number, threads: number): Promise<SealedRegion>
 
@@ -84,7 +85,9 @@ export declare function sealFileChunks(inFd: number, inPosition: number, length:
  * Reads whole small files (each at most 65536 bytes: one chunk) and seals each as its own entry
  * (chunk 0, last) or, without `prk`, stores it in the clear, on `threads` threads. Sealed, each
  * file's key and associated data derive from its entry name (`names`), `prk` (the HKDF-Extract of
- * the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2).
+ * the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2). Rejects with code
+ * `QCAP_FILE_CHANGED` (`index`, `read`: the bytes read, up to its size + 1) or `QCAP_FILE_UNREADABLE`
+ * (`index`, `errno`) for the first file of the batch that fails.
  */
 export declare function sealSmallFiles(paths: Array<string>, sizes: Array<number>, names: Array<string> | undefined | null, prk: Uint8Array | undefined | null, capsuleId: Uint8Array | undefined | null, threads: number): Promise<SmallFilesSealed>
 
@@ -96,13 +99,6 @@ export interface SmallFilesSealed {
   digests: Buffer
   /** CRC-32 of each file's stored bytes. */
   crcs: Array<number>
-  /** Index of the first file that could not be read or did not have its expected size, or -1. */
-  failed: number
-  /** For `failed`: the bytes read (up to its size + 1), or -1 when it could not be opened or read. */
-  failedRead: number
-  /** For `failed` with `failed_read` -1: the OS error code (errno) and message. */
-  failedErrno: number
-  failedMessage: string
 }
 
 /** The files below a folder, as listed by `list_tree`. */

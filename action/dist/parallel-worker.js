@@ -3600,14 +3600,27 @@ function crc322(bytes) {
 }
 
 // ../core/dist/native-errors.js
+var count = (x) => Number.isSafeInteger(x) ? x : void 0;
 function nativeFailure(e) {
   if (typeof e !== "object" || e === null)
     return void 0;
-  const { code, chunk } = e;
+  const o = e;
+  const code = o.code;
+  const message = e instanceof Error ? e.message : "";
+  const chunk = count(o.chunk);
+  const index = count(o.index);
   if (code === "QCAP_TRUNCATED")
     return { code };
-  if ((code === "QCAP_CHUNK_MISMATCH" || code === "QCAP_CHUNK_NOT_AUTHENTIC") && Number.isSafeInteger(chunk))
+  if ((code === "QCAP_CHUNK_MISMATCH" || code === "QCAP_CHUNK_NOT_AUTHENTIC") && chunk !== void 0)
     return { code, chunk };
+  if (code === "QCAP_READ_FAILED" || code === "QCAP_WRITE_FAILED")
+    return { code, message };
+  if (code === "QCAP_FILE_CHANGED") {
+    const read = count(o.read);
+    return { code, ...index !== void 0 ? { index } : {}, ...read !== void 0 ? { read } : {} };
+  }
+  if (code === "QCAP_FILE_UNREADABLE" && index !== void 0)
+    return { code, index, errno: count(o.errno) ?? 0, message };
   return void 0;
 }
 

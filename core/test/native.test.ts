@@ -14,6 +14,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule.js";
@@ -141,7 +142,7 @@ describe.skipIf(!built)("native block kernels", () => {
     expect(out.subarray(0, PLAIN_CHUNK).every((b) => b === 0)).toBe(true);
   });
 
-  it("refuses output buffers that overlap an input, so Rust never holds aliasing slices", () => {
+  it("refuses output buffers that overlap an input, so Rust never holds aliasing slices", async () => {
     const buf = new Uint8Array(4 * STORED_CHUNK);
     const subkey = streamSubkey(key);
     const overlap = expect.objectContaining({ code: "QCAP_BUFFER_OVERLAP" });
@@ -161,6 +162,13 @@ describe.skipIf(!built)("native block kernels", () => {
     ).toThrow(overlap);
     // Adjacent views of one buffer do not overlap.
     na().chunkSeal(subkey, aad, 0, true, buf.subarray(0, 100), buf.subarray(100, 216));
+    // Batches reject with codes too, naming the file of the batch that failed (errno 2: ENOENT).
+    const missing = join(tmpdir(), `qcap-missing-${process.pid}`);
+    await expect(na().sealSmallFiles([missing], [1], null, null, null, 1)).rejects.toMatchObject({
+      code: "QCAP_FILE_UNREADABLE",
+      index: 0,
+      errno: 2,
+    });
   });
 
   it("computes HChaCha20 as the draft's vector and the JS implementation do", () => {

@@ -36,7 +36,8 @@ enum Problem {
   Mismatch,
   NotAuthentic,
   Truncated,
-  Io(String),
+  Read(String),
+  Write(String),
 }
 
 #[cfg(unix)]
@@ -95,7 +96,7 @@ impl Task for CheckFileChunks {
               let p = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Problem::Truncated
               } else {
-                Problem::Io(format!("read: {e}"))
+                Problem::Read(e.to_string())
               };
               report(b * block_chunks, p);
               return;
@@ -142,7 +143,7 @@ impl Task for CheckFileChunks {
             if let (Some(d), Some(out)) = (&self.decrypt, &out) {
               let at = d.out_position + b * block_chunks * PLAIN_CHUNK as u64;
               if let Err(e) = out.write_all_at(&plain[..plain_len], at) {
-                report(b * block_chunks, Problem::Io(format!("write: {e}")));
+                report(b * block_chunks, Problem::Write(e.to_string()));
                 return;
               }
             }
@@ -155,7 +156,8 @@ impl Task for CheckFileChunks {
       Some((i, Problem::Mismatch)) => Failure::Mismatch(i),
       Some((i, Problem::NotAuthentic)) => Failure::NotAuthentic(i),
       Some((_, Problem::Truncated)) => Failure::Truncated,
-      Some((_, Problem::Io(e))) => return Err(Error::new(Status::GenericFailure, e)),
+      Some((_, Problem::Read(e))) => Failure::Read(e),
+      Some((_, Problem::Write(e))) => Failure::Write(e),
     };
     self.failure = Some(failure);
     Err(Error::new(Status::GenericFailure, "chunk check failed"))
@@ -208,7 +210,7 @@ fn check_task(
 /// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
 /// (32 bytes per chunk; the last chunk may be short). Resolves when all match; rejects with code
 /// `QCAP_CHUNK_MISMATCH` (and `chunk`, the first that does not) or `QCAP_TRUNCATED` when the file
-/// ends early, or with "read: …" on a read error. `fd` must stay open until the promise settles.
+/// ends early, or `QCAP_READ_FAILED` on a read error. `fd` must stay open until the promise settles.
 #[cfg(unix)]
 #[napi(ts_return_type = "Promise<void>")]
 pub fn check_file_chunks(
@@ -226,7 +228,7 @@ pub fn check_file_chunks(
 /// `total` chunks, with `subkey` and `aad`) and its plaintext written at `out_position` of `out_fd`
 /// plus 65536 bytes per chunk before it. Settles as `check_file_chunks` does, or rejects with code
 /// `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate, or
-/// with "read: …" or "write: …".
+/// with `QCAP_READ_FAILED` or `QCAP_WRITE_FAILED`.
 #[cfg(unix)]
 #[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
@@ -282,6 +284,8 @@ pub struct SealFileChunks {
   first: u64,
   total: u64,
   threads: usize,
+  /// Set by `compute` for `reject`, which makes the coded error on the JavaScript thread.
+  failure: Option<Failure>,
 }
 
 #[cfg(unix)]
@@ -306,10 +310,10 @@ impl Task for SealFileChunks {
     let blocks = chunks.div_ceil(block_chunks);
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let error = std::sync::Mutex::new(None::<Error>);
+    let error = std::sync::Mutex::new(None::<Failure>);
     let digests = std::sync::Mutex::new(vec![0u8; chunks as usize * 32]);
     let crcs = std::sync::Mutex::new(vec![None::<crc32fast::Hasher>; blocks as usize]);
-    let fail = |e: Error| {
+    let fail = |e: Failure| {
       failed.store(true, Ordering::Relaxed);
       error.lock().unwrap().get_or_insert(e);
     };
@@ -327,12 +331,14 @@ impl Task for SealFileChunks {
             let start = b * block_chunks * chunk;
             let len = (block_chunks * chunk).min(self.length - start) as usize;
             if let Err(e) = input.read_exact_at(&mut plain[..len], self.in_position + start) {
-              let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                "changed while reading (shrank)".to_owned()
+              return fail(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Failure::Changed {
+                  index: None,
+                  read: None,
+                }
               } else {
-                e.to_string()
-              };
-              return fail(Error::new(Status::GenericFailure, format!("read: {msg}")));
+                Failure::Read(e.to_string())
+              });
             }
             let n_chunks = len.div_ceil(PLAIN_CHUNK).max(1);
             let mut out = 0;
@@ -350,7 +356,7 @@ impl Task for SealFileChunks {
                   data,
                 ) {
                   Ok(tg) => t.copy_from_slice(tg.as_ref()),
-                  Err(_) => return fail(range_err("chunk too large")),
+                  Err(_) => return fail(Failure::Other(range_err("chunk too large"))),
                 }
               }
               block_digests[c * 32..c * 32 + 32].copy_from_slice(blake3::hash(s).as_bytes());
@@ -359,7 +365,7 @@ impl Task for SealFileChunks {
             }
             let at = self.out_position + start + b * block_chunks * tag as u64;
             if let Err(e) = output.write_all_at(&stored[..out], at) {
-              return fail(Error::new(Status::GenericFailure, format!("write: {e}")));
+              return fail(Failure::Write(e.to_string()));
             }
             let first = (b * block_chunks) as usize * 32;
             digests.lock().unwrap()[first..first + n_chunks * 32]
@@ -369,8 +375,9 @@ impl Task for SealFileChunks {
         });
       }
     });
-    if let Some(e) = error.lock().unwrap().take() {
-      return Err(e);
+    if let Some(f) = error.lock().unwrap().take() {
+      self.failure = Some(f);
+      return Err(Error::new(Status::GenericFailure, "sealing failed"));
     }
     let mut crc = crc32fast::Hasher::new();
     for h in crcs.into_inner().unwrap() {
@@ -385,13 +392,21 @@ impl Task for SealFileChunks {
       crc32,
     })
   }
+
+  fn reject(&mut self, env: Env, err: Error) -> Result<SealedRegion> {
+    Err(match self.failure.take() {
+      Some(f) => f.into_error(&env),
+      None => err,
+    })
+  }
 }
 
 /// Seals (or, without `subkey`, copies) the plaintext `length` bytes at `in_position` of `in_fd`,
 /// chunks `first..` of an entry of `total` chunks, and writes the stored
 /// bytes at `out_position` of `out_fd` with positioned writes, reading, sealing and hashing on
-/// `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes.
-/// Both descriptors must stay open until the promise settles.
+/// `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes;
+/// rejects with code `QCAP_READ_FAILED`, `QCAP_FILE_CHANGED` (the input shrank) or
+/// `QCAP_WRITE_FAILED`. Both descriptors must stay open until the promise settles.
 #[cfg(unix)]
 #[napi(ts_return_type = "Promise<SealedRegion>")]
 #[allow(clippy::too_many_arguments)]
@@ -425,5 +440,6 @@ pub fn seal_file_chunks(
     first: index_of(first)?,
     total: index_of(total)?,
     threads: threads.clamp(1, 16) as usize,
+    failure: None,
   }))
 }

@@ -12,8 +12,9 @@
 //! A chunk that does not match its digest or does not authenticate, and a file that ends early,
 //! throw (or reject with) an `Error` whose `code` is `QCAP_CHUNK_MISMATCH`,
 //! `QCAP_CHUNK_NOT_AUTHENTIC` or `QCAP_TRUNCATED`, with `chunk` the chunk's number counted from the
-//! call's first; buffers that overlap throw `QCAP_BUFFER_OVERLAP`. core/src/native-errors.ts maps
-//! them to the library's errors.
+//! call's first; failed I/O rejects with `QCAP_READ_FAILED`, `QCAP_WRITE_FAILED`, `QCAP_FILE_CHANGED`
+//! or `QCAP_FILE_UNREADABLE` (with `index`, `read`, `errno` where they apply); buffers that overlap
+//! throw `QCAP_BUFFER_OVERLAP`. core/src/native-errors.ts maps them to the library's errors.
 
 #![cfg_attr(test, allow(dead_code))]
 
@@ -54,7 +55,8 @@ pub(crate) fn range_err(what: &str) -> Error {
   Error::new(Status::InvalidArg, what.to_owned())
 }
 
-/// A chunk or file that fails its check: thrown to JavaScript as an error with a code.
+/// A chunk or file that fails its check, or I/O that fails: thrown to JavaScript as an error with a
+/// code (and numeric properties naming the chunk or file).
 #[derive(Debug)]
 pub(crate) enum Failure {
   /// The chunk (counted from the call's first) does not match its expected BLAKE3 digest.
@@ -63,36 +65,73 @@ pub(crate) enum Failure {
   NotAuthentic(u64),
   /// The file ends before the region does.
   Truncated,
+  /// A read failed (the OS error's text).
+  Read(String),
+  /// A write failed (the OS error's text).
+  Write(String),
+  /// An input changed while it was read: it shrank (`read` None), or file `index` of a batch held
+  /// `read` bytes instead of its expected size.
+  Changed { index: Option<usize>, read: Option<u64> },
+  /// File `index` of a batch could not be opened or read.
+  Unreadable {
+    index: usize,
+    errno: i32,
+    message: String,
+  },
+  /// Any other error, passed on as it is.
+  Other(Error),
 }
 
 impl Failure {
-  fn code(&self) -> &'static str {
-    match self {
-      Failure::Mismatch(_) => "QCAP_CHUNK_MISMATCH",
-      Failure::NotAuthentic(_) => "QCAP_CHUNK_NOT_AUTHENTIC",
-      Failure::Truncated => "QCAP_TRUNCATED",
-    }
-  }
-
-  /// The JavaScript error: `code`, a message, and `chunk` when a chunk failed.
+  /// The JavaScript error: `code`, a message, and the numbers that locate the failure.
   pub(crate) fn into_error(self, env: &Env) -> Error {
-    let (message, chunk) = match self {
-      Failure::Mismatch(c) => (format!("chunk {c} does not match its digest"), Some(c)),
-      Failure::NotAuthentic(c) => (format!("chunk {c} does not authenticate"), Some(c)),
-      Failure::Truncated => ("the file ends early".to_owned(), None),
+    let (code, message, props): (&str, String, Vec<(&str, f64)>) = match self {
+      Failure::Mismatch(c) => (
+        "QCAP_CHUNK_MISMATCH",
+        format!("chunk {c} does not match its digest"),
+        vec![("chunk", c as f64)],
+      ),
+      Failure::NotAuthentic(c) => (
+        "QCAP_CHUNK_NOT_AUTHENTIC",
+        format!("chunk {c} does not authenticate"),
+        vec![("chunk", c as f64)],
+      ),
+      Failure::Truncated => ("QCAP_TRUNCATED", "the file ends early".to_owned(), vec![]),
+      Failure::Read(e) => ("QCAP_READ_FAILED", e, vec![]),
+      Failure::Write(e) => ("QCAP_WRITE_FAILED", e, vec![]),
+      Failure::Changed { index, read } => {
+        let mut props = vec![];
+        if let Some(i) = index {
+          props.push(("index", i as f64));
+        }
+        if let Some(r) = read {
+          props.push(("read", r as f64));
+        }
+        ("QCAP_FILE_CHANGED", "changed while reading".to_owned(), props)
+      }
+      Failure::Unreadable {
+        index,
+        errno,
+        message,
+      } => (
+        "QCAP_FILE_UNREADABLE",
+        message,
+        vec![("index", index as f64), ("errno", errno as f64)],
+      ),
+      Failure::Other(e) => return e,
     };
-    coded_error(env, self.code(), &message, chunk)
+    coded_error(env, code, &message, &props)
   }
 }
 
 /// An `Error` whose `code` is `code` (napi's own errors carry a status name there instead).
-fn coded_error(env: &Env, code: &str, message: &str, chunk: Option<u64>) -> Error {
+fn coded_error(env: &Env, code: &str, message: &str, props: &[(&str, f64)]) -> Error {
   // SAFETY: `env` is the live environment of the calling JavaScript thread, where errors are made.
   let value = unsafe { JsError::from(Error::new(code, message)).into_value(env.raw()) };
-  if let Some(c) = chunk {
-    let mut object = Object::from_raw(env.raw(), value);
-    // The code and message are already set: a failed `chunk` property still leaves a clear error.
-    let _ = object.set_named_property("chunk", c as f64);
+  let mut object = Object::from_raw(env.raw(), value);
+  for (name, v) in props {
+    // The code and message are already set: a property that fails to attach still leaves a clear error.
+    let _ = object.set_named_property(name, *v);
   }
   // SAFETY: `value` was just created in `env` and is a JavaScript Error object.
   Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
@@ -103,7 +142,7 @@ pub(crate) fn overlap_error(env: &Env) -> Error {
     env,
     "QCAP_BUFFER_OVERLAP",
     "an output buffer overlaps an input buffer",
-    None,
+    &[],
   )
 }
 
