@@ -63,6 +63,8 @@ async function main() {
           "kube-apiserver": "apiserver",
           versitygw: "s3",
           "timestamp-server": "tsa",
+          "rekor-server": "rekor",
+          tesseract: "ct",
         }[r.name];
         const p = st.state.ports[port ?? r.name];
         process.stdout.write(

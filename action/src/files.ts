@@ -30,12 +30,22 @@ export interface FoundFiles {
   inputs: PackInput[];
 }
 
-/** Regular files matching the patterns, except those in `skip` (the capsule and bundle themselves). */
-export async function findFiles(patterns: string[], skip: string[]): Promise<FoundFiles> {
+/**
+ * Regular files matching the patterns, except those in `skip` (the capsule and bundle themselves). Like
+ * actions/upload-artifact, hidden files and folders (a name starting with `.`, at any depth below where the
+ * search starts, a pattern naming one included) are left out unless `includeHidden`: `.env`, caches and the
+ * `.git/config` where actions/checkout keeps its token are not build outputs.
+ */
+export async function findFiles(
+  patterns: string[],
+  skip: string[],
+  includeHidden = false,
+): Promise<FoundFiles> {
   const globber = await glob.create(patterns.join("\n"), {
     followSymbolicLinks: false,
     matchDirectories: false,
     implicitDescendants: true,
+    excludeHiddenFiles: !includeHidden,
   });
   const searchRoots = await Promise.all(
     globber
@@ -47,13 +57,19 @@ export async function findFiles(patterns: string[], skip: string[]): Promise<Fou
   for (const path of (await globber.glob()).sort()) {
     if (skip.includes(path)) continue;
     const st = await lstat(path);
+    // A link's target may lie outside the build (or change between listing and reading): refuse it.
     if (st.isSymbolicLink())
-      throw new InputError(`cannot seal ${path}: symbolic links are not packed (list the target instead)`);
+      throw new InputError(
+        `cannot seal ${path}: it is a symbolic link, and links are not followed; to include what it points to, list the target's own path in paths (or copy it into the build folder), or exclude the link with !${relative(process.cwd(), path) || path}`,
+      );
     if (!st.isFile()) continue;
     const name = `payload/${relative(root, path).split(sep).join("/")}`;
     inputs.push(fileInput(path, name, st.size, st.mode & 0o111 ? MODE_EXEC : MODE_FILE));
   }
-  if (inputs.length === 0) throw new InputError(`no files match paths: ${patterns.join(", ")}`);
+  if (inputs.length === 0)
+    throw new InputError(
+      `no files match paths: ${patterns.join(", ")}${includeHidden ? "" : " (hidden files are left out unless include-hidden-files: true)"}`,
+    );
   return { root, inputs };
 }
 

@@ -18,8 +18,13 @@ export interface S3Inputs {
   secretAccessKey?: string;
 }
 
+/** Which sigstore services sign keyless: GitHub's choice by default (see `sigstoreServices`). */
+export type SigstoreInstance = "auto" | "public-good" | "github";
+
 export interface ActionInputs {
   patterns: string[];
+  /** Seal hidden files and folders too (upload-artifact's `include-hidden-files`). */
+  includeHidden: boolean;
   name: string;
   recipients: { text: string; key: Uint8Array }[];
   /** Absent only with keyless attestation: the capsule is then signed with a one-time key. */
@@ -28,9 +33,15 @@ export interface ActionInputs {
   attest: boolean;
   sigstore: "keyless" | "key";
   output: string;
-  fulcioUrl: string;
-  tsaUrl: string;
+  sigstoreInstance: SigstoreInstance;
+  /** Explicit service URLs; they replace the instance's (see `sigstoreServices`). */
+  fulcioUrl?: string;
+  tsaUrl?: string;
   rekorUrl?: string;
+  rekorApiVersion: 1 | 2;
+  /** Store the bundle with the repository's attestations (needs `attestations: write`). */
+  githubAttestation: boolean;
+  githubToken?: string;
   s3?: S3Inputs;
 }
 
@@ -94,12 +105,21 @@ function signingKeyFrom(value: string): SigningKey {
   }
 }
 
+function boolean(name: string, value: string, fallback: boolean): boolean {
+  const text = value || String(fallback);
+  if (!/^(true|True|TRUE|false|False|FALSE)$/.test(text))
+    throw new InputError(`input ${name} must be true or false, not ${text}`);
+  return text.toLowerCase() === "true";
+}
+
 export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
   // Secrets first, before anything can be logged.
   const signingKeyText = core.getInput("signing-key");
   mask(signingKeyText);
   const s3Secret = core.getInput("s3-secret-access-key");
   mask(s3Secret);
+  const githubToken = core.getInput("github-token");
+  mask(githubToken);
 
   const patterns = lines(core.getInput("paths")).map((l) => l.text);
   if (patterns.length === 0)
@@ -120,10 +140,8 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
     }
   });
 
-  const attestText = core.getInput("attest") || "true";
-  if (!/^(true|True|TRUE|false|False|FALSE)$/.test(attestText))
-    throw new InputError(`input attest must be true or false, not ${attestText}`);
-  const attest = attestText.toLowerCase() === "true";
+  const attest = boolean("attest", core.getInput("attest"), true);
+  const includeHidden = boolean("include-hidden-files", core.getInput("include-hidden-files"), false);
   const mode = core.getInput("sigstore") || "keyless";
   if (mode !== "keyless" && mode !== "key")
     throw new InputError(`input sigstore must be keyless or key, not ${mode}`);
@@ -141,7 +159,26 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
   if (basename(output).startsWith("."))
     throw new InputError(`input output must not be a hidden file: ${output}`);
 
+  const instance = core.getInput("sigstore-instance") || "auto";
+  if (instance !== "auto" && instance !== "public-good" && instance !== "github")
+    throw new InputError(`input sigstore-instance must be auto, public-good or github, not ${instance}`);
+  const fulcio = core.getInput("fulcio-url");
+  const tsa = core.getInput("tsa-url");
   const rekor = core.getInput("rekor-url");
+  if (fulcio && !tsa && !rekor)
+    throw new InputError(
+      "input fulcio-url needs tsa-url or rekor-url: a keyless bundle needs a trusted time for its short-lived certificate",
+    );
+  const rekorApi = core.getInput("rekor-api-version") || "1";
+  if (rekorApi !== "1" && rekorApi !== "2")
+    throw new InputError(`input rekor-api-version must be 1 or 2, not ${rekorApi}`);
+  const githubAttestation = boolean("github-attestation", core.getInput("github-attestation"), false);
+  if (githubAttestation && !attest)
+    throw new InputError("input github-attestation needs attest: true (there is no attestation to store)");
+  if (githubAttestation && !githubToken)
+    throw new InputError(
+      "input github-attestation needs github-token (default: the workflow's github.token)",
+    );
   const bucket = core.getInput("s3-bucket");
   let s3: S3Inputs | undefined;
   if (bucket) {
@@ -164,6 +201,7 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
 
   return {
     patterns,
+    includeHidden,
     name,
     recipients,
     ...(signingKey ? { signingKey } : {}),
@@ -171,9 +209,13 @@ export function readInputs(env: NodeJS.ProcessEnv = process.env): ActionInputs {
     attest,
     sigstore: mode,
     output,
-    fulcioUrl: url("fulcio-url", core.getInput("fulcio-url") || "https://fulcio.sigstore.dev"),
-    tsaUrl: url("tsa-url", core.getInput("tsa-url") || "https://timestamp.sigstore.dev"),
+    sigstoreInstance: instance,
+    ...(fulcio ? { fulcioUrl: url("fulcio-url", fulcio) } : {}),
+    ...(tsa ? { tsaUrl: url("tsa-url", tsa) } : {}),
     ...(rekor ? { rekorUrl: url("rekor-url", rekor) } : {}),
+    rekorApiVersion: rekorApi === "2" ? 2 : 1,
+    githubAttestation,
+    ...(githubToken ? { githubToken } : {}),
     ...(s3 ? { s3 } : {}),
   };
 }

@@ -1,8 +1,8 @@
-/** The workflow's OIDC ID token for sigstore, from the endpoint GitHub gives jobs with `id-token: write`. */
+/** The workflow's OIDC ID token (for sigstore by default), from the endpoint GitHub gives jobs with `id-token: write`. */
 import * as core from "@actions/core";
 import { QcapError } from "@qcap/core";
 
-export async function identityToken(): Promise<string> {
+export async function identityToken(audience = "sigstore"): Promise<string> {
   if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL || !process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN)
     throw new QcapError(
       "input",
@@ -10,7 +10,7 @@ export async function identityToken(): Promise<string> {
     );
   // getIDToken registers the token as a secret before returning it.
   try {
-    return await core.getIDToken("sigstore");
+    return await core.getIDToken(audience);
   } catch (e) {
     // Its messages span lines ("Error Code : …"); one line is enough.
     const message = String((e as Error).message ?? e)

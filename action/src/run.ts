@@ -11,15 +11,21 @@ import { encodeRecipient, pack, parseSigningKey, type SigningKey } from "@qcap/c
 import {
   buildStatement,
   certificateIdentity,
+  type GitHubRun,
   githubProvenance,
+  githubRunFromClaims,
   githubRunFromEnv,
+  idTokenClaims,
+  type SignOptions,
   signStatement,
 } from "@qcap/core/attest";
 import { fileSink, withBlockEngine } from "@qcap/core/node";
 import { findFiles, metaInputs } from "./files.js";
+import { type StoredAttestation, storeAttestation } from "./github-attestations.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
 import { identityToken } from "./oidc.js";
 import { objectUrl, upload } from "./s3.js";
+import { sigstoreServices } from "./sigstore.js";
 import { writeSummary } from "./summary.js";
 
 async function sha256File(path: string): Promise<string> {
@@ -45,8 +51,45 @@ function kidOf(manifestRecipients: { type: string; kid?: string }[], index: numb
   return manifestRecipients[index]?.kid ?? "";
 }
 
+/** The run's provenance facts: the ID token's claims when the job has one, else the step's variables. */
+async function provenanceRun(token: string | undefined): Promise<GitHubRun> {
+  const serverUrl = process.env.GITHUB_SERVER_URL || "https://github.com";
+  if (token) return githubRunFromClaims(idTokenClaims(token), serverUrl);
+  if (process.env.ACTIONS_ID_TOKEN_REQUEST_URL)
+    return githubRunFromClaims(idTokenClaims(await identityToken("nobody")), serverUrl);
+  core.warning(
+    "no OIDC token (the job lacks `permissions: id-token: write`): provenance is read from the step's variables, which name the calling workflow, not a reusable one",
+  );
+  return githubRunFromEnv(process.env);
+}
+
+/** Files this run wrote; removed if a later step fails, so no capsule outlives a failed step. */
+class Written {
+  private paths: string[] = [];
+  add(path: string) {
+    this.paths.push(path);
+  }
+  get count() {
+    return this.paths.length;
+  }
+  async removeAll() {
+    for (const p of this.paths.reverse()) await unlink(p).catch(() => {});
+  }
+}
+
 export async function run(): Promise<void> {
   const inputs: ActionInputs = readInputs();
+  const written = new Written();
+  try {
+    await runSteps(inputs, written);
+  } catch (e) {
+    await written.removeAll();
+    if (written.count > 0) core.info("the capsule and its attestation were removed: the step failed");
+    throw e;
+  }
+}
+
+async function runSteps(inputs: ActionInputs, written: Written): Promise<void> {
   const bundlePath = `${inputs.output}.sigstore.json`;
 
   // Keyless problems show before any work: a missing permission is the most common mistake.
@@ -54,9 +97,12 @@ export async function run(): Promise<void> {
     throw new InputError(
       "keyless attestation needs the workflow's OIDC token, which this job cannot request: add `permissions: id-token: write` to the job (or use sigstore: key with a signing-key)",
     );
-  const run = inputs.attest ? githubRunFromEnv(process.env) : undefined;
 
-  const { inputs: files } = await findFiles(inputs.patterns, [inputs.output, bundlePath]);
+  const { inputs: files } = await findFiles(
+    inputs.patterns,
+    [inputs.output, bundlePath],
+    inputs.includeHidden,
+  );
   const meta = inputs.meta ? await metaInputs(inputs.meta) : [];
 
   // Without a key, keyless attestation vouches for the capsule; the one-time key is then thrown away.
@@ -72,6 +118,7 @@ export async function run(): Promise<void> {
   );
   // Large files are sealed a block at a time on worker threads (dist/parallel-worker.js).
   const all = [...files, ...meta];
+  written.add(inputs.output);
   const packed = await withBlockEngine(
     all.map((i) => i.size),
     async (engine) => {
@@ -85,41 +132,53 @@ export async function run(): Promise<void> {
   );
   const manifest = packed.manifest;
   const sha256 = await sha256File(inputs.output);
-  core.setOutput("capsule-path", inputs.output);
-  core.setOutput("merkle-root", manifest.root);
-  core.setOutput("digest", `sha256:${sha256}`);
   core.info(`capsule ${inputs.output}: ${packed.size} bytes, sha256:${sha256}, root ${manifest.root}`);
 
   let attestation: Parameters<typeof writeSummary>[0]["attestation"];
-  if (inputs.attest && run) {
+  let stored: StoredAttestation | undefined;
+  if (inputs.attest) {
+    // Keyless: one token gives both the provenance facts and, through Fulcio, the certificate.
+    const token = inputs.sigstore === "keyless" ? await identityToken() : undefined;
+    const run = await provenanceRun(token);
     const statement = buildStatement(
       { name: basename(inputs.output), sha256, root: manifest.root },
       githubProvenance(run),
     );
-    core.info(
-      inputs.sigstore === "keyless"
-        ? `attesting with sigstore (Fulcio ${inputs.fulcioUrl}, TSA ${inputs.tsaUrl}${inputs.rekorUrl ? `, Rekor ${inputs.rekorUrl}` : ""})`
-        : "attesting with the signing key",
-    );
-    const bundle = await signStatement(
-      statement,
-      inputs.sigstore === "keyless"
-        ? {
-            mode: "keyless",
-            identityToken,
-            fulcioUrl: inputs.fulcioUrl,
-            tsaUrl: inputs.tsaUrl,
-            ...(inputs.rekorUrl ? { rekorUrl: inputs.rekorUrl } : {}),
-          }
-        : { mode: "key", signingKey },
-    );
+    let options: SignOptions;
+    if (token) {
+      const services = sigstoreServices(inputs, process.env, run.visibility);
+      core.info(
+        `attesting with sigstore (${services.instance}: Fulcio ${services.fulcioUrl}` +
+          `${services.tsaUrl ? `, TSA ${services.tsaUrl}` : ""}${services.rekorUrl ? `, Rekor ${services.rekorUrl}` : ""})`,
+      );
+      options = {
+        mode: "keyless",
+        identityToken: async () => token,
+        fulcioUrl: services.fulcioUrl,
+        ...(services.tsaUrl ? { tsaUrl: services.tsaUrl } : {}),
+        ...(services.rekorUrl
+          ? { rekorUrl: services.rekorUrl, rekorApiVersion: services.rekorApiVersion }
+          : {}),
+      };
+    } else {
+      core.info("attesting with the signing key");
+      options = { mode: "key", signingKey };
+    }
+    const bundle = await signStatement(statement, options);
+    written.add(bundlePath);
     await writeAtomic(bundlePath, `${JSON.stringify(bundle, null, 2)}\n`);
-    core.setOutput("attestation-path", bundlePath);
-    const who = inputs.sigstore === "keyless" ? certificateIdentity(bundle) : undefined;
+    const who = token ? certificateIdentity(bundle) : undefined;
     attestation = who ? { mode: "keyless", path: bundlePath, ...who } : { mode: "key", path: bundlePath };
     core.info(`attestation ${bundlePath}${who ? `: ${who.identity} (issuer ${who.issuer})` : ""}`);
-  } else {
-    core.setOutput("attestation-path", "");
+    if (inputs.githubAttestation) {
+      stored = await storeAttestation(bundle, {
+        apiUrl: process.env.GITHUB_API_URL || "https://api.github.com",
+        serverUrl: process.env.GITHUB_SERVER_URL || "https://github.com",
+        repository: process.env.GITHUB_REPOSITORY ?? "",
+        token: inputs.githubToken ?? "",
+      });
+      core.info(`attestation stored with the repository: ${stored.url}`);
+    }
   }
 
   let url: string | undefined;
@@ -132,7 +191,6 @@ export async function run(): Promise<void> {
     await upload(inputs.s3, items);
     url = objectUrl(inputs.s3, key);
   }
-  core.setOutput("url", url ?? "");
 
   await writeSummary({
     capsulePath: inputs.output,
@@ -149,5 +207,15 @@ export async function run(): Promise<void> {
     })),
     ...(attestation ? { attestation } : {}),
     ...(url ? { url } : {}),
+    ...(stored ? { storedIn: process.env.GITHUB_REPOSITORY ?? "" } : {}),
   });
+
+  // Outputs last: a step that failed before here leaves none.
+  core.setOutput("capsule-path", inputs.output);
+  core.setOutput("merkle-root", manifest.root);
+  core.setOutput("digest", `sha256:${sha256}`);
+  core.setOutput("attestation-path", attestation ? bundlePath : "");
+  core.setOutput("attestation-id", stored?.id ?? "");
+  core.setOutput("attestation-url", stored?.url ?? "");
+  core.setOutput("url", url ?? "");
 }

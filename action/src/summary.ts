@@ -16,6 +16,8 @@ export interface SummaryFacts {
     | { mode: "keyless"; path: string; identity: string; issuer: string }
     | { mode: "key"; path: string };
   url?: string;
+  /** `owner/repo` when the bundle was stored with the repository's attestations. */
+  storedIn?: string;
 }
 
 /** Rows shown before the table is cut short (the summary is limited to 1 MiB). */
@@ -58,6 +60,32 @@ export function verifyCommand(f: SummaryFacts): string {
       );
   }
   return args.map(shellQuote).join(" ");
+}
+
+/**
+ * The standard tools' commands for a keyless attestation: cosign (with the instance's trusted root: the
+ * public-good one by default) and, when the bundle was stored with the repository, `gh attestation verify`.
+ */
+export function standardCommands(f: SummaryFacts): string[] {
+  if (f.attestation?.mode !== "keyless") return [];
+  const name = basename(f.capsulePath);
+  const cosign = [
+    "cosign",
+    "verify-blob-attestation",
+    "--new-bundle-format",
+    "--bundle",
+    basename(f.attestation.path),
+    "--type",
+    "slsaprovenance1",
+    "--certificate-identity",
+    f.attestation.identity,
+    "--certificate-oidc-issuer",
+    f.attestation.issuer,
+    name,
+  ];
+  const out = [cosign.map(shellQuote).join(" ")];
+  if (f.storedIn) out.push(["gh", "attestation", "verify", name, "-R", f.storedIn].map(shellQuote).join(" "));
+  return out;
 }
 
 export async function writeSummary(f: SummaryFacts): Promise<void> {
@@ -127,5 +155,10 @@ export async function writeSummary(f: SummaryFacts): Promise<void> {
     true,
   );
   s.addCodeBlock(html(verifyCommand(f)), "sh");
+  const standard = standardCommands(f);
+  if (standard.length) {
+    s.addRaw("<p>With the standard sigstore tools:</p>", true);
+    s.addCodeBlock(html(standard.join("\n")), "sh");
+  }
   await s.write();
 }

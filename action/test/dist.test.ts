@@ -47,9 +47,25 @@ describe("action/dist", () => {
     );
     const read = [...sources.matchAll(/core\.getInput\("([a-z0-9-]+)"\)/g)].map((m) => m[1]);
     expect(new Set(read)).toEqual(new Set(inputs));
-    expect(names("outputs")).toEqual(["capsule-path", "merkle-root", "digest", "attestation-path", "url"]);
+    expect(names("outputs")).toEqual([
+      "capsule-path",
+      "merkle-root",
+      "digest",
+      "attestation-path",
+      "attestation-id",
+      "attestation-url",
+      "url",
+    ]);
     const set = [...sources.matchAll(/core\.setOutput\("([a-z-]+)"/g)].map((m) => m[1]);
     expect(new Set(set)).toEqual(new Set(names("outputs")));
-    expect(actionDefaults()).toMatchObject({ attest: "true", sigstore: "keyless" });
+    expect(actionDefaults()).toMatchObject({
+      attest: "true",
+      sigstore: "keyless",
+      "include-hidden-files": "false",
+      "sigstore-instance": "auto",
+      "github-attestation": "false",
+    });
+    // No fixed service URLs: the instance decides unless an input names one.
+    for (const url of ["fulcio-url", "tsa-url", "rekor-url"]) expect(actionDefaults()[url]).toBeUndefined();
   });
 });

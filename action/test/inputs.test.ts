@@ -28,7 +28,10 @@ const base = () => ({ paths: "dist/**", "signing-key": key.seed, sigstore: "key"
 describe("bad inputs", () => {
   it("no files match the paths", async () => {
     const r = await ws.run({ ...base(), paths: "build/**\n*.zip" });
-    expectFailure(r, /^no files match paths: build\/\*\*, \*\.zip$/);
+    expectFailure(
+      r,
+      /^no files match paths: build\/\*\*, \*\.zip \(hidden files are left out unless include-hidden-files: true\)$/,
+    );
     expect(r.outputs["capsule-path"]).toBeUndefined();
   });
 
@@ -107,6 +110,18 @@ describe("bad inputs", () => {
       await ws.run({ ...base(), "tsa-url": "ftp://tsa" }),
       /^input tsa-url is not an http\(s\) URL/,
     );
+    expectFailure(
+      await ws.run({ ...base(), "fulcio-url": "https://fulcio.example" }),
+      /^input fulcio-url needs tsa-url or rekor-url: a keyless bundle needs a trusted time/,
+    );
+    expectFailure(
+      await ws.run({ ...base(), "sigstore-instance": "staging" }),
+      /^input sigstore-instance must be auto, public-good or github, not staging$/,
+    );
+    expectFailure(
+      await ws.run({ ...base(), "rekor-api-version": "3" }),
+      /^input rekor-api-version must be 1 or 2, not 3$/,
+    );
   });
 
   it("a symbolic link among the outputs, and missing metadata", async () => {
@@ -114,7 +129,7 @@ describe("bad inputs", () => {
     symlinkSync("/etc/hostname", ws.dir("ws", "linked", "host"));
     expectFailure(
       await ws.run({ ...base(), paths: "linked/**" }),
-      /^cannot seal .*linked\/host: symbolic links are not packed/,
+      /^cannot seal .*linked\/host: it is a symbolic link, and links are not followed; to include what it points to, list the target's own path in paths \(or copy it into the build folder\), or exclude the link with !linked\/host$/,
     );
     expectFailure(await ws.run({ ...base(), meta: "no-such-stac" }), /^input meta: no such file or folder/);
     expect(existsSync(ws.dir("ws", "bad.qcap"))).toBe(false);

@@ -1,5 +1,5 @@
 /** The bundled action with `sigstore: key`: sealing, outputs, summary and attestation, fully offline. */
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,26 +95,39 @@ describe("action with sigstore: key", () => {
   it("writes a DSSE bundle with an in-toto statement naming the capsule, signed by the signing key", () => {
     const bundle = JSON.parse(readFileSync(result.outputs["attestation-path"] as string, "utf8"));
     expect(bundle.mediaType).toBe("application/vnd.dev.sigstore.bundle.v0.3+json");
-    expect(bundle.verificationMaterial.publicKey.hint).toBe(publisher.publicKey);
+    // The hint is the SHA-256 of the key's SubjectPublicKeyInfo; the DSSE keyid is empty (cosign).
+    const spki = createPublicKey({
+      key: Buffer.concat([
+        Buffer.from("302a300506032b6570032100", "hex"),
+        Buffer.from(publisher.publicKey, "hex"),
+      ]),
+      format: "der",
+      type: "spki",
+    }).export({ type: "spki", format: "der" });
+    expect(bundle.verificationMaterial.publicKey.hint).toBe(createHash("sha256").update(spki).digest("hex"));
+    expect(bundle.dsseEnvelope.signatures).toEqual([{ keyid: "", sig: expect.any(String) }]);
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8"));
     expect(statement.subject).toEqual([
       {
         name: "sample-build.qcap",
-        digest: {
-          sha256: (result.outputs.digest as string).slice("sha256:".length),
-          qcapRoot: result.outputs["merkle-root"],
-        },
+        digest: { sha256: (result.outputs.digest as string).slice("sha256:".length) },
+        annotations: { qcapRoot: result.outputs["merkle-root"] },
       },
     ]);
     expect(statement.predicate.buildDefinition.resolvedDependencies[0].digest.gitCommit).toBe(SHA);
     expect(statement.predicate.runDetails.metadata.invocationId).toBe(
       "https://github.com/qcap-test/capsule/actions/runs/4242/attempts/1",
     );
-    expect(statement.predicate.buildDefinition.internalParameters.github.runner).toEqual({
-      os: "Linux",
-      arch: "X64",
-      name: "GitHub Actions 1",
+    // Without an ID token the step's variables describe the run, as GitHub's claims would.
+    expect(statement.predicate.buildDefinition.internalParameters).toEqual({
+      github: {
+        event_name: "push",
+        repository_id: "123456789",
+        repository_owner_id: "1000",
+        runner_environment: "github-hosted",
+      },
     });
+    expect(result.stdout).toMatch(/::warning::no OIDC token/);
   });
 
   it("the bundle verifies with the publisher's key and is refused with another", () => {

@@ -96,6 +96,12 @@ describe("helm template with the default values", () => {
       "--backoff=1s",
       "--max-backoff=5m",
       "--shutdown-timeout=25s",
+      "--s3-connect-timeout=10s",
+      "--s3-idle-timeout=30s",
+      "--s3-request-timeout=5m",
+      "--http-source-max-size=2Gi",
+      "--http-source-timeout=30s",
+      "--http-source-deadline=30m",
     ]);
     expect(pod.serviceAccountName).toBe("qcap-qcap-operator");
     expect(one(docs, "ServiceAccount").metadata.name).toBe("qcap-qcap-operator");
@@ -205,6 +211,15 @@ describe("helm template with every option set", () => {
       "--backoff=1.5s",
       "--max-backoff=10m",
       "--shutdown-timeout=50s",
+      "--s3-connect-timeout=5s",
+      "--s3-idle-timeout=20s",
+      "--s3-request-timeout=10m",
+      "--max-per-destination=2",
+      "--http-source-allow=artifacts.example.org,*.mirror.example.org:8443,10.20.0.0/16",
+      "--http-source-deny=203.0.113.0/24",
+      "--http-source-max-size=512Mi",
+      "--http-source-timeout=1m",
+      "--http-source-deadline=1h",
       "--identity=fixed",
     ]);
     expect(c.env).toContainEqual({ name: "AWS_REGION", value: "eu-west-1" });
@@ -317,6 +332,37 @@ describe("values.schema.json and value checks reject wrong values", () => {
     ["an env var without a name", { extraEnv: [{ value: "x" }] }, /extraEnv|name/],
     ["a toleration with an unknown effect", { tolerations: [{ key: "k", effect: "Sometimes" }] }, /effect/],
     ["a nodeSelector with a non-string value", { nodeSelector: { zone: 1 } }, /nodeSelector/],
+    [
+      "two HTTP source allow entries in one item",
+      {
+        httpSources: {
+          allow: ["a.example,b.example"],
+          deny: [],
+          maxSize: "1Gi",
+          timeout: "30s",
+          deadline: "30m",
+        },
+      },
+      /allow/,
+    ],
+    [
+      "a host name among the denied networks",
+      {
+        httpSources: {
+          allow: [],
+          deny: ["metadata.internal"],
+          maxSize: "1Gi",
+          timeout: "30s",
+          deadline: "30m",
+        },
+      },
+      /deny/,
+    ],
+    [
+      "a malformed S3 timeout",
+      { s3: { connectTimeout: "soon", idleTimeout: "30s", requestTimeout: "5m", maxPerDestination: 0 } },
+      /connectTimeout/,
+    ],
   ];
   it.each(cases)("rejects %s", async (_name, values, message) => {
     const r = await template({ values: [values] });

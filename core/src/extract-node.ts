@@ -1,17 +1,34 @@
 /**
- * Writing verified entries into a folder. Everything lands in a staging folder inside the output
- * folder first and is renamed into place only when every selected entry has been verified, so a
- * failed run leaves nothing behind, and no path can leave the output folder.
+ * Writing verified entries into folders, all or nothing (SPEC §7.4). Every file is written into a
+ * private staging folder (mode 0700, made by `mkdtemp`) inside the output folder, or inside its
+ * nearest existing ancestor when the output folder does not exist yet; only when every entry of
+ * every output has been verified and decrypted is the staged tree moved into place: in one rename
+ * when the output folder is new, else file by file. Names are resolved from folders held open
+ * (`dir-handle-node.ts`) and symbolic links are never followed, so another user who can write into
+ * the output folder cannot redirect a file outside it by swapping a folder for a link mid-run.
  */
-import { randomBytes } from "node:crypto";
-import { writeSync } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
+import {
+  constants as C,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "./blocks.js";
 import type { Capsule } from "./capsule.js";
 import { streamAad } from "./crypto/kdf.js";
 import { PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
+import { type Dir, openDir, openDirAt } from "./io/dir-handle-node.js";
+import { fsReason } from "./io/source-node.js";
 import { forgetTemp, rememberTemp } from "./io/temp-files-node.js";
 import { plainChunks } from "./read.js";
 import type { EntryKeys } from "./unlock.js";
@@ -26,7 +43,7 @@ export interface ExtractItem {
 
 export interface ExtractOptions {
   keys?: EntryKeys;
-  /** Replace files that already exist in the output folder. */
+  /** Replace files that already exist in the output folder (only at the final move). */
   force?: boolean;
   onProgress?: (bytes: number) => void;
   /**
@@ -91,78 +108,296 @@ async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, optio
   await writeFully(fh, buf.subarray(0, n));
 }
 
-async function isDirNoLink(path: string): Promise<boolean | null> {
+export interface ExtractTarget {
+  items: ExtractItem[];
+  /** The output folder; created (with its missing parents) only when everything has succeeded. */
+  outDir: string;
+}
+
+const STAGING_PREFIX = ".qcap-open-";
+const O_CREATE_NEW = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+
+const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | null)?.code;
+
+/** Runs a file system call; an errno error becomes a one-line "input" error naming `shown`. */
+function fsCall<T>(shown: string, f: () => T): T {
   try {
-    const st = await lstat(path);
-    if (st.isSymbolicLink()) fail("input", `refusing to write through the symbolic link ${path}`);
-    return st.isDirectory();
+    return f();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
+    if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
+    return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
   }
 }
 
-/** Creates the parents of `rel` under `root`, refusing symlinks and non-directories on the way. */
-async function ensureParents(root: string, rel: string): Promise<void> {
-  const parts = rel.split("/").slice(0, -1);
+/** `lstat` that answers null for a name that does not exist. */
+function lstatOrNull(path: string, shown: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if (errno(e) === "ENOENT") return null;
+    return fsCall(shown, () => {
+      throw e;
+    });
+  }
+}
+
+const refuseLink = (shown: string): never =>
+  fail("input", `refusing to write through the symbolic link ${shown}`);
+
+/** Checks one existing name of a path before anything is written: no link, folders where needed. */
+function checkExisting(st: Stats, shown: string, wantDir: boolean, force: boolean): void {
+  if (st.isSymbolicLink()) refuseLink(shown);
+  if (wantDir && !st.isDirectory()) fail("input", `cannot create folder ${shown}: a file is in the way`);
+  if (!wantDir && st.isDirectory()) fail("input", `${shown} is a folder`);
+  if (!wantDir && !force) fail("input", `${shown} already exists (use --force to replace it)`);
+}
+
+interface Plan {
+  target: ExtractTarget;
+  /** The output folder, or its nearest existing ancestor when it does not exist (held open). */
+  base: Dir;
+  /** Path of `base`, to remove the staging folder from a signal handler. */
+  basePath: string;
+  /** Components of the output folder below `base` that do not exist yet (empty when it exists). */
+  missing: string[];
+  stagingName?: string;
+  staging?: Dir;
+  tree?: Dir;
+}
+
+/** Opens the output folder (or its nearest existing ancestor) and refuses conflicts up front. */
+function plan(target: ExtractTarget, force: boolean): Plan {
+  const root = resolve(target.outDir);
+  const missing: string[] = [];
   let at = root;
-  for (const part of parts) {
-    at = join(at, part);
-    const kind = await isDirNoLink(at);
-    if (kind === false) fail("input", `cannot create folder ${at}: a file is in the way`);
-    if (kind === null) await mkdir(at);
+  let st = lstatOrNull(at, target.outDir);
+  while (st === null && dirname(at) !== at) {
+    missing.unshift(basename(at));
+    at = dirname(at);
+    st = lstatOrNull(at, at);
+  }
+  if (st === null) return fail("input", `cannot write to ${target.outDir}: no existing folder above it`);
+  if (missing.length === 0 && st.isSymbolicLink()) refuseLink(target.outDir);
+  if (!st.isDirectory() && !(missing.length > 0 && st.isSymbolicLink())) {
+    fail(
+      "input",
+      missing.length === 0
+        ? `${target.outDir} is not a folder`
+        : `cannot create ${target.outDir}: ${at} is not a folder`,
+    );
+  }
+  // The output folder itself is never followed as a link; the folders above it are the user's.
+  const base =
+    missing.length === 0
+      ? fsCall(target.outDir, () => openDir(root, target.outDir))
+      : fsCall(at, () => openDir(at, at, true));
+  const p: Plan = { target, base, basePath: at, missing };
+  if (missing.length > 0) return p;
+  // Existing output folder: refuse links, files in the way and (without --force) existing files now.
+  const seen = new Map<string, Stats | null>();
+  for (const item of target.items) {
+    const parts = item.path.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join("/");
+      const shown = join(target.outDir, rel);
+      if (!seen.has(rel)) seen.set(rel, lstatOrNull(base.at(rel), shown));
+      const s = seen.get(rel) as Stats | null;
+      if (s === null) break;
+      checkExisting(s, shown, i < parts.length, force);
+    }
+  }
+  return p;
+}
+
+/** Makes the private staging folder and, inside it, the tree that will be moved into place. */
+function makeStaging(p: Plan): void {
+  const shown = p.target.outDir;
+  const name = basename(fsCall(shown, () => mkdtempSync(p.base.at(STAGING_PREFIX))));
+  p.stagingName = name;
+  rememberTemp(join(p.basePath, name));
+  p.staging = fsCall(shown, () => openDirAt(p.base, name));
+  const staging = p.staging;
+  // Folders and files are created with full modes and the kernel applies the umask.
+  fsCall(shown, () => mkdirSync(staging.at("tree"), 0o777));
+  p.tree = fsCall(shown, () => openDirAt(staging, "tree"));
+  const tree = p.tree;
+  for (let i = 2; i <= p.missing.length; i++) {
+    const rel = p.missing.slice(1, i).join("/");
+    fsCall(p.target.outDir, () => mkdirSync(tree.at(rel), 0o777));
   }
 }
 
-function inside(root: string, rel: string): string {
-  const full = resolve(root, ...rel.split("/"));
-  if (!full.startsWith(root + sep)) fail("format", `refusing to write outside the output folder: ${rel}`);
-  return full;
+/** Writes every item of the plan into its staging tree. */
+async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): Promise<void> {
+  const tree = p.tree as Dir;
+  const prefix = p.missing.slice(1);
+  const made = new Set<string>();
+  for (const item of p.target.items) {
+    const parts = [...prefix, ...item.path.split("/")];
+    const shown = join(p.target.outDir, item.path);
+    for (let i = prefix.length + 1; i < parts.length; i++) {
+      const rel = parts.slice(0, i).join("/");
+      if (made.has(rel)) continue;
+      fsCall(shown, () => {
+        try {
+          mkdirSync(tree.at(rel), 0o777);
+        } catch (e) {
+          if (errno(e) !== "EEXIST") throw e;
+        }
+      });
+      made.add(rel);
+    }
+    const mode = item.mode & 0o111 ? 0o777 : 0o666;
+    let fh: FileHandle;
+    try {
+      fh = await open(tree.at(parts.join("/")), O_CREATE_NEW, mode);
+    } catch (e) {
+      return fsCall(shown, () => {
+        throw e;
+      });
+    }
+    try {
+      await writeEntry(capsule, item.entry, fh, options);
+    } catch (e) {
+      if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
+      return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
-export async function extract(
+/**
+ * Moves the staged tree `src` into the existing folder `dst`: new names by one rename each (a whole
+ * folder at once), existing folders by descending into them (opened without following links).
+ * Without `force` a file is linked into place, which fails rather than replace a file that appeared.
+ */
+function merge(src: Dir, dst: Dir, force: boolean): void {
+  for (const name of fsCall(src.shown, () => readdirSync(src.at(".")))) {
+    const shown = join(dst.shown, name);
+    const s = fsCall(shown, () => lstatSync(src.at(name)));
+    const d = lstatOrNull(dst.at(name), shown);
+    if (d === null) {
+      fsCall(shown, () => {
+        if (s.isDirectory() || force) renameSync(src.at(name), dst.at(name));
+        else {
+          linkOrRename(src.at(name), dst.at(name));
+        }
+      });
+      continue;
+    }
+    checkExisting(d, shown, s.isDirectory(), force);
+    if (!s.isDirectory()) {
+      fsCall(shown, () => renameSync(src.at(name), dst.at(name)));
+      continue;
+    }
+    const from = fsCall(shown, () => openDirAt(src, name));
+    try {
+      const to = fsCall(shown, () => {
+        try {
+          return openDirAt(dst, name);
+        } catch (e) {
+          if (errno(e) === "ELOOP" || errno(e) === "ENOTDIR") refuseLink(shown);
+          throw e;
+        }
+      });
+      try {
+        merge(from, to, force);
+      } finally {
+        to.close();
+      }
+    } finally {
+      from.close();
+    }
+  }
+}
+
+/** A no-replace move of a file: `link` fails on an existing name; file systems without links rename. */
+function linkOrRename(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch (e) {
+    const code = errno(e);
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw e;
+    if (lstatOrNull(to, to) !== null) throw e;
+    renameSync(from, to);
+    return;
+  }
+  unlinkSync(from);
+}
+
+/** Puts a plan's staged tree in place. */
+function moveIntoPlace(p: Plan, force: boolean): void {
+  const staging = p.staging as Dir;
+  const tree = p.tree as Dir;
+  if (p.missing.length === 0) {
+    merge(tree, { ...p.base, shown: p.target.outDir }, force);
+    return;
+  }
+  const first = p.missing[0] as string;
+  const shown = join(p.basePath, first);
+  const now = lstatOrNull(p.base.at(first), shown);
+  if (now === null) {
+    fsCall(p.target.outDir, () => renameSync(staging.at("tree"), p.base.at(first)));
+    return;
+  }
+  // Made meanwhile (another output of this run, or another process): merge into it, links refused.
+  if (!now.isDirectory()) checkExisting(now, shown, true, force);
+  const to = fsCall(shown, () => openDirAt(p.base, first));
+  try {
+    merge(tree, to, force);
+  } finally {
+    to.close();
+  }
+}
+
+function cleanUp(p: Plan): void {
+  p.tree?.close();
+  p.staging?.close();
+  if (p.stagingName !== undefined) {
+    try {
+      rmSync(p.base.at(p.stagingName), { recursive: true, force: true });
+    } catch {}
+    forgetTemp(join(p.basePath, p.stagingName));
+  }
+  p.base.close();
+}
+
+function checkPath(rel: string): void {
+  const parts = rel.split("/");
+  if (parts.some((s) => s === "" || s === "." || s === ".."))
+    fail("format", `refusing to write outside the output folder: ${rel}`);
+}
+
+/**
+ * Extracts several outputs (e.g. payload and meta/ folders) all or nothing: conflicts (links, files
+ * in the way, existing files without `force`) are refused before anything is written, every entry
+ * is staged and verified, and only then is anything moved into the output folders.
+ */
+export async function extractAll(
+  capsule: Capsule,
+  targets: ExtractTarget[],
+  options: ExtractOptions = {},
+): Promise<void> {
+  const force = options.force ?? false;
+  for (const t of targets) for (const item of t.items) checkPath(item.path);
+  const plans: Plan[] = [];
+  try {
+    for (const t of targets) plans.push(plan(t, force));
+    for (const p of plans) makeStaging(p);
+    for (const p of plans) await stageItems(capsule, p, options);
+    for (const p of plans) moveIntoPlace(p, force);
+  } finally {
+    for (const p of plans) cleanUp(p);
+  }
+}
+
+/** Extracts `items` into `outDir`: `extractAll` with one output. */
+export function extract(
   capsule: Capsule,
   items: ExtractItem[],
   outDir: string,
   options: ExtractOptions = {},
-) {
-  const root = resolve(outDir);
-  await mkdir(root, { recursive: true });
-  if ((await isDirNoLink(root)) !== true) fail("input", `${outDir} is not a folder`);
-  for (const item of items) {
-    const target = inside(root, item.path);
-    if (!options.force && (await isDirNoLink(target)) !== null) {
-      fail("input", `${target} already exists (use --force to replace it)`);
-    }
-  }
-  const staging = join(root, `.qcap-open-${randomBytes(6).toString("hex")}`);
-  await mkdir(staging, { mode: 0o700 });
-  rememberTemp(staging);
-  try {
-    const staged: string[] = [];
-    for (const [n, item] of items.entries()) {
-      const tmp = join(staging, String(n));
-      const fh = await open(tmp, "wx", item.mode);
-      try {
-        await writeEntry(capsule, item.entry, fh, options);
-        await fh.chmod(item.mode);
-      } finally {
-        await fh.close();
-      }
-      staged.push(tmp);
-    }
-    for (const [n, item] of items.entries()) {
-      await ensureParents(root, item.path);
-      const target = inside(root, item.path);
-      if ((await isDirNoLink(target)) === true) fail("input", `${target} is a folder`);
-      await mkdir(dirname(target), { recursive: true });
-      await rename(staged[n] as string, target);
-    }
-  } catch (e) {
-    if (e instanceof QcapError) throw e;
-    throw new QcapError("input", `cannot write to ${outDir}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-    forgetTemp(staging);
-  }
+): Promise<void> {
+  return extractAll(capsule, [{ items, outDir }], options);
 }

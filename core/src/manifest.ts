@@ -1,6 +1,6 @@
 /** The signed manifest (SPEC §4): types, canonical encoding and strict parsing. */
 import canonicalizeModule from "canonicalize";
-import { type Stanza, validateStanza } from "./crypto/recipients.js";
+import { MAX_RECIPIENTS, type Stanza, validateStanza } from "./crypto/recipients.js";
 import { storedSize } from "./crypto/stream.js";
 import { fail } from "./errors.js";
 import { fromHex, toHex } from "./hash/hex.js";
@@ -236,6 +236,9 @@ function parseSeal(x: unknown): Seal {
   hex(s.commitment, 32, "manifest seal commitment");
   if (!Array.isArray(s.recipients) || s.recipients.length === 0) {
     fail("format", "manifest seal: recipients must be a non-empty array");
+  }
+  if (s.recipients.length > MAX_RECIPIENTS) {
+    fail("format", `manifest seal: more than ${MAX_RECIPIENTS} recipients (${s.recipients.length})`);
   }
   const stanzas = (s.recipients as unknown[]).map(validateStanza);
   if (stanzas.filter((r) => r.type === "argon2id").length > 1) {

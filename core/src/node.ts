@@ -1,6 +1,12 @@
 /** Node-only helpers of @qcap/core: local files in and out. */
 
-export { type ExtractItem, type ExtractOptions, extract } from "./extract-node.js";
+export {
+  type ExtractItem,
+  type ExtractOptions,
+  type ExtractTarget,
+  extract,
+  extractAll,
+} from "./extract-node.js";
 export { highestSeen, qcapStateDir, recordSeen } from "./grant/revocation-state-node.js";
 export { directoryInputs, fileInput } from "./inputs-node.js";
 export { fileSink } from "./io/sink-node.js";

@@ -7,7 +7,12 @@ import { randomBytes } from "@noble/hashes/utils.js";
 import type { BlockEngine, StreamKey } from "./blocks.js";
 import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
 import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
-import { type Stanza, wrapToPassphraseWithSalt, wrapToX25519WithEphemeral } from "./crypto/recipients.js";
+import {
+  MAX_RECIPIENTS,
+  type Stanza,
+  wrapToPassphraseWithSalt,
+  wrapToX25519WithEphemeral,
+} from "./crypto/recipients.js";
 import { fail } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
@@ -142,6 +147,9 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   const recipients = options.recipients ?? [];
   const sealed = recipients.length > 0 || options.passphrase !== undefined;
   if (options.hideNames && !sealed) fail("usage", "hiding names needs a recipient or a passphrase");
+  if (recipients.length + (options.passphrase !== undefined ? 1 : 0) > MAX_RECIPIENTS) {
+    fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
+  }
   for (const input of inputs) {
     validateEntryName(input.name);
     if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {

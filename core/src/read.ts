@@ -25,6 +25,43 @@ export async function* plainChunks(
     yield cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
 }
 
+/** Chunks fetched and checked at a time when streaming a range: 4 MiB, whatever the range. */
+const RANGE_WINDOW_CHUNKS = 64;
+
+/**
+ * The verified plaintext of bytes `[offset, offset + length)` of an entry (clipped to its end), as
+ * it is read: a window of chunks at a time, each checked before any of its bytes is returned, so
+ * memory stays bounded whatever the length.
+ */
+export async function* rangePlainChunks(
+  capsule: Capsule,
+  name: string,
+  offset: number,
+  length: number,
+  keys?: EntryKeys,
+): AsyncGenerator<Uint8Array> {
+  const e = capsule.entry(name);
+  if (Number.isSafeInteger(offset) && offset > e.size)
+    fail("usage", `offset ${offset} is past the end of ${name} (${e.size} bytes)`);
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    fail("usage", "offset and length must be non-negative integers");
+  }
+  const end = Math.min(e.size, offset + length);
+  if (end === offset) return;
+  const cipher = decryptor(capsule, e, keys);
+  const first = Math.floor(offset / PLAIN_CHUNK);
+  const last = Math.floor((end - 1) / PLAIN_CHUNK);
+  for (let w = first; w <= last; w += RANGE_WINDOW_CHUNKS) {
+    for await (const c of capsule.rangeChunks(name, w, Math.min(last, w + RANGE_WINDOW_CHUNKS - 1))) {
+      const plain = cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
+      const chunkStart = c.index * PLAIN_CHUNK;
+      const a = Math.max(offset, chunkStart) - chunkStart;
+      const b = Math.min(end, chunkStart + plain.length) - chunkStart;
+      if (b > a) yield plain.subarray(a, b);
+    }
+  }
+}
+
 /**
  * Reads `length` plaintext bytes at `offset` of an entry, fetching only the chunks that hold them and
  * the index groups needed to verify those chunks.

@@ -1,8 +1,9 @@
 /** Turning keys into the per-entry keys of a sealed capsule (SPEC §5.1, §5.3, §5.4). */
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { x25519 } from "@noble/curves/ed25519.js";
 import type { Capsule } from "./capsule.js";
 import { fileKey, keyCommitment, namesKey } from "./crypto/kdf.js";
-import { unwrapPassphrase, unwrapX25519 } from "./crypto/recipients.js";
+import { kid, unwrapPassphrase, unwrapX25519 } from "./crypto/recipients.js";
 import { fail } from "./errors.js";
 import { equalBytes, fromHex } from "./hash/hex.js";
 import { hiddenName } from "./manifest.js";
@@ -21,6 +22,13 @@ export interface EntryKeys {
   fileKey(name: string): Uint8Array | null;
 }
 
+/** Stanza trials between two returns to the event loop. */
+const YIELD_EVERY = 8;
+
+/** Lets pending events (a signal, a timer) run in the middle of a long synchronous computation. */
+export const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => (globalThis.setImmediate ?? setTimeout)(resolve));
+
 export async function unlockMasterKey(capsule: Capsule, keyring: Keyring): Promise<Uint8Array> {
   const seal = capsule.manifest.seal;
   if (!seal) return fail("usage", "the capsule is not sealed");
@@ -34,9 +42,15 @@ export async function unlockMasterKey(capsule: Capsule, keyring: Keyring): Promi
     return key;
   };
   const ids = keyring.identities ?? [];
+  // Key ids first: a stanza is tried (one X25519 each) only with the identity it names.
+  const kids = ids.map((id) => kid(x25519.getPublicKey(id)));
+  let tried = 0;
   for (const stanza of seal.recipients) {
     if (stanza.type === "x25519") {
-      for (const id of ids) {
+      for (const [i, id] of ids.entries()) {
+        if (stanza.kid !== kids[i]) continue;
+        // The work is bounded (MAX_RECIPIENTS), and yielding lets SIGINT and SIGTERM end it.
+        if (++tried % YIELD_EVERY === 0) await yieldToEventLoop();
         const key = unwrapX25519(stanza, capsuleId, id);
         if (key) return committed(key);
       }

@@ -3,8 +3,11 @@ import { describe, expect, it } from "vitest";
 import {
   buildStatement,
   githubProvenance,
+  githubRunFromClaims,
   githubRunFromEnv,
-  ROOT_DIGEST_KEY,
+  idTokenClaims,
+  keyHint,
+  ROOT_ANNOTATION,
   sha256Source,
   signStatement,
   verifyAttestation,
@@ -55,7 +58,7 @@ function expectQcapError(f: () => unknown, kind: string, message: RegExp) {
 }
 
 describe("attestation statements", () => {
-  it("name the capsule file by sha256 and its Merkle root, with a SLSA v1 predicate from the run", async () => {
+  it("name the capsule file by sha256 only, its Merkle root as an annotation, with a SLSA v1 predicate", async () => {
     const { sha256, root } = await sample();
     const st = buildStatement(
       { name: "data.qcap", sha256, root },
@@ -63,7 +66,11 @@ describe("attestation statements", () => {
     );
     expect(st._type).toBe("https://in-toto.io/Statement/v1");
     expect(st.predicateType).toBe("https://slsa.dev/provenance/v1");
-    expect(st.subject).toEqual([{ name: "data.qcap", digest: { sha256, [ROOT_DIGEST_KEY]: root } }]);
+    // Standard verifiers (sigstore-python) refuse digest algorithms they do not know.
+    expect(st.subject).toEqual([
+      { name: "data.qcap", digest: { sha256 }, annotations: { [ROOT_ANNOTATION]: root } },
+    ]);
+    expect(ROOT_ANNOTATION).toBe("qcapRoot");
     expect(st.predicate).toEqual({
       buildDefinition: {
         buildType: "https://actions.github.io/buildtypes/workflow/v1",
@@ -80,8 +87,6 @@ describe("attestation statements", () => {
             repository_id: "123",
             repository_owner_id: "45",
             runner_environment: "github-hosted",
-            workflow: "release",
-            runner: { os: "Linux", arch: "X64", name: "GitHub Actions 7" },
           },
         },
         resolvedDependencies: [
@@ -98,6 +103,78 @@ describe("attestation statements", () => {
         metadata: { invocationId: "https://github.com/qcap-org/capsules/actions/runs/987/attempts/2" },
       },
     });
+  });
+
+  it("take the builder from job_workflow_ref and cut the workflow path at the first @", () => {
+    // A reusable workflow called by a release tagged `widget@1.2.3`.
+    const claims = {
+      iss: "https://token.actions.githubusercontent.com",
+      repository: "qcap-org/capsules",
+      repository_id: "123",
+      repository_owner_id: "45",
+      ref: "refs/tags/widget@1.2.3",
+      sha: GITHUB_ENV.GITHUB_SHA,
+      workflow_ref: "qcap-org/capsules/.github/workflows/release.yml@refs/tags/widget@1.2.3",
+      job_workflow_ref: "qcap-org/shared/.github/workflows/seal.yml@refs/heads/main",
+      event_name: "push",
+      run_id: "987",
+      run_attempt: "2",
+      runner_environment: "self-hosted",
+      repository_visibility: "private",
+    };
+    const run = githubRunFromClaims(claims);
+    expect(run.visibility).toBe("private");
+    const p = githubProvenance(run) as {
+      buildDefinition: { externalParameters: { workflow: unknown }; internalParameters: unknown };
+      runDetails: { builder: { id: string } };
+    };
+    expect(p.runDetails.builder.id).toBe(
+      "https://github.com/qcap-org/shared/.github/workflows/seal.yml@refs/heads/main",
+    );
+    expect(p.buildDefinition.externalParameters.workflow).toEqual({
+      ref: "refs/tags/widget@1.2.3",
+      repository: "https://github.com/qcap-org/capsules",
+      path: ".github/workflows/release.yml",
+    });
+    expect(p.buildDefinition.internalParameters).toEqual({
+      github: {
+        event_name: "push",
+        repository_id: "123",
+        repository_owner_id: "45",
+        runner_environment: "self-hosted",
+      },
+    });
+    // The variables cannot name a reusable workflow, but they are cut at the first @ too.
+    const fromEnv = githubProvenance(
+      githubRunFromEnv({
+        ...GITHUB_ENV,
+        GITHUB_REF: "refs/tags/widget@1.2.3",
+        GITHUB_WORKFLOW_REF: claims.workflow_ref,
+      }),
+    ) as typeof p;
+    expect(fromEnv.buildDefinition.externalParameters.workflow).toMatchObject({
+      path: ".github/workflows/release.yml",
+    });
+
+    const { job_workflow_ref: _, run_id: __, ...partial } = claims;
+    expectQcapError(
+      () => githubRunFromClaims(partial),
+      "input",
+      /^the OIDC token lacks the claims job_workflow_ref, run_id$/,
+    );
+  });
+
+  it("read claims from a JWT without repeating it in errors", () => {
+    const body = Buffer.from(JSON.stringify({ repository: "o/r" })).toString("base64url");
+    expect(idTokenClaims(`eyJhbGciOiJSUzI1NiJ9.${body}.c2ln`)).toEqual({ repository: "o/r" });
+    for (const bad of ["not-a-jwt", "a.b!.c", `x.${Buffer.from("[1]").toString("base64url")}.y`]) {
+      try {
+        idTokenClaims(bad);
+        throw new Error("accepted");
+      } catch (e) {
+        expect((e as Error).message).toBe("the OIDC token is not a JWT");
+      }
+    }
   });
 
   it("need the variables of a GitHub Actions run", () => {
@@ -127,10 +204,16 @@ describe("key-signed attestations", () => {
     return { ...s, statement, bundle };
   }
 
-  it("are sigstore v0.3 DSSE bundles with a public-key hint, verifiable with plain Ed25519", async () => {
+  it("are sigstore v0.3 DSSE bundles hinting the SPKI SHA-256, empty keyid, verifiable with plain Ed25519", async () => {
     const { bundle, statement } = await signed();
     expect(bundle.mediaType).toBe("application/vnd.dev.sigstore.bundle.v0.3+json");
-    expect(bundle.verificationMaterial.publicKey?.hint).toBe(toHex(key.publicKey));
+    // The hint: SHA-256 of the key's SubjectPublicKeyInfo, computed here with node:crypto alone. The
+    // DSSE keyid is empty: cosign and sigstore-go skip a signature whose keyid they do not compute.
+    const spki = createPublicKey(publicKeyToPem(key.publicKey)).export({ type: "spki", format: "der" });
+    const id = createHash("sha256").update(spki).digest("hex");
+    expect(keyHint(key.publicKey)).toBe(id);
+    expect(bundle.verificationMaterial.publicKey?.hint).toBe(id);
+    expect(bundle.dsseEnvelope?.signatures.map((x) => x.keyid)).toEqual([""]);
     expect(bundle.verificationMaterial.tlogEntries ?? []).toEqual([]);
     const env = bundle.dsseEnvelope;
     if (!env) throw new Error("no DSSE envelope");
@@ -151,6 +234,57 @@ describe("key-signed attestations", () => {
     const r = verifyAttestation(bundle, { capsule: { sha256, root }, trustedKeys: [key.publicKey] });
     expect(r.mode).toBe("key");
     if (r.mode === "key") expect(r.publicKey).toBe(toHex(key.publicKey));
+
+    // Bundles made before carried the raw public key as the hint; the hint is not signed.
+    const env = bundle.dsseEnvelope as NonNullable<typeof bundle.dsseEnvelope>;
+    const legacy = {
+      ...bundle,
+      verificationMaterial: { ...bundle.verificationMaterial, publicKey: { hint: toHex(key.publicKey) } },
+      dsseEnvelope: {
+        ...env,
+        signatures: env.signatures.map((x) => ({ ...x, keyid: toHex(key.publicKey) })),
+      },
+    };
+    expect(verifyAttestation(legacy, { capsule: { sha256, root }, trustedKeys: [key.publicKey] }).mode).toBe(
+      "key",
+    );
+  });
+
+  it("bind the capsule by sha256, and by the root annotation when there is one", async () => {
+    const s = await sample();
+    const capsule = { sha256: s.sha256, root: s.root };
+    const sign = async (subject: Record<string, unknown>) =>
+      signStatement(
+        { ...buildStatement({ name: "data.qcap", ...capsule }, {}), subject: [subject] } as never,
+        { mode: "key", signingKey: key },
+      );
+    // Another tool's statement (actions/attest-build-provenance): sha256 alone, which fixes the root.
+    const plain = await sign({ name: "data.qcap", digest: { sha256: s.sha256 } });
+    expect(verifyAttestation(plain, { capsule, trustedKeys: [key.publicKey] }).mode).toBe("key");
+    // A root annotation that is not this capsule's is refused even when the sha256 matches.
+    const wrongRoot = await sign({
+      name: "data.qcap",
+      digest: { sha256: s.sha256 },
+      annotations: { [ROOT_ANNOTATION]: "ab".repeat(32) },
+    });
+    expectQcapError(
+      () => verifyAttestation(wrongRoot, { capsule, trustedKeys: [key.publicKey] }),
+      "integrity",
+      /this capsule's sha256 but a different Merkle root/,
+    );
+    const notText = await sign({
+      name: "data.qcap",
+      digest: { sha256: s.sha256 },
+      annotations: { [ROOT_ANNOTATION]: 7 },
+    });
+    expectQcapError(
+      () => verifyAttestation(notText, { capsule, trustedKeys: [key.publicKey] }),
+      "integrity",
+      /different Merkle root/,
+    );
+    // Statements made before the annotation: the root as a digest-set key.
+    const legacy = await sign({ name: "data.qcap", digest: { sha256: s.sha256, qcapRoot: s.root } });
+    expect(verifyAttestation(legacy, { capsule, trustedKeys: [key.publicKey] }).mode).toBe("key");
   });
 
   it("are refused for another key, another capsule, or any changed byte", async () => {

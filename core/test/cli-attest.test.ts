@@ -76,7 +76,8 @@ describe("qcap verify --attestation (key-signed)", () => {
 
     const bundle = JSON.parse(readFileSync(one.bundlePath, "utf8"));
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8"));
-    statement.subject[0].digest = { sha256: two.sha256, qcapRoot: two.root };
+    statement.subject[0].digest = { sha256: two.sha256 };
+    statement.subject[0].annotations = { qcapRoot: two.root };
     bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString("base64");
     writeFileSync(dir("forged.json"), JSON.stringify(bundle));
     r = qcap(["verify", two.capsule, "--attestation", dir("forged.json")]);

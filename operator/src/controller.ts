@@ -13,6 +13,8 @@ import { InformerSet } from "./kube/informer.js";
 import { type Outcome, WorkQueue } from "./kube/queue.js";
 import { errorMessage, type Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
+import { DestinationLimiter } from "./s3/destination-limit.js";
+import type { HttpSourceOptions } from "./sources/http.js";
 
 export interface ControllerOptions {
   namespaces: string[] | null;
@@ -20,6 +22,10 @@ export interface ControllerOptions {
   resyncMs: number;
   baseBackoffMs: number;
   maxBackoffMs: number;
+  /** Capsule reconciles at once per destination (endpoint + bucket); default: all workers but one, at least 1. */
+  perDestination?: number;
+  /** Egress policy and limits of HTTP sources. */
+  httpSources?: HttpSourceOptions;
 }
 
 /** Reconciles one kind: `reconcile(namespace, name)` converges the world on the object. */
@@ -90,7 +96,17 @@ export class Controller {
       ...q,
       onDepth: (d) => metrics.queueDepth.set({ kind: "CapabilityGrant" }, d),
     });
-    this.capsuleReconciler = new CapsuleReconciler({ kube, events, log, metrics });
+    const limiter = new DestinationLimiter(opts.perDestination ?? Math.max(1, opts.workers - 1), (key) =>
+      this.capsuleQueue.add(key),
+    );
+    this.capsuleReconciler = new CapsuleReconciler({
+      kube,
+      events,
+      log,
+      metrics,
+      limiter,
+      httpSources: opts.httpSources,
+    });
   }
 
   hasSynced() {

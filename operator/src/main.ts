@@ -11,6 +11,8 @@ import { EventRecorder } from "./kube/events.js";
 import { LeaderElector } from "./kube/leader.js";
 import { createLogger, errorMessage, type Level } from "./log.js";
 import { Metrics } from "./metrics.js";
+import { setS3Timeouts } from "./s3/client.js";
+import { defaultDeny, type EgressPolicy, parseEgressPolicy } from "./sources/egress.js";
 
 const duration = (v: string) => {
   try {
@@ -23,6 +25,29 @@ const positive = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
   return n;
+};
+const size = (v: string) => {
+  const m = /^([0-9]+)(Ki|Mi|Gi|Ti)?$/.exec(v);
+  if (!m)
+    throw new InvalidArgumentError("expected a byte count, optionally with Ki, Mi, Gi or Ti (e.g. 2Gi)");
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 }[m[2] ?? ""] ?? 1;
+  return Number(m[1]) * unit;
+};
+const egressList = (v: string) => {
+  try {
+    parseEgressPolicy(v);
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+  return v;
+};
+const networkList = (v: string) => {
+  try {
+    parseEgressPolicy("", [v]);
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+  return v;
 };
 const listen = (v: string) => {
   const m = /^(.*):(\d+)$/.exec(v);
@@ -71,6 +96,49 @@ const program = new Command("qcap-operator")
     duration,
     parseDuration("25s"),
   )
+  .option(
+    "--max-per-destination <n>",
+    "Capsule reconciles at once per S3 destination (endpoint + bucket); default: --workers minus 1, at least 1",
+    positive,
+  )
+  .option("--s3-connect-timeout <d>", "longest wait for a connection to S3", duration, parseDuration("10s"))
+  .option(
+    "--s3-idle-timeout <d>",
+    "an S3 request whose socket stays silent this long fails",
+    duration,
+    parseDuration("30s"),
+  )
+  .option(
+    "--s3-request-timeout <d>",
+    "deadline of one S3 call (one part of a multipart upload), retries included",
+    duration,
+    parseDuration("5m"),
+  )
+  .option(
+    "--http-source-allow <list>",
+    "hosts and networks HTTP sources may reach although private (HOST, HOST:PORT, *.DOMAIN, IP, IP:PORT, [IPv6]:PORT, CIDR; comma-separated; env QCAP_HTTP_SOURCE_ALLOW)",
+    egressList,
+    process.env.QCAP_HTTP_SOURCE_ALLOW ?? "",
+  )
+  .option(
+    "--http-source-deny <list>",
+    "more networks HTTP sources may not reach, e.g. the cluster's service and pod ranges when they are public addresses (IP or CIDR, comma-separated; env QCAP_HTTP_SOURCE_DENY)",
+    networkList,
+    process.env.QCAP_HTTP_SOURCE_DENY ?? "",
+  )
+  .option("--http-source-max-size <bytes>", "largest HTTP source (e.g. 512Mi, 2Gi)", size, size("2Gi"))
+  .option(
+    "--http-source-timeout <d>",
+    "an HTTP source fails when connecting, or any read, takes longer",
+    duration,
+    parseDuration("30s"),
+  )
+  .option(
+    "--http-source-deadline <d>",
+    "an HTTP source fails when fetching it takes longer, however steadily bytes arrive",
+    duration,
+    parseDuration("30m"),
+  )
   .option("--log-level <level>", "debug, info, warn or error", "info")
   .showHelpAfterError();
 
@@ -92,6 +160,15 @@ interface Options {
   maxBackoff: number;
   shutdownTimeout: number;
   logLevel: string;
+  maxPerDestination?: number;
+  s3ConnectTimeout: number;
+  s3IdleTimeout: number;
+  s3RequestTimeout: number;
+  httpSourceAllow: string;
+  httpSourceDeny: string;
+  httpSourceMaxSize: number;
+  httpSourceTimeout: number;
+  httpSourceDeadline: number;
 }
 
 async function main() {
@@ -99,6 +176,14 @@ async function main() {
   const o = program.opts<Options>();
   if (!["debug", "info", "warn", "error"].includes(o.logLevel)) {
     process.stderr.write(`qcap-operator: --log-level must be debug, info, warn or error\n`);
+    process.exit(2);
+  }
+  let httpPolicy: EgressPolicy;
+  try {
+    // The flags are checked by commander; values from the environment only here.
+    httpPolicy = parseEgressPolicy(o.httpSourceAllow, [...defaultDeny(), o.httpSourceDeny]);
+  } catch (err) {
+    process.stderr.write(`qcap-operator: HTTP source policy: ${errorMessage(err)}\n`);
     process.exit(2);
   }
   const identity = o.identity ?? process.env.POD_NAME ?? `${hostname()}_${process.pid}`;
@@ -129,12 +214,24 @@ async function main() {
         .filter(Boolean)
     : null;
   const events = new EventRecorder(kube, "qcap-operator", identity, log);
+  setS3Timeouts({ connectMs: o.s3ConnectTimeout, idleMs: o.s3IdleTimeout, requestMs: o.s3RequestTimeout });
+  log.info("HTTP source policy", {
+    allow: httpPolicy.allow.map((r) => r.text),
+    deny: httpPolicy.deny.map(([a, bits]) => `${a}/${bits}`),
+  });
   const controller = new Controller(kube, log, metrics, events, {
     namespaces,
     workers: o.workers,
     resyncMs: o.resync,
     baseBackoffMs: o.backoff,
     maxBackoffMs: o.maxBackoff,
+    perDestination: o.maxPerDestination,
+    httpSources: {
+      policy: httpPolicy,
+      maxBytes: o.httpSourceMaxSize,
+      timeoutMs: o.httpSourceTimeout,
+      deadlineMs: o.httpSourceDeadline,
+    },
   });
   controller.grantReconciler = new GrantReconciler({
     kube,

@@ -451,6 +451,11 @@ export class PrivateS3 {
     );
   }
 
+  /** SIGSTOP freezes the server (the kernel still accepts connections, nothing answers); SIGCONT thaws it. */
+  signal(sig: "SIGSTOP" | "SIGCONT") {
+    this.child?.kill(sig);
+  }
+
   async stop() {
     const c = this.child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;

@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { binaryPath, cacheDir, fmtSeconds, loadVersions, log, run } from "./common.mjs";
+import { ensureSigstorePython } from "./python.mjs";
 
 function goEnv() {
   return {
@@ -116,7 +117,12 @@ async function ldflags(name, c, dir, env, logStream) {
         x(`${pkg}.k8sVersionMinor`, m[1]);
       }
     }
-  } else if (name === "fulcio" || name === "timestamp-server") {
+  } else if (
+    name === "fulcio" ||
+    name === "timestamp-server" ||
+    name === "cosign" ||
+    name === "rekor-server"
+  ) {
     x("sigs.k8s.io/release-utils/version.gitVersion", c.version);
     x("sigs.k8s.io/release-utils/version.gitTreeState", "clean");
   } else if (name === "kubeconform") {
@@ -250,6 +256,8 @@ export async function build({ only, force = false } = {}) {
   const versions = loadVersions();
   const names = only?.length ? only : Object.keys(versions.components);
   const todo = names.filter((n) => force || !existsSync(binaryPath(n, versions)));
+  // The independent verifier the attestation tests run (a PyPI install, not a Go build).
+  if (!only?.length) await ensureSigstorePython();
   if (todo.length === 0) {
     log(`all ${names.length} binaries are cached in ${cacheDir()}`);
     return [];

@@ -22,7 +22,7 @@ import {
   TESTENV_ROOT,
 } from "./common.mjs";
 import { fulcioConfig } from "./fulcio-config.mjs";
-import { generatePki } from "./pki.mjs";
+import { generateCtKey, generateFulcioCa, generatePki, generateRekorKey } from "./pki.mjs";
 import {
   freePort,
   httpRequest,
@@ -33,7 +33,7 @@ import {
   tail,
   waitReady,
 } from "./procs.mjs";
-import { splitPem, trustedRoot } from "./trustroot.mjs";
+import { ctLog, rekorLog, rekorOrigin, splitPem, trustedRoot } from "./trustroot.mjs";
 
 export const TEST_USERS = ["alice", "bob"];
 const S3_REGION = "us-east-1";
@@ -128,6 +128,8 @@ function probes(state) {
     versitygw: () => ok(`http://127.0.0.1:${p.s3}/health`),
     "timestamp-server": () => ok(`http://127.0.0.1:${p.tsa}/api/v1/timestamp/certchain`),
     fulcio: () => ok(`http://127.0.0.1:${p.fulcio}/api/v2/trustBundle`),
+    "rekor-server": () => ok(`http://127.0.0.1:${p.rekor}/healthz`),
+    tesseract: () => ok(`http://127.0.0.1:${p.ct}/ct/v1/get-roots`),
   };
 }
 
@@ -185,6 +187,10 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     fulcio: await freePort("QCAP_TESTENV_FULCIO_PORT"),
     fulcioGrpc: await freePort("QCAP_TESTENV_FULCIO_GRPC_PORT"),
     fulcioMetrics: await freePort("QCAP_TESTENV_FULCIO_METRICS_PORT"),
+    rekor: await freePort("QCAP_TESTENV_REKOR_PORT"),
+    rekorGrpc: await freePort("QCAP_TESTENV_REKOR_GRPC_PORT"),
+    rekorMetrics: await freePort("QCAP_TESTENV_REKOR_METRICS_PORT"),
+    ct: await freePort("QCAP_TESTENV_CT_PORT"),
   };
   const dupes = Object.values(ports).filter((v, i, a) => a.indexOf(v) !== i);
   if (dupes.length) throw new Error(`port collision: ${dupes.join(", ")}`);
@@ -203,6 +209,8 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     s3: `http://127.0.0.1:${ports.s3}`,
     tsa: `http://127.0.0.1:${ports.tsa}`,
     fulcio: `http://127.0.0.1:${ports.fulcio}`,
+    rekor: `http://127.0.0.1:${ports.rekor}`,
+    ct: `http://127.0.0.1:${ports.ct}`,
   };
   const paths = {
     bin: binDir,
@@ -247,6 +255,8 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     QCAP_S3_FORCE_PATH_STYLE: "true",
     QCAP_FULCIO_URL: urls.fulcio,
     QCAP_TSA_URL: urls.tsa,
+    QCAP_REKOR_URL: urls.rekor,
+    QCAP_COSIGN: join(binDir, "cosign"),
     QCAP_OIDC_ISSUER_URL: urls.oidc,
     QCAP_OIDC_TOKEN_URL: `${urls.oidc}/token`,
     QCAP_TRUSTED_ROOT: paths.trustedRoot,
@@ -391,6 +401,23 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
       "--v=0",
     ]);
 
+    // CT log (TesseraCT, POSIX storage) for Fulcio's certificates: standard verifiers require an SCT.
+    // Fulcio's CA is made first (a file CA) so that the log accepts chains to it.
+    const fulcioCaPassword = randomBytes(16).toString("hex");
+    const fulcioCa = await generateFulcioCa(pkiDir, fulcioCaPassword);
+    const ctKey = join(pkiDir, "ct.key");
+    await generateCtKey(ctKey);
+    const ct = start("tesseract", bins.tesseract, [
+      `--http_endpoint=127.0.0.1:${ports.ct}`,
+      // The checkpoint origin: any URL without scheme and without a colon in its first segment.
+      "--origin=127.0.0.1/qcap-testenv-ct",
+      `--storage_dir=${sub("ct")}`,
+      `--private_key=${ctKey}`,
+      `--roots_pem_file=${fulcioCa.cert}`,
+      "--checkpoint_interval=500ms",
+    ]);
+    await ready(ct, 30_000);
+
     const fulcioCfg = join(sub("fulcio"), "config.json");
     writeFileSync(fulcioCfg, `${JSON.stringify(fulcioConfig(urls.oidc), null, 2)}\n`);
     const fulcio = start("fulcio", bins.fulcio, [
@@ -401,16 +428,38 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
       `--grpc-port=${ports.fulcioGrpc}`,
       `--legacy-unix-domain-socket=@qcap-testenv-fulcio-${ports.fulcio}`,
       `--metrics-port=${ports.fulcioMetrics}`,
-      "--ca=ephemeralca",
-      "--ct-log-url=",
+      "--ca=fileca",
+      `--fileca-cert=${fulcioCa.cert}`,
+      `--fileca-key=${fulcioCa.key}`,
+      `--fileca-key-passwd=${fulcioCaPassword}`,
+      `--ct-log-url=${urls.ct}`,
       `--config-path=${fulcioCfg}`,
       "--log_type=prod",
+    ]);
+
+    // Rekor v2 (rekor-tiles, POSIX storage): a checkpoint every second so that an entry is logged quickly.
+    const rekorKey = join(pkiDir, "rekor.key");
+    await generateRekorKey(rekorKey);
+    const rekor = start("rekor-server", bins["rekor-server"], [
+      "serve",
+      "--http-address=127.0.0.1",
+      `--http-port=${ports.rekor}`,
+      "--grpc-address=127.0.0.1",
+      `--grpc-port=${ports.rekorGrpc}`,
+      `--http-metrics-port=${ports.rekorMetrics}`,
+      `--hostname=${rekorOrigin(urls.rekor)}`,
+      `--storage-dir=${sub("rekor")}`,
+      `--signer-filepath=${rekorKey}`,
+      "--checkpoint-interval=1s",
+      "--batch-max-age=100ms",
+      "--log-level=warn",
     ]);
 
     await Promise.all([
       ready(s3proc, 30_000),
       ready(tsa, 30_000),
       ready(fulcio, 30_000),
+      ready(rekor, 30_000),
       ready(apiserver, 120_000),
     ]);
 
@@ -418,7 +467,14 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     const bundle = JSON.parse((await httpRequest(`${urls.fulcio}/api/v2/trustBundle`)).body.toString());
     const fulcioChain = bundle.chains?.[0]?.certificates ?? [];
     const tsaChain = splitPem((await httpRequest(`${urls.tsa}/api/v1/timestamp/certchain`)).body.toString());
-    const root = trustedRoot({ fulcioUrl: urls.fulcio, fulcioChain, tsaUrl: urls.tsa, tsaChain });
+    const root = trustedRoot({
+      fulcioUrl: urls.fulcio,
+      fulcioChain,
+      tsaUrl: urls.tsa,
+      tsaChain,
+      tlogs: [rekorLog(urls.rekor, readFileSync(rekorKey, "utf8"))],
+      ctlogs: [ctLog(urls.ct, readFileSync(ctKey, "utf8"))],
+    });
     writeFileSync(paths.trustedRoot, `${JSON.stringify(root, null, 2)}\n`);
 
     writeFileSync(paths.envFile, envFileText(state));
@@ -445,7 +501,15 @@ export async function down({ dir, state, keep = process.env.QCAP_TESTENV_KEEP ==
     if (!quiet) log("no environment found");
     return { leftoverPorts: [] };
   }
-  const order = ["fulcio", "timestamp-server", "versitygw", "kube-apiserver", "etcd", "oidc-issuer"];
+  const order = [
+    "rekor-server",
+    "fulcio",
+    "timestamp-server",
+    "versitygw",
+    "kube-apiserver",
+    "etcd",
+    "oidc-issuer",
+  ];
   const names = [...order.filter((n) => s.pids[n]), ...Object.keys(s.pids).filter((n) => !order.includes(n))];
   for (const name of names) {
     const how = await stopProcess(s.pids[name], 10_000);
@@ -465,7 +529,18 @@ export async function down({ dir, state, keep = process.env.QCAP_TESTENV_KEEP ==
   if (!keep) {
     if (s.createdDir) rmSync(s.dir, { recursive: true, force: true });
     else {
-      for (const entry of ["logs", "pki", "bin", "etcd", "s3", "apiserver", "fulcio", "helm", "kube-cache"]) {
+      for (const entry of [
+        "logs",
+        "pki",
+        "bin",
+        "etcd",
+        "s3",
+        "apiserver",
+        "fulcio",
+        "rekor",
+        "helm",
+        "kube-cache",
+      ]) {
         rmSync(join(s.dir, entry), { recursive: true, force: true });
       }
     }

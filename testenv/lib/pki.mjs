@@ -1,5 +1,5 @@
 // Certificates for the API server, generated with the openssl CLI (node:crypto cannot issue X.509).
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "./common.mjs";
 
@@ -85,4 +85,62 @@ export async function generatePki(dir) {
     saKey: join(dir, "sa.key"),
     saPub: join(dir, "sa.pub"),
   };
+}
+
+/** The Rekor log's checkpoint signing key: ECDSA P-256, PKCS#8 PEM. */
+export async function generateRekorKey(file) {
+  await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file]);
+}
+
+/**
+ * Fulcio's CA, made before Fulcio starts so that the CT log can be told which root it accepts: a self-signed
+ * ECDSA P-256 root with a complete subject, its key as encrypted PKCS#8 (what Fulcio's file CA reads).
+ */
+export async function generateFulcioCa(dir, password) {
+  await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "fulcio-ca.plain.key"], dir);
+  await openssl(
+    [
+      "pkcs8",
+      "-topk8",
+      "-v2",
+      "aes-256-cbc",
+      "-in",
+      "fulcio-ca.plain.key",
+      "-passout",
+      `pass:${password}`,
+      "-out",
+      "fulcio-ca.key",
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "fulcio-ca.plain.key",
+      "-sha256",
+      "-days",
+      "30",
+      "-subj",
+      "/O=qcap-testenv/CN=fulcio",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE,pathlen:1",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "-addext",
+      "extendedKeyUsage=codeSigning",
+      "-out",
+      "fulcio-ca.crt",
+    ],
+    dir,
+  );
+  rmSync(join(dir, "fulcio-ca.plain.key"));
+  return { cert: join(dir, "fulcio-ca.crt"), key: join(dir, "fulcio-ca.key") };
+}
+
+/** The CT log's signing key: ECDSA P-256, SEC 1 PEM (what TesseraCT reads). */
+export async function generateCtKey(file) {
+  await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", file]);
 }

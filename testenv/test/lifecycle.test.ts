@@ -53,7 +53,16 @@ async function lifecycle(dir: string) {
   expect(upRes.code, upRes.stderr).toBe(0);
   const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as State;
   expect(Object.keys(state.pids).sort()).toEqual(
-    ["etcd", "fulcio", "kube-apiserver", "oidc-issuer", "timestamp-server", "versitygw"].sort(),
+    [
+      "etcd",
+      "fulcio",
+      "kube-apiserver",
+      "oidc-issuer",
+      "rekor-server",
+      "tesseract",
+      "timestamp-server",
+      "versitygw",
+    ].sort(),
   );
   const listening = listeningPorts();
   for (const [name, port] of Object.entries(state.ports)) {
@@ -74,6 +83,8 @@ async function lifecycle(dir: string) {
     "AWS_REGION",
     "QCAP_FULCIO_URL",
     "QCAP_TSA_URL",
+    "QCAP_REKOR_URL",
+    "QCAP_COSIGN",
     "QCAP_OIDC_ISSUER_URL",
     "QCAP_TRUSTED_ROOT",
     "QCAP_KUBE_ADMIN_TOKEN",

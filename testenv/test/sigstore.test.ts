@@ -1,6 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes, sign, verify, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { certificateAuthority } from "../lib/trustroot.mjs";
 import { certExtensions, child, encodeOid, encodeUint, OID, oid, parse, tlv } from "./asn1.js";
 import { env } from "./helpers.js";
 
@@ -10,6 +14,11 @@ interface TrustedRoot {
   ctlogs: unknown[];
   certificateAuthorities: CA[];
   timestampAuthorities: CA[];
+}
+interface LogEntry {
+  baseUrl: string;
+  publicKey: { rawBytes: string; keyDetails: string };
+  logId: { keyId: string };
 }
 interface CA {
   uri: string;
@@ -69,10 +78,11 @@ describe("keyless signing stack", () => {
 
     const { res, publicKey } = await signingCert(token, claims.sub as string);
     const body = (await res.json()) as {
-      signedCertificateDetachedSct?: { chain: { certificates: string[] } };
+      signedCertificateEmbeddedSct?: { chain: { certificates: string[] } };
     };
     expect(res.status, JSON.stringify(body)).toBe(200);
-    const pems = body.signedCertificateDetachedSct?.chain.certificates ?? [];
+    // Fulcio logs the certificate in the testenv's CT log and embeds the SCT.
+    const pems = body.signedCertificateEmbeddedSct?.chain.certificates ?? [];
     expect(pems.length).toBeGreaterThanOrEqual(2);
     const [leaf, ...issuers] = pems.map((p) => new X509Certificate(p));
     if (!leaf) throw new Error("no leaf");
@@ -99,6 +109,7 @@ describe("keyless signing stack", () => {
     expect(utf8("1.3.6.1.4.1.57264.1.14")).toBe("refs/heads/main");
     expect(utf8("1.3.6.1.4.1.57264.1.11")).toBe("github-hosted");
     expect(utf8("1.3.6.1.4.1.57264.1.13")).toBe(claims.sha);
+    expect(ext.has("1.3.6.1.4.1.11129.2.4.2"), "embedded SCT list").toBe(true);
 
     // The chain verifies and ends in the CA that the trusted root lists.
     let cert = leaf;
@@ -197,11 +208,20 @@ describe("keyless signing stack", () => {
     expect(tsaLeaf.keyUsage).toContain("1.3.6.1.5.5.7.3.8"); // timeStamping
   });
 
-  it("the trusted root lists the live Fulcio CA and TSA chains and no logs", async () => {
+  it("the trusted root lists the live Fulcio CA and TSA chains, the Rekor v2 log and the CT log", async () => {
     const tr = trustedRoot();
     expect(tr.mediaType).toBe("application/vnd.dev.sigstore.trustedroot+json;version=0.1");
-    expect(tr.tlogs).toEqual([]);
-    expect(tr.ctlogs).toEqual([]);
+    const logs = [...(tr.tlogs as LogEntry[]), ...(tr.ctlogs as LogEntry[])];
+    expect(logs.map((l) => l.baseUrl)).toEqual([
+      env("QCAP_REKOR_URL"),
+      expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+    ]);
+    for (const l of logs) {
+      // The log id is the SHA-256 of the log key's SubjectPublicKeyInfo.
+      const spki = Buffer.from(l.publicKey.rawBytes, "base64");
+      expect(l.logId.keyId).toBe(createHash("sha256").update(spki).digest("base64"));
+      expect(l.publicKey.keyDetails).toBe("PKIX_ECDSA_P256_SHA_256");
+    }
     expect(tr.certificateAuthorities).toHaveLength(1);
     expect(tr.timestampAuthorities).toHaveLength(1);
     expect(tr.certificateAuthorities[0]?.uri).toBe(env("QCAP_FULCIO_URL"));
@@ -222,6 +242,54 @@ describe("keyless signing stack", () => {
     expect(tr.certificateAuthorities[0]?.certChain.certificates.map((c) => c.rawBytes)).toEqual(fulcioLive);
     for (const ca of [...tr.certificateAuthorities, ...tr.timestampAuthorities]) {
       expect(Date.parse(ca.validFor.start)).toBeLessThanOrEqual(Date.now());
+    }
+    // A complete subject, as sigstore-python's trust-root model requires: the root certificate's own O and CN.
+    expect(tr.certificateAuthorities[0]?.subject).toEqual({
+      organization: "qcap-testenv",
+      commonName: "fulcio",
+    });
+    expect(tr.timestampAuthorities[0]?.subject).toEqual({
+      organization: "local",
+      commonName: "Test TSA Root",
+    });
+  });
+
+  it("a CA certificate without a commonName still gets a complete subject in the trusted root", () => {
+    // Fulcio's ephemeral CA is such a certificate (O=sigstore only); sigstore-python refuses a root without CN.
+    const dir = mkdtempSync(join(tmpdir(), "qcap-trustroot-"));
+    try {
+      execFileSync("openssl", [
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        join(dir, "k"),
+      ]);
+      execFileSync("openssl", [
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        join(dir, "k"),
+        "-subj",
+        "/O=sigstore",
+        "-days",
+        "1",
+        "-out",
+        join(dir, "c"),
+      ]);
+      const pem = readFileSync(join(dir, "c"), "utf8");
+      expect(certificateAuthority("http://ca", [pem]).subject).toEqual({
+        organization: "sigstore",
+        commonName: "http://ca",
+      });
+      expect(
+        certificateAuthority("http://ca", [pem], { organization: "x", commonName: "fulcio" }).subject,
+      ).toEqual({ organization: "sigstore", commonName: "fulcio" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

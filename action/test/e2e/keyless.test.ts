@@ -3,7 +3,7 @@
  * with ID tokens shaped like GitHub's from its OIDC issuer, verified offline with its trusted root.
  */
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,7 +83,8 @@ describe("keyless attestation", () => {
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8"));
     expect(statement.subject[0]).toEqual({
       name: "release.qcap",
-      digest: { sha256: (r.outputs.digest as string).slice(7), qcapRoot: r.outputs["merkle-root"] },
+      digest: { sha256: (r.outputs.digest as string).slice(7) },
+      annotations: { qcapRoot: r.outputs["merkle-root"] },
     });
     expect(statement.predicate.runDetails.builder.id).toBe(IDENTITY);
   });
@@ -233,7 +234,10 @@ describe("keyless variants and failures", () => {
         `^signing with Fulcio at http://127\\.0\\.0\\.1:${port} failed: error creating signing certificate: .*ECONNREFUSED`,
       ),
     );
-    expect(r.outputs["attestation-path"]).toBeUndefined();
+    // Sealed before attesting: the capsule (signed with a key already used) is removed, no output is set.
+    expect(r.outputs).toEqual({});
+    expect(existsSync(ws.dir("ws", "nofulcio.qcap"))).toBe(false);
+    expect(existsSync(ws.dir("ws", "nofulcio.qcap.sigstore.json"))).toBe(false);
   });
 
   it("an unreachable timestamp authority fails the step with a clear message", async () => {
@@ -254,6 +258,28 @@ describe("keyless variants and failures", () => {
         `^signing with the timestamp authority at http://127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED`,
       ),
     );
+  });
+
+  it("an unreachable Rekor v2 log fails the step with a clear message, leaving nothing behind", async () => {
+    const port = await closedPort();
+    const r = await ws.run(
+      {
+        paths: "dist/README.txt",
+        "signing-key": publisher.seed,
+        output: "norekor.qcap",
+        ...sigstoreInputs(),
+        "rekor-url": `http://127.0.0.1:${port}`,
+        "rekor-api-version": "2",
+      },
+      oidc.env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatch(
+      new RegExp(`^signing with Rekor at http://127\\.0\\.0\\.1:${port} failed: .*ECONNREFUSED`),
+    );
+    expect(r.outputs).toEqual({});
+    expect(existsSync(ws.dir("ws", "norekor.qcap"))).toBe(false);
   });
 
   it("a refused token request fails the step with a clear message", async () => {

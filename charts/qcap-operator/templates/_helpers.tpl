@@ -88,6 +88,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --backoff={{ .Values.reconcile.backoff }}
 - --max-backoff={{ .Values.reconcile.maxBackoff }}
 - --shutdown-timeout={{ .Values.shutdownTimeout }}
+- --s3-connect-timeout={{ .Values.s3.connectTimeout }}
+- --s3-idle-timeout={{ .Values.s3.idleTimeout }}
+- --s3-request-timeout={{ .Values.s3.requestTimeout }}
+{{- if gt (int .Values.s3.maxPerDestination) 0 }}
+- --max-per-destination={{ .Values.s3.maxPerDestination }}
+{{- end }}
+{{- with .Values.httpSources.allow }}
+- --http-source-allow={{ join "," . }}
+{{- end }}
+{{- with .Values.httpSources.deny }}
+- --http-source-deny={{ join "," . }}
+{{- end }}
+- --http-source-max-size={{ .Values.httpSources.maxSize }}
+- --http-source-timeout={{ .Values.httpSources.timeout }}
+- --http-source-deadline={{ .Values.httpSources.deadline }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

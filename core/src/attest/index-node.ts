@@ -3,7 +3,10 @@ export {
   GITHUB_WORKFLOW_BUILD_TYPE,
   type GitHubRun,
   githubProvenance,
+  githubRunFromClaims,
   githubRunFromEnv,
+  idTokenClaims,
+  workflowPath,
 } from "./provenance.js";
 export {
   DEFAULT_FULCIO_URL,
@@ -11,6 +14,7 @@ export {
   type KeylessOptions,
   type KeyOptions,
   keyHint,
+  legacyKeyHint,
   type SignOptions,
   signStatement,
 } from "./sign-node.js";
@@ -21,10 +25,11 @@ export {
   INTOTO_PAYLOAD_TYPE,
   parseStatement,
   type ResourceDescriptor,
-  ROOT_DIGEST_KEY,
+  ROOT_ANNOTATION,
   SLSA_PROVENANCE_V1,
   STATEMENT_TYPE,
   type Statement,
+  subjectRoot,
 } from "./statement.js";
 export {
   type AttestationResult,

@@ -1,7 +1,8 @@
 /**
  * Attestation statements for capsules (SPEC "Attestations"): an in-toto Statement v1 whose one
- * subject is the capsule file, named by its SHA-256 and by the capsule's Merkle root, with a SLSA
- * provenance v1 predicate. Pure data: signing and verification are in `sign-node.ts`/`verify-node.ts`.
+ * subject is the capsule file, named by its SHA-256, with the capsule's Merkle root as a subject
+ * annotation, and a SLSA provenance v1 predicate. Pure data: signing and verification are in
+ * `sign-node.ts`/`verify-node.ts`.
  */
 import { fail } from "../errors.js";
 
@@ -10,10 +11,12 @@ export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
 /** DSSE payload type of in-toto statements. */
 export const INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 /**
- * Digest-set key of the capsule's Merkle root (SPEC §3.2). Like in-toto's `gitTree` or `dirHash`, it
- * names content through a tree hash; it is not `blake3`, which would claim a BLAKE3 of the file bytes.
+ * Subject annotation holding the capsule's Merkle root (SPEC §3.2). The digest set holds only `sha256`:
+ * standard verifiers (sigstore-python) refuse digest algorithms they do not know, and ignore annotations.
  */
-export const ROOT_DIGEST_KEY = "qcapRoot";
+export const ROOT_ANNOTATION = "qcapRoot";
+/** Where statements made before the annotation carried the root: a `qcapRoot` digest-set key. */
+const LEGACY_ROOT_DIGEST_KEY = "qcapRoot";
 
 export interface ResourceDescriptor {
   name?: string;
@@ -47,7 +50,13 @@ export function buildStatement(subject: CapsuleSubject, predicate: Record<string
   if (!subject.name || subject.name.includes("/")) fail("usage", "subject name must be a file name");
   return {
     _type: STATEMENT_TYPE,
-    subject: [{ name: subject.name, digest: { sha256: subject.sha256, [ROOT_DIGEST_KEY]: subject.root } }],
+    subject: [
+      {
+        name: subject.name,
+        digest: { sha256: subject.sha256 },
+        annotations: { [ROOT_ANNOTATION]: subject.root },
+      },
+    ],
     predicateType: SLSA_PROVENANCE_V1,
     predicate,
   };
@@ -72,21 +81,32 @@ export function parseStatement(payload: Uint8Array): Statement {
   return x as unknown as Statement;
 }
 
+/** The Merkle root a subject names: its annotation, or the digest-set key of older statements. */
+export function subjectRoot(subject: ResourceDescriptor): string | undefined {
+  const fromAnnotation = isObject(subject.annotations) ? subject.annotations[ROOT_ANNOTATION] : undefined;
+  if (fromAnnotation !== undefined) return typeof fromAnnotation === "string" ? fromAnnotation : "";
+  const legacy = isObject(subject.digest) ? subject.digest[LEGACY_ROOT_DIGEST_KEY] : undefined;
+  return legacy === undefined ? undefined : String(legacy);
+}
+
 /**
- * Checks that one subject names this capsule by both its SHA-256 and its Merkle root. Throws
- * QcapError "integrity" naming what differs.
+ * Checks that one subject names this capsule by its SHA-256 and, when the subject states a Merkle root,
+ * by that root too. A subject without a root (a statement made by another tool, such as
+ * actions/attest-build-provenance) is bound by the file's SHA-256 alone, which fixes the root as well.
+ * Throws QcapError "integrity" naming what differs.
  */
 export function checkSubject(statement: Statement, capsule: Pick<CapsuleSubject, "sha256" | "root">) {
-  const digests = statement.subject.map((s) => (isObject(s.digest) ? s.digest : {}));
-  if (digests.some((d) => d.sha256 === capsule.sha256 && d[ROOT_DIGEST_KEY] === capsule.root)) return;
-  const bySha = digests.some((d) => d.sha256 === capsule.sha256);
-  const byRoot = digests.some((d) => d[ROOT_DIGEST_KEY] === capsule.root);
-  if (bySha) fail("integrity", "attestation subject has this capsule's sha256 but a different Merkle root");
-  if (byRoot)
+  const subjects = statement.subject;
+  const sha = (s: ResourceDescriptor) => (isObject(s.digest) ? s.digest.sha256 : undefined);
+  const matching = subjects.filter((s) => sha(s) === capsule.sha256);
+  if (matching.some((s) => [undefined, capsule.root].includes(subjectRoot(s)))) return;
+  if (matching.length > 0)
+    fail("integrity", "attestation subject has this capsule's sha256 but a different Merkle root");
+  if (subjects.some((s) => subjectRoot(s) === capsule.root))
     fail(
       "integrity",
       "attestation subject names this capsule's Merkle root but a different file sha256 (the file was rewritten)",
     );
-  const named = digests.map((d) => `sha256:${String(d.sha256)}`).join(", ");
+  const named = subjects.map((s) => `sha256:${String(sha(s))}`).join(", ");
   fail("integrity", `attestation is for a different capsule (subject ${named})`);
 }

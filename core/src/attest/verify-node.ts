@@ -3,15 +3,17 @@
  * signature, the certificate chain to a given TrustedRoot and its timestamps, the signer's identity
  * and issuer (keyless) or the signing key (key mode), then the statement's subject against the capsule.
  */
-import { createHash, createPublicKey } from "node:crypto";
+import { createHash, createPublicKey, timingSafeEqual } from "node:crypto";
 import { type Bundle, bundleFromJSON, isBundleWithDsseEnvelope } from "@sigstore/bundle";
 import { RFC3161Timestamp, X509Certificate } from "@sigstore/core";
 import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { toSignedEntity, toTrustMaterial, Verifier } from "@sigstore/verify";
 import { fail, QcapError } from "../errors.js";
+import { toHex } from "../hash/hex.js";
 import type { RangeSource } from "../io/source.js";
 import { publicKeyToPem } from "../keys/ed25519.js";
-import { keyHint } from "./sign-node.js";
+import { preAuthEncoding } from "./rekor-v2.js";
+import { keyHint, legacyKeyHint } from "./sign-node.js";
 import { checkSubject, INTOTO_PAYLOAD_TYPE, parseStatement, type Statement } from "./statement.js";
 
 export interface VerifyAttestationOptions {
@@ -66,6 +68,34 @@ function parseTrustedRoot(json: unknown): TrustedRoot {
   }
 }
 
+/**
+ * The signed entity of a DSSE bundle, as @sigstore/verify checks it. A Rekor v2 log records a DSSE envelope
+ * as a `hashedrekord` 0.0.2 entry whose digest is SHA-256 of the envelope's pre-authentication encoding (the
+ * bytes the signature covers, which the log checks the signature against; sigstore-python checks the same),
+ * while @sigstore/verify 3 compares it with SHA-256 of the bare payload. For such entries the digest is
+ * compared with SHA-256(PAE); everything else (inclusion proof, checkpoint, signature) stays the library's.
+ */
+function signedEntity(bundle: Bundle) {
+  const entity = toSignedEntity(bundle);
+  const rekorV2 = bundle.verificationMaterial.tlogEntries.some(
+    (e) => e.kindVersion?.kind === "hashedrekord" && e.kindVersion?.version === "0.0.2",
+  );
+  if (!rekorV2 || bundle.content.$case !== "dsseEnvelope") return entity;
+  const env = bundle.content.dsseEnvelope;
+  const paeDigest = createHash("sha256").update(preAuthEncoding(env.payloadType, env.payload)).digest();
+  const inner = entity.signature;
+  return {
+    ...entity,
+    signature: {
+      signature: inner.signature,
+      compareSignature: (sig: Buffer) => inner.compareSignature(sig),
+      compareDigest: (digest: Buffer) =>
+        digest.length === paeDigest.length && timingSafeEqual(digest, paeDigest),
+      verifySignature: (key: Parameters<typeof inner.verifySignature>[0]) => inner.verifySignature(key),
+    },
+  };
+}
+
 /** Verifies an attestation bundle for a capsule. Any failure is a QcapError ("integrity" or "unauthorized"). */
 export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptions): AttestationResult {
   const bundle = parseBundle(bundleJson);
@@ -88,7 +118,7 @@ export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptio
       const keys = o.trustedKeys ?? [];
       if (keys.length === 0) fail("usage", "a key-signed attestation needs the issuer's public key");
       const trust = toTrustMaterial(parseTrustedRoot(EMPTY_ROOT), (hint) => {
-        const key = keys.find((k) => keyHint(k) === hint);
+        const key = keys.find((k) => hint !== "" && (keyHint(k) === hint || legacyKeyHint(k) === hint));
         if (!key)
           fail(
             "unauthorized",
@@ -99,9 +129,11 @@ export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptio
       const entity = toSignedEntity(bundle);
       // Key mode carries no certificate; a timestamp is optional (none when signed offline).
       new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
+      const hint = material.publicKey.hint;
+      const signer = keys.find((k) => keyHint(k) === hint || legacyKeyHint(k) === hint);
       result = {
         mode: "key",
-        publicKey: material.publicKey.hint,
+        publicKey: signer ? toHex(signer) : hint,
         statement: parseStatement(envelope.payload),
       };
     } else {
@@ -110,7 +142,7 @@ export function verifyAttestation(bundleJson: unknown, o: VerifyAttestationOptio
       if (!o.identity || !o.issuer)
         fail("usage", "a keyless attestation needs the expected --identity and --issuer of its certificate");
       const root = parseTrustedRoot(o.trustedRoot);
-      const entity = toSignedEntity(bundle);
+      const entity = signedEntity(bundle);
       const verifier = new Verifier(toTrustMaterial(root), {
         // Entries present are always checked; these are the minimum counts. One trusted time (TSA or
         // log) is required to check the short-lived certificate; SCTs only when the root lists CT logs.
@@ -145,8 +177,9 @@ function timestampsOf(bundle: Bundle): string[] {
   const out: string[] = [];
   for (const t of bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? [])
     out.push(RFC3161Timestamp.parse(Buffer.from(t.signedTimestamp)).signingTime.toISOString());
+  // Rekor v2 entries carry no integration time (0): their time comes from the timestamps.
   for (const t of bundle.verificationMaterial.tlogEntries)
-    out.push(new Date(Number(t.integratedTime) * 1000).toISOString());
+    if (Number(t.integratedTime) > 0) out.push(new Date(Number(t.integratedTime) * 1000).toISOString());
   return out;
 }
 

@@ -1,7 +1,11 @@
 /** `qcap verify --attestation`: the sigstore bundle of a capsule, checked offline. */
-import { readFile } from "node:fs/promises";
 import type { Capsule } from "../capsule.js";
 import { fail } from "../errors.js";
+import { MiB, readTextLimited } from "../io/limited-read-node.js";
+
+/** Bundles and trusted roots are small JSON documents. */
+const MAX_JSON_BYTES = 16 * MiB;
+
 import { fromHex } from "../hash/hex.js";
 
 export interface AttestationOpts {
@@ -19,13 +23,7 @@ export interface AttestationInputs {
 }
 
 async function readJson(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return fail("input", `cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : code}`);
-  }
+  const text = await readTextLimited(path, what, MAX_JSON_BYTES);
   try {
     return JSON.parse(text);
   } catch {

@@ -2,12 +2,12 @@
 import picomatch from "picomatch";
 import { type Capsule, MANIFEST_NAME } from "../capsule.js";
 import { fail } from "../errors.js";
-import { type ExtractItem, extract } from "../extract-node.js";
+import { type ExtractItem, type ExtractTarget, extractAll } from "../extract-node.js";
 import { directoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
 import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
-import { plainChunks, readRange } from "../read.js";
+import { plainChunks, rangePlainChunks } from "../read.js";
 import { nativeSmallFiles } from "../small-files-node.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
@@ -249,7 +249,7 @@ export async function catCommand(
     }
     const offset = parseCount(o.offset ?? "0", "--offset");
     const length = o.length === undefined ? e.size - offset : parseCount(o.length, "--length");
-    await write(await readRange(capsule, entry, offset, length, keys));
+    for await (const b of rangePlainChunks(capsule, entry, offset, length, keys)) await write(b);
     report();
   } finally {
     await capsule.source.close();
@@ -297,15 +297,18 @@ export async function openCommand(
       items
         .filter((i) => !capsule.opensNatively(i.entry))
         .map((i) => capsule.entries.get(i.entry)?.size ?? 0),
-      (engine) =>
-        extract(capsule, items, o.output, {
+      (engine) => {
+        // Payload and meta/ are staged together: nothing is moved into either until both verified.
+        const targets: ExtractTarget[] = [{ items, outDir: o.output }];
+        if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
+        return extractAll(capsule, targets, {
           ...(keys ? { keys } : {}),
           force: o.force ?? false,
           onProgress: (n) => bar.add(n),
           ...(engine ? { engine } : {}),
-        }),
+        });
+      },
     );
-    if (o.metaOut) await extract(capsule, metaItems, o.metaOut, { force: o.force ?? false });
     bar.done();
     report();
     const result = {

@@ -1,33 +1,27 @@
 /** Grant files and revocation lists named on the command line (files, or lists at http(s) URLs). */
-import { fail } from "../errors.js";
 import { type Grant, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, type RevocationList, verifyRevocationList } from "../grant/revocation.js";
 import { highestSeen, recordSeen } from "../grant/revocation-state-node.js";
+import { fetchLimited, MiB } from "../io/limited-read-node.js";
 import { readText } from "./keys.js";
 
-const MAX_LIST_BYTES = 16 * 1024 * 1024;
+/** SPEC §12.3: revocation lists are at most 16 MiB, from a file or over HTTP. */
+export const MAX_LIST_BYTES = 16 * MiB;
+/** SPEC §11.4: wrapped keys of at most 32 Mi hex digits, with the signed part and the token. */
+export const MAX_GRANT_BYTES = 48 * MiB;
 const FETCH_TIMEOUT_MS = 30_000;
 
 export async function readGrant(path: string): Promise<Grant> {
-  return parseGrant(await readText(path, "grant"));
+  return parseGrant(await readText(path, "grant", MAX_GRANT_BYTES));
 }
 
 /** `payload/` + glob unless it already names payload/ (CLI globs are relative to payload/). */
 export const payloadGlob = (g: string): string => (g.startsWith("payload/") ? g : `payload/${g}`);
 
 async function fetchText(url: string): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: "follow" });
-  } catch (e) {
-    return fail("input", `cannot fetch the revocation list ${url}: ${(e as Error).message}`);
-  }
-  if (!res.ok) fail("input", `cannot fetch the revocation list ${url}: HTTP ${res.status}`);
-  const length = Number(res.headers.get("content-length") ?? "0");
-  if (length > MAX_LIST_BYTES) fail("input", `the revocation list ${url} is larger than 16 MiB`);
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.length > MAX_LIST_BYTES) fail("input", `the revocation list ${url} is larger than 16 MiB`);
-  return new TextDecoder().decode(body);
+  return new TextDecoder().decode(
+    await fetchLimited(url, "the revocation list", MAX_LIST_BYTES, FETCH_TIMEOUT_MS),
+  );
 }
 
 /**
@@ -42,7 +36,7 @@ export async function loadRevocations(
 ): Promise<RevocationList> {
   const text = /^https?:\/\//i.test(location)
     ? await fetchText(location)
-    : await readText(location, "revocation list");
+    : await readText(location, "revocation list", MAX_LIST_BYTES);
   const list = parseRevocationList(text);
   const seen = await highestSeen(list.issuer);
   verifyRevocationList(list, { issuer, now, ...(seen !== undefined ? { highestSeen: seen } : {}) });

@@ -4,9 +4,10 @@ import { fail } from "../errors.js";
 import { type CheckedGrant, describeGrant, grantEntryKeys, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, verifyRevocationList } from "../grant/revocation.js";
 import { formatRfc3339 } from "../grant/time.js";
+import { startsWithBrace } from "../io/limited-read-node.js";
 import type { EntryKeys } from "../unlock.js";
 import { checkGrantFor } from "./grant-check.js";
-import { loadRevocations } from "./grant-io.js";
+import { loadRevocations, MAX_GRANT_BYTES } from "./grant-io.js";
 import { loadIdentities, readText } from "./keys.js";
 import { now, print, printJson } from "./output.js";
 
@@ -128,8 +129,8 @@ export function printGrantParts(parts: Record<string, unknown>): void {
  */
 export async function inspectJsonFile(location: string, o: { json?: boolean }): Promise<boolean> {
   if (/^https?:\/\//i.test(location)) return false;
-  const text = await readText(location, "file");
-  if (!text.trimStart().startsWith("{")) return false;
+  if (!(await startsWithBrace(location))) return false;
+  const text = await readText(location, "file", MAX_GRANT_BYTES);
   let type: unknown;
   try {
     type = (JSON.parse(text) as { type?: unknown }).type;

@@ -2,7 +2,8 @@
 import { lstat } from "node:fs/promises";
 import type { Command } from "commander";
 import { kid } from "../crypto/recipients.js";
-import { fail } from "../errors.js";
+import { fail, QcapError } from "../errors.js";
+import { fsReason } from "../io/source-node.js";
 import { parseRecipient } from "../keys/age.js";
 import { generateKeyFile, serializeKeyFile } from "../keys/keyfile.js";
 import { writeKeyFile } from "../keys/keyfile-node.js";
@@ -31,7 +32,9 @@ export async function writeNewKey(
       await lstat(path);
       fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      if (e instanceof QcapError) throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
     }
   }
   const key = generateKeyFile();

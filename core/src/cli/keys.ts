@@ -3,9 +3,10 @@
  * files are unlocked with QCAP_KEY_PASSPHRASE, QCAP_PASSPHRASE or a prompt; without a key argument,
  * commands fall back to the default key that `qcap init` wrote.
  */
-import { readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "../errors.js";
+import { MiB, readTextLimited } from "../io/limited-read-node.js";
 import { parseRecipient } from "../keys/age.js";
 import { defaultKeyPath } from "../keys/config-node.js";
 import { parsePublicKey } from "../keys/ed25519.js";
@@ -17,13 +18,12 @@ import { readPassphrase } from "./passphrase.js";
 /** Environment variables a key file's passphrase is read from, in order. */
 export const KEY_PASSPHRASE_ENV = ["QCAP_KEY_PASSPHRASE", "QCAP_PASSPHRASE"] as const;
 
-export async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return fail("input", `cannot read ${what} ${path}: ${code === "ENOENT" ? "no such file" : code}`);
-  }
+/** Key and recipient files are small; larger inputs pass their own limit. */
+export const MAX_KEY_FILE_BYTES = MiB;
+
+/** A regular file of at most `maxBytes`, refused by its size before it is read. */
+export function readText(path: string, what: string, maxBytes = MAX_KEY_FILE_BYTES): Promise<string> {
+  return readTextLimited(path, what, maxBytes);
 }
 
 // One unlock per file and run: `--identity K --sign-key K` asks once and derives Argon2id once.
@@ -48,7 +48,7 @@ async function defaultOr(path: string | undefined, flag: string): Promise<string
   if (path !== undefined) return path;
   const d = defaultKeyPath();
   try {
-    await readFile(d);
+    await access(d);
   } catch {
     return fail("usage", `give ${flag} FILE, or run 'qcap init' to make a default key`);
   }

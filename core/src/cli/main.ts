@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-/** The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error. */
+/**
+ * The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error (file
+ * system errors included), 130/143 interrupted.
+ */
 import { Command, CommanderError } from "commander";
 import { QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
 import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
 import { escapeText } from "./escape.js";
+import { fsErrorMessage } from "./fs-errors.js";
 import { registerGrant } from "./grant.js";
 import { registerInit } from "./init.js";
 import { registerKeygen } from "./keygen.js";
@@ -178,6 +182,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const err = e as NodeJS.ErrnoException;
     if (err?.code === "EPIPE") return 0;
+    const fsMessage = fsErrorMessage(e);
+    if (fsMessage !== undefined) {
+      process.stderr.write(`qcap: ${escapeText(fsMessage)}\n`);
+      return 2;
+    }
     process.stderr.write(`qcap: unexpected error: ${escapeText(err?.message ?? String(e))}\n`);
     if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
     return 1;

@@ -4,6 +4,7 @@ import { lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
+import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 import { escapeText } from "./escape.js";
 
@@ -33,15 +34,18 @@ export async function writeTextFile(
       await lstat(path);
       fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === "string" && code !== "ENOENT")
+        fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
+      if (code !== "ENOENT") throw e;
     }
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
+    // Created with the mode and no chmod after: the umask applies, so it is never wider than allowed.
     const fh = await open(tmp, "wx", o.mode);
     rememberTemp(tmp);
     try {
-      await fh.chmod(o.mode);
       await fh.writeFile(text, "utf8");
       await fh.sync();
     } finally {
@@ -53,7 +57,7 @@ export async function writeTextFile(
     await unlink(tmp).catch(() => {});
     forgetTemp(tmp);
     const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === "string") fail("input", `cannot write ${path}: ${code}`, e);
+    if (typeof code === "string") fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
     throw e;
   }
 }

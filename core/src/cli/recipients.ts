@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { Capsule, MANIFEST_NAME, SIGNATURE_NAME } from "../capsule.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
-import { kid, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
+import { kid, MAX_RECIPIENTS, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { crc32 } from "../hash/crc32.js";
 import { fileSink } from "../io/sink-node.js";
@@ -134,6 +134,8 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         if (present.has(kid(r)) && !removeKids.has(kid(r))) fail("usage", `${kid(r)} is already a recipient`);
       const stanzas: Stanza[] = [...keptStanzas, ...added.map((r) => wrapToX25519(master, capsuleId, r))];
       if (stanzas.length === 0) fail("usage", "a sealed capsule needs at least one recipient");
+      if (stanzas.length > MAX_RECIPIENTS)
+        fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
       if (toHex(signingKey.publicKey) !== capsule.manifest.issuer) {
         warn(
           "the capsule is re-signed by another key: its grants, signed by the old issuer, no longer apply",

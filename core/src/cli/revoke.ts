@@ -1,5 +1,5 @@
 /** `qcap revoke`: add grant ids to (or create) the issuer's signed revocation list. */
-import { readFile } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import type { Command } from "commander";
 import { toHex } from "../crypto/bytes.js";
 import { kid } from "../crypto/recipients.js";
@@ -12,6 +12,8 @@ import {
   verifyRevocationList,
 } from "../grant/revocation.js";
 import { parseDuration, parseRfc3339 } from "../grant/time.js";
+import { readTextLimited } from "../io/limited-read-node.js";
+import { MAX_LIST_BYTES } from "./grant-io.js";
 import { loadSigningKey } from "./keys.js";
 import { now, print, printJson, writeTextFile } from "./output.js";
 
@@ -28,11 +30,11 @@ interface RevokeOpts {
 
 async function existing(path: string): Promise<string | null> {
   try {
-    return await readFile(path, "utf8");
+    await lstat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    return fail("input", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code}`);
   }
+  return readTextLimited(path, "revocation list", MAX_LIST_BYTES);
 }
 
 async function revokeCommand(o: RevokeOpts): Promise<void> {

@@ -31,6 +31,12 @@ export const ARGON2_DEFAULTS: Readonly<Argon2Params> = Object.freeze({ m: 65536,
 // 1 GiB: the most hash-wasm can derive under Node 20, and a bound on what a capsule can make a reader spend.
 export const ARGON2_LIMITS: Readonly<Argon2Params> = Object.freeze({ m: 1048576, t: 16, p: 16 });
 
+/**
+ * Readers refuse a seal with more recipient stanzas than this (§5.3) before deriving anything, so a
+ * capsule cannot make them try thousands of stanzas; writers refuse to write more.
+ */
+export const MAX_RECIPIENTS = 256;
+
 const WRAPPED_BYTES = MASTER_KEY_BYTES + 16;
 const ZERO_NONCE = new Uint8Array(12);
 const X25519_INFO = utf8("qcap/v1 x25519");

@@ -9,7 +9,15 @@ import { utf8 } from "../crypto/bytes.js";
 import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { type Allow, type Caveat, formatCaveat, pathMatcher } from "./caveats.js";
-import { checkGrant, type Grant, type GrantEntry, keysAad, sealGrantKeys, unionGlob } from "./grant.js";
+import {
+  checkGrant,
+  type Grant,
+  type GrantEntry,
+  keysAad,
+  MAX_CAVEATS,
+  sealGrantKeys,
+  unionGlob,
+} from "./grant.js";
 import { appendCaveats } from "./macaroon.js";
 import type { RevocationList } from "./revocation.js";
 import { formatRfc3339 } from "./time.js";
@@ -75,6 +83,9 @@ export function attenuateGrant(grant: Grant, o: AttenuateOptions): Grant {
     .map((e) => (inspectOnly ? { entry: e.entry, name: e.name, tag: e.tag } : e));
   if (entries.length === 0) fail("usage", "no granted entry matches the given paths");
 
+  if (grant.macaroon.caveats.length + added.length > MAX_CAVEATS) {
+    fail("usage", `a grant holds at most ${MAX_CAVEATS} caveats: this one cannot be narrowed further`);
+  }
   const macaroon = appendCaveats(
     grant.macaroon,
     added.map((c) => utf8(formatCaveat(c))),

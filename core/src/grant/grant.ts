@@ -47,6 +47,11 @@ const WRAP_INFO = utf8("qcap/v1 grant x25519");
 const ZERO_NONCE = new Uint8Array(24);
 /** Upper bound on a grant's wrapped keys, which hold at most a few thousand entries. */
 const MAX_CIPHERTEXT_HEX = 32 * 1024 * 1024;
+/**
+ * Caveats a reader accepts in a token (SPEC §11.4), refused before any is parsed or checked: the
+ * issuer writes at most six, and each attenuation appends a few.
+ */
+export const MAX_CAVEATS = 64;
 
 /** The part of a grant the issuer signs (SPEC §11.4). */
 export interface GrantIssued {
@@ -465,6 +470,7 @@ export function parseGrant(text: string): Grant {
   if (top.version !== 1)
     malformed(`unsupported version ${JSON.stringify(top.version)} (this qcap reads version 1)`);
   const macaroon = decodeMacaroonV2(top.macaroon);
+  if (macaroon.caveats.length > MAX_CAVEATS) malformed(`more than ${MAX_CAVEATS} caveats`);
   const i = obj(top.issued, "issued", [
     "issuer",
     "capsule",

@@ -4,13 +4,16 @@
  * refused (a rollback). Node only.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fail } from "../errors.js";
+import { MiB, readTextLimited } from "../io/limited-read-node.js";
 import { type RevocationList, revocationDigest } from "./revocation.js";
 
 const FILE = "revocations-seen.json";
+/** One sequence and digest per issuer: a few hundred bytes each. */
+const MAX_STATE_BYTES = 16 * MiB;
 
 /** `$QCAP_STATE_DIR`, else `$XDG_STATE_HOME/qcap`, else `~/.local/state/qcap`. */
 export function qcapStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -30,13 +33,12 @@ interface State {
 }
 
 async function readState(dir: string): Promise<State> {
-  let text: string;
   try {
-    text = await readFile(join(dir, FILE), "utf8");
+    await lstat(join(dir, FILE));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, issuers: {} };
-    return fail("input", `cannot read ${join(dir, FILE)}: ${(e as NodeJS.ErrnoException).code}`);
   }
+  const text = await readTextLimited(join(dir, FILE), "revocation state", MAX_STATE_BYTES);
   try {
     const s = JSON.parse(text) as State;
     if (s.version !== 1 || typeof s.issuers !== "object" || s.issuers === null) throw new Error();

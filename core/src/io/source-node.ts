@@ -1,4 +1,5 @@
 /** A RangeSource over a local file (Node only). Positions are exact beyond 4 GiB. */
+import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { fail, QcapError } from "../errors.js";
 import { checkRange, type RangeSource } from "./source.js";
@@ -22,10 +23,21 @@ export function fsReason(e: unknown): string {
       return "no space left on device";
     case "EROFS":
       return "read-only file system";
+    case "ENAMETOOLONG":
+      return "file name too long";
+    case "EEXIST":
+      return "already exists";
+    case "ENOTEMPTY":
+      return "folder not empty";
+    case "EXDEV":
+      return "on another file system";
+    case "EDQUOT":
+      return "disk quota exceeded";
     case "EMFILE":
     case "ENFILE":
       return "too many open files";
     default:
+      if (typeof code === "string") return code;
       return (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ");
   }
 }
@@ -38,7 +50,8 @@ export async function fileSource(path: string): Promise<RangeSource> {
   let fh: FileHandle;
   let size: number;
   try {
-    fh = await open(path, "r");
+    // O_NONBLOCK: a FIFO is refused below instead of waiting for a writer (no effect on files).
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     return fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
   }

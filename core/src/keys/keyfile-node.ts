@@ -4,6 +4,7 @@ import { constants } from "node:fs";
 import { link, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
+import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 
 /**
@@ -16,7 +17,7 @@ export async function writeKeyFile(path: string, text: string, opts?: { force?: 
     await write(path, text, opts?.force === true);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === "string") fail("input", `cannot write ${path}: ${code}`, e);
+    if (typeof code === "string") fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
     throw e;
   }
 }

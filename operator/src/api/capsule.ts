@@ -107,7 +107,12 @@ export const sourceSchema = object(
     http: optional(
       object(
         {
-          url: string({ description: "http(s) URL.", pattern: "^https?://[^\\s]+$", maxLength: 4096 }),
+          url: string({
+            description:
+              "http(s) URL. Redirects are followed (at most 5, never from https to http), each checked like the URL.",
+            pattern: "^https?://[^\\s]+$",
+            maxLength: 4096,
+          }),
           sha256: string({
             description: "SHA-256 of the content (64 lowercase hex digits); a mismatch fails the reconcile.",
             pattern: "^[0-9a-f]{64}$",
@@ -116,7 +121,10 @@ export const sourceSchema = object(
             string({ description: "File name (default: the URL's last path segment).", maxLength: 255 }),
           ),
         },
-        { description: "A file fetched over HTTP(S), pinned by its digest." },
+        {
+          description:
+            "A file fetched over HTTP(S), pinned by its digest. The operator refuses to connect to loopback, link-local (cloud metadata), private (RFC 1918), CGNAT (100.64.0.0/10), unique-local (fc00::/7), unspecified (0.0.0.0, ::), multicast and other special-purpose addresses (IPv4-mapped and NAT64/6to4 forms included), the API server's address and the networks of its --http-source-deny flag, checked on the address it connects to after DNS resolution, unless its --http-source-allow flag admits the host or network. Every failure to fetch reads \"source could not be fetched\"; a mismatch never shows the fetched content's digest.",
+        },
       ),
     ),
     path: optional(folder),

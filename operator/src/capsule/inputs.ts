@@ -18,6 +18,7 @@ import type { CapsuleObject, CapsuleSource } from "../api/capsule.js";
 import type { KubeClient } from "../kube/client.js";
 import { ReconcileError } from "../kube/conditions.js";
 import { isUnreachable, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { DEFAULT_HTTP_SOURCE_OPTIONS, type HttpSourceOptions, httpSourceInput } from "../sources/http.js";
 import { pickKey, readConfigMap, readS3Credentials, readSecret, type S3Credentials } from "./refs.js";
 
 export interface GatheredInputs {
@@ -50,7 +51,10 @@ export interface InputContext {
   kube: KubeClient;
   destinationCredentials: () => Promise<S3Credentials>;
   destination: { endpoint?: string; region?: string; forcePathStyle?: boolean };
-  fetch?: typeof fetch;
+  /** Egress policy and limits of HTTP sources (default: public addresses only). */
+  http?: HttpSourceOptions;
+  /** Aborts the S3 requests of sources when the reconcile is abandoned. */
+  signal?: AbortSignal;
 }
 
 export async function gatherInputs(ctx: InputContext, capsule: CapsuleObject): Promise<GatheredInputs> {
@@ -158,7 +162,7 @@ async function sourceFiles(
       .map(([file, content]) => memoryFile(name(file), Buffer.from(content, "utf8")));
   }
   if (src.s3) return s3Files(ctx, namespace, src, name, index);
-  if (src.http) return [await httpFile(ctx, src.http, name)];
+  if (src.http) return [await httpSourceInput(src.http, name, ctx.http ?? DEFAULT_HTTP_SOURCE_OPTIONS)];
   throw new ReconcileError("InvalidSpec", `sources[${index}]: no source type set`, true);
 }
 
@@ -180,6 +184,7 @@ async function s3Files(
     region: s.region ?? ctx.destination.region,
     forcePathStyle: ctx.destination.forcePathStyle,
     ...creds,
+    signal: ctx.signal,
   });
   const where = `sources[${index}] s3://${s.bucket}/${s.key ?? s.prefix ?? ""}`;
   const fail = (err: unknown): never => {
@@ -239,60 +244,6 @@ async function s3Files(
       },
     },
   }));
-}
-
-async function httpFile(
-  ctx: InputContext,
-  h: NonNullable<CapsuleSource["http"]>,
-  name: (file: string) => string,
-): Promise<Described> {
-  const doFetch = ctx.fetch ?? fetch;
-  const url = new URL(h.url);
-  const file = h.name ?? decodeURIComponent(url.pathname.split("/").filter(Boolean).pop() ?? "");
-  if (!file) throw new ReconcileError("InvalidSpec", `${h.url}: give the file a name (http.name)`, true);
-  const shown = `${url.origin}${url.pathname}`; // never the query, which may carry a token
-  const failFetch = (why: string): never => {
-    throw new ReconcileError("SourceFetchFailed", `${shown}: ${why}`);
-  };
-  let size = -1;
-  try {
-    const head = await doFetch(h.url, { method: "HEAD", redirect: "follow" });
-    if (head.ok) size = Number(head.headers.get("content-length") ?? -1);
-    else if (head.status !== 405 && head.status !== 501) failFetch(`HTTP ${head.status}`);
-  } catch (err) {
-    if (err instanceof ReconcileError) throw err;
-    failFetch((err as Error).message);
-  }
-  if (!(size >= 0)) failFetch("the server does not tell the size (no Content-Length)");
-  return {
-    identity: `sha256:${h.sha256}`,
-    input: {
-      name: name(file),
-      size,
-      async *read() {
-        let res: Response;
-        try {
-          res = await doFetch(h.url, { redirect: "follow" });
-        } catch (err) {
-          return failFetch((err as Error).message);
-        }
-        if (!res.ok || !res.body) return failFetch(`HTTP ${res.status}`);
-        const hash = createHash("sha256");
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          hash.update(chunk);
-          yield chunk;
-        }
-        const got = hash.digest("hex");
-        if (got !== h.sha256) {
-          throw new ReconcileError(
-            "DigestMismatch",
-            `${shown}: sha256 is ${got}, the spec pins ${h.sha256}`,
-            true,
-          );
-        }
-      },
-    },
-  };
 }
 
 export interface SigningMaterial {

@@ -35,7 +35,9 @@ import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
 import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { DestinationLimiter } from "../s3/destination-limit.js";
 import { s3Sink } from "../s3/sink.js";
+import { DEFAULT_HTTP_SOURCE_OPTIONS, type HttpSourceOptions } from "../sources/http.js";
 import { gatherInputs } from "./inputs.js";
 import { readS3Credentials, type S3Credentials } from "./refs.js";
 import { type RegistryEntry, type RegistryLocation, readIndex, updateEntry } from "./registry.js";
@@ -61,6 +63,10 @@ export interface CapsuleReconcilerDeps {
   metrics: Metrics;
   /** Test hook: called with the object key when an upload has started sending bytes. */
   onUploadProgress?: (key: string, loaded: number) => void;
+  /** Egress policy and limits of HTTP sources (default: public addresses only). */
+  httpSources?: HttpSourceOptions;
+  /** Bounds the reconciles talking to one destination at a time. */
+  limiter?: DestinationLimiter;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -72,12 +78,30 @@ export class CapsuleReconciler {
     this.kind = new ReconciledKind({ ...d, kind: "Capsule", path: capsulePath, finalizer: FINALIZER });
   }
 
-  async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
+  async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<Outcome | undefined> {
     const capsule = await this.kind.get(namespace, name);
     if (!capsule) return undefined;
     const log = this.d.log.child({ capsule: `${namespace}/${name}` });
+    const { endpoint, bucket } = capsule.spec.destination;
+    const release = this.d.limiter?.tryAcquire(
+      DestinationLimiter.destinationKey(endpoint, bucket),
+      `${namespace}/${name}`,
+    );
+    if (this.d.limiter && !release) return { requeueAfterMs: 30_000 }; // woken earlier when a slot frees
+    try {
+      return await this.reconcileWith(capsule, log, signal);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async reconcileWith(
+    capsule: CapsuleObject,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<Outcome | undefined> {
     if (capsule.metadata.deletionTimestamp) {
-      await this.finalize(capsule, log);
+      await this.finalize(capsule, log, signal);
       return undefined;
     }
     if (!this.kind.hasFinalizer(capsule)) {
@@ -97,7 +121,7 @@ export class CapsuleReconciler {
     }
     try {
       await this.kind.observe(capsule);
-      await this.converge(capsule, log);
+      await this.converge(capsule, log, signal);
       return { requeueAfterMs: interval };
     } catch (err) {
       const e = classify(err);
@@ -107,7 +131,7 @@ export class CapsuleReconciler {
     }
   }
 
-  async destination(capsule: CapsuleObject): Promise<Destination> {
+  async destination(capsule: CapsuleObject, signal?: AbortSignal): Promise<Destination> {
     const d = capsule.spec.destination;
     const credentials = await readS3Credentials(
       this.d.kube,
@@ -119,20 +143,23 @@ export class CapsuleReconciler {
       region: d.region,
       forcePathStyle: d.forcePathStyle,
       ...credentials,
+      signal,
     });
     const prefix = d.prefix ?? "";
     const folder = `${[prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/")}/`;
     return { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials };
   }
 
-  private async converge(capsule: CapsuleObject, log: Logger) {
+  private async converge(capsule: CapsuleObject, log: Logger, signal?: AbortSignal) {
     const { namespace, name, generation } = capsule.metadata;
-    const dest = await this.destination(capsule);
+    const dest = await this.destination(capsule, signal);
     const gathered = await gatherInputs(
       {
         kube: this.d.kube,
         destinationCredentials: async () => dest.credentials,
         destination: capsule.spec.destination,
+        http: { ...(this.d.httpSources ?? DEFAULT_HTTP_SOURCE_OPTIONS), signal, log },
+        signal,
       },
       capsule,
     );
@@ -189,6 +216,7 @@ export class CapsuleReconciler {
       key,
       metadata: { "qcap-revision": revision },
       onProgress: (loaded) => this.d.onUploadProgress?.(key, loaded),
+      signal,
     });
     const started = Date.now();
     const result = await destinationCall("upload the capsule", () =>
@@ -314,11 +342,11 @@ export class CapsuleReconciler {
     return keys;
   }
 
-  private async finalize(capsule: CapsuleObject, log: Logger) {
+  private async finalize(capsule: CapsuleObject, log: Logger, signal?: AbortSignal) {
     const { namespace, name } = capsule.metadata;
     if (!this.kind.hasFinalizer(capsule)) return;
     if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
-      const dest = await this.destination(capsule);
+      const dest = await this.destination(capsule, signal);
       await destinationCall("delete the artifacts", async () => {
         await updateEntry(dest.loc, namespace, name, null);
         await this.abortStaleUploads(dest, log);

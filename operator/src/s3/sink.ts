@@ -26,12 +26,18 @@ export interface S3SinkOptions {
   queueSize?: number;
   /** Called when the upload's first part or single PUT starts (observability and tests). */
   onProgress?: (loaded: number) => void;
+  /** Aborts the upload (the reconcile was abandoned); writes and close() then fail. */
+  signal?: AbortSignal;
 }
 
 export function s3Sink(o: S3SinkOptions): S3Sink {
   const body = new PassThrough({ highWaterMark: 1 << 20 });
   const hash = createHash("sha256");
+  const abortController = new AbortController();
+  if (o.signal?.aborted) abortController.abort();
+  o.signal?.addEventListener("abort", () => abortController.abort(), { once: true });
   const upload = new Upload({
+    abortController,
     client: o.client,
     params: {
       Bucket: o.bucket,
