@@ -14,7 +14,6 @@ import { type CheckedGrant, checkGrant, describeGrant, type Grant, grantRootKey 
 import { verifyMacaroonChain } from "../grant/macaroon.js";
 import type { RevocationList } from "../grant/revocation.js";
 import { unlockMasterKey } from "../unlock.js";
-import { readGrant } from "./grant-io.js";
 
 export interface GrantCheck {
   grant: Grant;
@@ -28,7 +27,8 @@ export interface GrantCheck {
 }
 
 export interface GrantCheckOptions {
-  cap: string;
+  /** The grant file, read (and bounded) by the caller before anything else. */
+  grant: Grant;
   identities: Uint8Array[];
   now: number;
   revocations?: RevocationList;
@@ -51,7 +51,7 @@ async function rootKey(capsule: Capsule, identities: Uint8Array[]): Promise<Uint
 
 export async function checkGrantFor(capsule: Capsule, o: GrantCheckOptions): Promise<GrantCheck> {
   if (!capsule.sealed) fail("usage", "the capsule is not sealed: it needs no grant");
-  const grant = await readGrant(o.cap);
+  const grant = o.grant;
   const aud = describeGrant(grant).audience;
   const root = await rootKey(capsule, o.identities);
   // The audience's identity opens the keys. Without it, an identity that unlocks the capsule (its

@@ -7,7 +7,7 @@ import { formatRfc3339 } from "../grant/time.js";
 import { startsWithBrace } from "../io/limited-read-node.js";
 import type { EntryKeys } from "../unlock.js";
 import { checkGrantFor } from "./grant-check.js";
-import { loadRevocations, MAX_GRANT_BYTES } from "./grant-io.js";
+import { loadRevocations, MAX_GRANT_BYTES, readGrant } from "./grant-io.js";
 import { loadIdentities, readText } from "./keys.js";
 import { now, print, printJson } from "./output.js";
 
@@ -27,13 +27,14 @@ export async function grantKeys(
   o: GrantUseOpts & { cap: string },
 ): Promise<{ keys: EntryKeys; names: Map<string, string>; checked: CheckedGrant }> {
   if (!capsule.sealed) fail("usage", "the capsule is not sealed: it needs no grant");
+  const grant = await readGrant(o.cap);
   const t = now();
   const revocations = o.revocations
     ? await loadRevocations(o.revocations, capsule.manifest.issuer, t)
     : undefined;
   const identities = await loadIdentities(o.identity ?? [], true);
-  const { grant, checked, keysOpenedBy } = await checkGrantFor(capsule, {
-    cap: o.cap,
+  const { checked, keysOpenedBy } = await checkGrantFor(capsule, {
+    grant,
     identities,
     now: t,
     ...(revocations ? { revocations } : {}),
@@ -77,8 +78,10 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
     };
   }
   if (o.cap) {
+    if (!capsule.sealed) fail("usage", "the capsule is not sealed: it needs no grant");
+    const grant = await readGrant(o.cap);
     const r = await checkGrantFor(capsule, {
-      cap: o.cap,
+      grant,
       identities: await loadIdentities(o.identity ?? [], false),
       now: t,
       ...(revocations ? { revocations } : {}),
