@@ -3330,6 +3330,9 @@ function sodiumFactory(na) {
 function streamSubkey(fileKey) {
   return hchacha20(fileKey, new Uint8Array(16));
 }
+function overlaps(a, b) {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
 function nativeFactory(na) {
   return (fileKey, aad) => {
     assertBytes(fileKey, 32, "fileKey");
@@ -3339,14 +3342,15 @@ function nativeFactory(na) {
       seal(index, last, plaintext, out) {
         const len = checkSeal(index, last, plaintext, out);
         const dst = out === void 0 ? new Uint8Array(len) : out.subarray(0, len);
-        na.chunkSeal(subkey, ad, index, last, plaintext, dst);
+        na.chunkSeal(subkey, ad, index, last, overlaps(plaintext, dst) ? plaintext.slice() : plaintext, dst);
         return dst;
       },
       open(index, last, stored, out) {
         checkOpen(index, last, stored, out);
         const n = stored.length - TAG_BYTES;
         const dst = out === void 0 ? new Uint8Array(n) : out.subarray(0, n);
-        return na.chunkOpen(subkey, ad, index, last, stored, dst) ? dst : authFailed(index);
+        const input = overlaps(stored, dst) ? stored.slice() : stored;
+        return na.chunkOpen(subkey, ad, index, last, input, dst) ? dst : authFailed(index);
       }
     };
   };
@@ -3595,6 +3599,31 @@ function crc322(bytes) {
   return bytes.length === 0 ? 0 : update(0, bytes);
 }
 
+// ../core/dist/native-errors.js
+var count = (x) => Number.isSafeInteger(x) ? x : void 0;
+function nativeFailure(e) {
+  if (typeof e !== "object" || e === null)
+    return void 0;
+  const o = e;
+  const code = o.code;
+  const message = e instanceof Error ? e.message : "";
+  const chunk = count(o.chunk);
+  const index = count(o.index);
+  if (code === "QCAP_TRUNCATED")
+    return { code };
+  if ((code === "QCAP_CHUNK_MISMATCH" || code === "QCAP_CHUNK_NOT_AUTHENTIC") && chunk !== void 0)
+    return { code, chunk };
+  if (code === "QCAP_READ_FAILED" || code === "QCAP_WRITE_FAILED")
+    return { code, message };
+  if (code === "QCAP_FILE_CHANGED") {
+    const read = count(o.read);
+    return { code, ...index !== void 0 ? { index } : {}, ...read !== void 0 ? { read } : {} };
+  }
+  if (code === "QCAP_FILE_UNREADABLE" && index !== void 0)
+    return { code, index, errno: count(o.errno) ?? 0, message };
+  return void 0;
+}
+
 // ../core/dist/block-jobs.js
 var kernels = chunkCipherImplementation === "native" ? qcapNative : void 0;
 function sealBlock(s, job) {
@@ -3645,14 +3674,17 @@ function openBlock(s, job) {
     readFully(job.from, s.input.subarray(0, job.length));
   if (kernels) {
     const k = job.key;
-    const r = kernels.openBlock(k && streamSubkey(k.fileKey), k?.aad ?? EMPTY, job.firstChunk, job.totalChunks, job.chunkSize, s.input, job.length, job.expected, s.output);
-    if (r >= 0)
-      return { plainLength: r };
-    const bad = r > -1e6 ? -1 - r : -1e6 - r;
-    const index = job.firstChunk + bad;
-    if (r > -1e6)
-      fail("integrity", `chunk ${index} does not match the signed digest`);
-    authFailed(index);
+    try {
+      const plainLength = kernels.openBlock(k && streamSubkey(k.fileKey), k?.aad ?? EMPTY, job.firstChunk, job.totalChunks, job.chunkSize, s.input, job.length, job.expected, s.output);
+      return { plainLength };
+    } catch (e) {
+      const f = nativeFailure(e);
+      if (f?.code === "QCAP_CHUNK_MISMATCH")
+        fail("integrity", `chunk ${job.firstChunk + f.chunk} does not match the signed digest`);
+      if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC")
+        authFailed(job.firstChunk + f.chunk);
+      throw e;
+    }
   }
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;

@@ -18,6 +18,7 @@ import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
 import { equalBytes } from "./hash/hex.js";
 import { qcapNative } from "./native.js";
+import { nativeFailure } from "./native-errors.js";
 
 /** The native block kernels, used when the native STREAM engine passed its known-answer test. */
 const kernels = chunkCipherImplementation === "native" ? qcapNative : undefined;
@@ -83,22 +84,26 @@ export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
   if (job.from) readFully(job.from, s.input.subarray(0, job.length));
   if (kernels) {
     const k = job.key;
-    const r = kernels.openBlock(
-      k && streamSubkey(k.fileKey),
-      k?.aad ?? EMPTY,
-      job.firstChunk,
-      job.totalChunks,
-      job.chunkSize,
-      s.input,
-      job.length,
-      job.expected,
-      s.output,
-    );
-    if (r >= 0) return { plainLength: r };
-    const bad = r > -1_000_000 ? -1 - r : -1_000_000 - r;
-    const index = job.firstChunk + bad;
-    if (r > -1_000_000) fail("integrity", `chunk ${index} does not match the signed digest`);
-    authFailed(index);
+    try {
+      const plainLength = kernels.openBlock(
+        k && streamSubkey(k.fileKey),
+        k?.aad ?? EMPTY,
+        job.firstChunk,
+        job.totalChunks,
+        job.chunkSize,
+        s.input,
+        job.length,
+        job.expected,
+        s.output,
+      );
+      return { plainLength };
+    } catch (e) {
+      const f = nativeFailure(e);
+      if (f?.code === "QCAP_CHUNK_MISMATCH")
+        fail("integrity", `chunk ${job.firstChunk + f.chunk} does not match the signed digest`);
+      if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC") authFailed(job.firstChunk + f.chunk);
+      throw e;
+    }
   }
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;
   let at = 0;

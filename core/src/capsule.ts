@@ -29,6 +29,7 @@ import {
   storedChunkSize,
 } from "./manifest.js";
 import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
+import { nativeFailure } from "./native-errors.js";
 import {
   computeLayout,
   dataDescriptor,
@@ -330,9 +331,9 @@ export class Capsule {
         const fd = this.source.fd as number;
         const position = e.placed.dataOffset + at;
         const threads = nativeThreads();
-        const r =
-          into && subkey
-            ? await na.openFileChunks(
+        try {
+          await (into && subkey
+            ? na.openFileChunks(
                 fd,
                 position,
                 length,
@@ -346,10 +347,15 @@ export class Capsule {
                 first * PLAIN_CHUNK,
                 threads,
               )
-            : await na.checkFileChunks(fd, position, length, e.chunkSize, expected, threads);
-        if (r === -2) fail("integrity", `${e.name}: truncated`);
-        if (r >= 0) fail("integrity", `${e.name}: chunk ${first + r} does not match the signed digest`);
-        if (r <= -3) authFailed(first - 3 - r);
+            : na.checkFileChunks(fd, position, length, e.chunkSize, expected, threads));
+        } catch (err) {
+          const f = nativeFailure(err);
+          if (f?.code === "QCAP_TRUNCATED") fail("integrity", `${e.name}: truncated`);
+          if (f?.code === "QCAP_CHUNK_MISMATCH")
+            fail("integrity", `${e.name}: chunk ${first + f.chunk} does not match the signed digest`);
+          if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC") authFailed(first + f.chunk);
+          throw err;
+        }
         onProgress?.(into ? length - n * TAG_BYTES : length);
       }
     } finally {

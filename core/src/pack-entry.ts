@@ -17,6 +17,7 @@ import { toHex } from "./hash/hex.js";
 import { chunkCount, TreeBuilder } from "./integrity/tree.js";
 import { entryStoredSize, type ManifestEntry, MODE_EXEC, MODE_FILE, storedChunkSize } from "./manifest.js";
 import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
+import { nativeFailure as nativeError } from "./native-errors.js";
 import type { PackInput, PackOptions } from "./pack.js";
 import type { ZipWriter } from "./zip/writer.js";
 
@@ -224,10 +225,11 @@ async function writeNatively(
 
 /** The error of a failed native call: reads name the input; writes go to the sink, which names its file. */
 function nativeFailure(name: string, e: unknown): never {
-  const message = e instanceof Error ? e.message : String(e);
-  if (message.startsWith("read: changed")) fail("input", `${name}: ${message.slice("read: ".length)}`);
-  if (message.startsWith("read: ")) fail("input", `cannot read ${name}: ${message.slice("read: ".length)}`);
-  throw new Error(message.replace(/^write: /, ""));
+  const f = nativeError(e);
+  if (f?.code === "QCAP_FILE_CHANGED") fail("input", `${name}: changed while reading (shrank)`);
+  if (f?.code === "QCAP_READ_FAILED") fail("input", `cannot read ${name}: ${f.message}`);
+  if (f?.code === "QCAP_WRITE_FAILED") throw new Error(f.message);
+  throw e;
 }
 
 /**

@@ -9,6 +9,7 @@ import { fail } from "./errors.js";
 import { localPathOf } from "./inputs-node.js";
 import { fsReason } from "./io/source-node.js";
 import { nativeThreads, qcapNative } from "./native.js";
+import { nativeFailure } from "./native-errors.js";
 import type { SmallFileBatcher } from "./pack.js";
 
 /** Files per batch, and stored bytes per batch at most (one batch is sealed while the last is written). */
@@ -26,29 +27,31 @@ export function nativeSmallFiles(): SmallFileBatcher | undefined {
     accepts: (input) => localPathOf(input) !== undefined && input.size <= PLAIN_CHUNK,
     async seal(jobs, keys) {
       const paths = jobs.map((j) => localPathOf(j.input) as string);
-      const r = await na.sealSmallFiles(
-        paths,
-        jobs.map((j) => j.input.size),
-        keys ? jobs.map((j) => j.name) : null,
-        keys?.prk,
-        keys?.capsuleId,
-        nativeThreads(),
-      );
-      if (r.failed >= 0) {
-        const job = jobs[r.failed] as (typeof jobs)[number];
-        const path = paths[r.failed] as string;
-        if (r.failedRead > job.input.size) fail("input", `${job.input.name}: changed while packing (grew)`);
-        if (r.failedRead >= 0) {
-          const expected = `expected ${job.input.size} bytes, read ${r.failedRead}`;
+      try {
+        return await na.sealSmallFiles(
+          paths,
+          jobs.map((j) => j.input.size),
+          keys ? jobs.map((j) => j.name) : null,
+          keys?.prk,
+          keys?.capsuleId,
+          nativeThreads(),
+        );
+      } catch (e) {
+        const f = nativeFailure(e);
+        const job = f && "index" in f && f.index !== undefined ? jobs[f.index] : undefined;
+        if (!f || !job) throw e;
+        if (f.code === "QCAP_FILE_CHANGED" && f.read !== undefined) {
+          if (f.read > job.input.size) fail("input", `${job.input.name}: changed while packing (grew)`);
+          const expected = `expected ${job.input.size} bytes, read ${f.read}`;
           fail("input", `${job.input.name}: changed while packing (${expected})`);
         }
-        const code = r.failedErrno > 0 ? getSystemErrorName(-r.failedErrno) : undefined;
-        fail(
-          "input",
-          `cannot read ${path}: ${fsReason(Object.assign(new Error(r.failedMessage), { code }))}`,
-        );
+        if (f.code === "QCAP_FILE_UNREADABLE") {
+          const code = f.errno > 0 ? getSystemErrorName(-f.errno) : undefined;
+          const path = localPathOf(job.input) as string;
+          fail("input", `cannot read ${path}: ${fsReason(Object.assign(new Error(f.message), { code }))}`);
+        }
+        throw e;
       }
-      return r;
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule.js";
@@ -129,11 +130,45 @@ describe.skipIf(!built)("native block kernels", () => {
     expect(open(want.stored, null)).toBe(want.stored.length);
     const altered = want.stored.slice();
     altered[2 * STORED_CHUNK + 5] ^= 1;
-    expect(open(altered, key)).toBe(-(1 + 2));
+    // Failures are Errors with a code and the chunk's number within the block, not sentinel values.
+    expect(() => open(altered, key)).toThrow(
+      expect.objectContaining({ code: "QCAP_CHUNK_MISMATCH", chunk: 2 }),
+    );
     // Digests that match but a wrong key: chunk 0 fails to authenticate, and nothing is released.
     out.fill(0xaa);
-    expect(open(want.stored, pseudoRandom(32, 99))).toBe(-1_000_000);
+    expect(() => open(want.stored, pseudoRandom(32, 99))).toThrow(
+      expect.objectContaining({ code: "QCAP_CHUNK_NOT_AUTHENTIC", chunk: 0 }),
+    );
     expect(out.subarray(0, PLAIN_CHUNK).every((b) => b === 0)).toBe(true);
+  });
+
+  it("refuses output buffers that overlap an input, so Rust never holds aliasing slices", async () => {
+    const buf = new Uint8Array(4 * STORED_CHUNK);
+    const subkey = streamSubkey(key);
+    const overlap = expect.objectContaining({ code: "QCAP_BUFFER_OVERLAP" });
+    expect(() => na().chunkSeal(subkey, aad, 0, true, buf.subarray(0, 100), buf.subarray(50, 200))).toThrow(
+      overlap,
+    );
+    expect(() => na().chunkOpen(subkey, aad, 0, true, buf.subarray(0, 116), buf.subarray(0, 100))).toThrow(
+      overlap,
+    );
+    expect(() => na().blake3Into(buf.subarray(0, 64), buf.subarray(32, 64))).toThrow(overlap);
+    const digests = new Uint8Array(32);
+    expect(() =>
+      na().sealBlock(subkey, aad, 0, 1, buf.subarray(0, 100), 100, buf.subarray(64, 300), digests),
+    ).toThrow(overlap);
+    expect(() =>
+      na().openBlock(subkey, aad, 0, 1, STORED_CHUNK, buf.subarray(0, 116), 116, digests, buf.subarray(100)),
+    ).toThrow(overlap);
+    // Adjacent views of one buffer do not overlap.
+    na().chunkSeal(subkey, aad, 0, true, buf.subarray(0, 100), buf.subarray(100, 216));
+    // Batches reject with codes too, naming the file of the batch that failed (errno 2: ENOENT).
+    const missing = join(tmpdir(), `qcap-missing-${process.pid}`);
+    await expect(na().sealSmallFiles([missing], [1], null, null, null, 1)).rejects.toMatchObject({
+      code: "QCAP_FILE_UNREADABLE",
+      index: 0,
+      errno: 2,
+    });
   });
 
   it("computes HChaCha20 as the draft's vector and the JS implementation do", () => {
@@ -208,9 +243,13 @@ describe.skipIf(!built)("native checks of local capsules (verify)", () => {
     try {
       const size = readFileSync(path).length;
       const expected = new Uint8Array(32 * 200);
-      expect(await na.checkFileChunks(fd, size - 1000, 200 * 65536, 65536, expected, 2)).toBe(-2);
+      await expect(na.checkFileChunks(fd, size - 1000, 200 * 65536, 65536, expected, 2)).rejects.toThrow(
+        expect.objectContaining({ code: "QCAP_TRUNCATED" }),
+      );
       // Digests that cannot match: chunk 0 is reported, whatever thread saw which block.
-      expect(await na.checkFileChunks(fd, dataOffset, 64 * 65536, 65536, expected, 2)).toBe(0);
+      await expect(na.checkFileChunks(fd, dataOffset, 64 * 65536, 65536, expected, 2)).rejects.toThrow(
+        expect.objectContaining({ code: "QCAP_CHUNK_MISMATCH", chunk: 0 }),
+      );
     } finally {
       closeSync(fd);
     }

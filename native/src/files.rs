@@ -1,7 +1,7 @@
 //! File-to-file kernels: a region of a file sealed into another, or checked, with positioned I/O on
 //! threads of their own (the calling thread is free meanwhile: these are Node async tasks).
 
-use crate::{index_of, key_of, nonce_of, range_err, PLAIN_CHUNK, TAG};
+use crate::{index_of, key_of, nonce_of, range_err, Failure, PLAIN_CHUNK, TAG};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use ring::aead::{Aad, Tag};
@@ -16,6 +16,8 @@ pub struct CheckFileChunks {
   expected: Vec<u8>,
   threads: usize,
   decrypt: Option<Decrypt>,
+  /// Set by `compute` for `reject`, which makes the coded error on the JavaScript thread.
+  failure: Option<Failure>,
 }
 
 /// Where and how `open_file_chunks` decrypts: the entry's STREAM key, its chunk numbering, and the
@@ -29,34 +31,31 @@ struct Decrypt {
   out_position: u64,
 }
 
-/// Result codes besides a bad chunk's index (>= 0: it does not match its digest).
-const ALL_MATCH: i64 = -1;
-const TRUNCATED: i64 = -2;
-/// `-(NOT_AUTHENTIC + i)`: chunk `i` matches its digest but does not authenticate.
-const NOT_AUTHENTIC: i64 = 3;
-
 /// What went wrong first (lowest chunk index) in a region.
 enum Problem {
   Mismatch,
   NotAuthentic,
   Truncated,
-  Io(String),
+  Read(String),
+  Write(String),
 }
 
 #[cfg(unix)]
 impl Task for CheckFileChunks {
-  type Output = i64;
-  type JsValue = i64;
+  type Output = ();
+  type JsValue = ();
 
-  fn compute(&mut self) -> Result<i64> {
+  fn compute(&mut self) -> Result<()> {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
     use std::sync::atomic::{AtomicU64, Ordering};
-    // Borrowed: the caller owns the descriptors and keeps them open until the promise settles.
+    // SAFETY: borrowed descriptors: the caller owns them and keeps them open until the promise
+    // settles, and ManuallyDrop never closes them here.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
     let out = self
       .decrypt
       .as_ref()
+      // SAFETY: as above, for the output descriptor.
       .map(|d| std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(d.out_fd) }));
     let chunk = self.chunk_size as u64;
     let chunks = self.length.div_ceil(chunk);
@@ -97,7 +96,7 @@ impl Task for CheckFileChunks {
               let p = if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Problem::Truncated
               } else {
-                Problem::Io(format!("read: {e}"))
+                Problem::Read(e.to_string())
               };
               report(b * block_chunks, p);
               return;
@@ -144,7 +143,7 @@ impl Task for CheckFileChunks {
             if let (Some(d), Some(out)) = (&self.decrypt, &out) {
               let at = d.out_position + b * block_chunks * PLAIN_CHUNK as u64;
               if let Err(e) = out.write_all_at(&plain[..plain_len], at) {
-                report(b * block_chunks, Problem::Io(format!("write: {e}")));
+                report(b * block_chunks, Problem::Write(e.to_string()));
                 return;
               }
             }
@@ -152,17 +151,27 @@ impl Task for CheckFileChunks {
         });
       }
     });
-    match first.into_inner().unwrap() {
-      None => Ok(ALL_MATCH),
-      Some((i, Problem::Mismatch)) => Ok(i as i64),
-      Some((i, Problem::NotAuthentic)) => Ok(-(NOT_AUTHENTIC + i as i64)),
-      Some((_, Problem::Truncated)) => Ok(TRUNCATED),
-      Some((_, Problem::Io(e))) => Err(Error::new(Status::GenericFailure, e)),
-    }
+    let failure = match first.into_inner().unwrap() {
+      None => return Ok(()),
+      Some((i, Problem::Mismatch)) => Failure::Mismatch(i),
+      Some((i, Problem::NotAuthentic)) => Failure::NotAuthentic(i),
+      Some((_, Problem::Truncated)) => Failure::Truncated,
+      Some((_, Problem::Read(e))) => Failure::Read(e),
+      Some((_, Problem::Write(e))) => Failure::Write(e),
+    };
+    self.failure = Some(failure);
+    Err(Error::new(Status::GenericFailure, "chunk check failed"))
   }
 
-  fn resolve(&mut self, _env: Env, output: i64) -> Result<i64> {
-    Ok(output)
+  fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+    Ok(())
+  }
+
+  fn reject(&mut self, env: Env, err: Error) -> Result<()> {
+    Err(match self.failure.take() {
+      Some(f) => f.into_error(&env),
+      None => err,
+    })
   }
 }
 
@@ -193,16 +202,17 @@ fn check_task(
     expected: expected.to_vec(),
     threads: threads.clamp(1, 16) as usize,
     decrypt,
+    failure: None,
   }))
 }
 
 /// Reads `length` stored bytes of a file at `position` (chunks of `chunk_size` bytes) with
 /// positioned reads on `threads` threads and checks each chunk's BLAKE3 digest against `expected`
-/// (32 bytes per chunk; the last chunk may be short). Resolves to -1 when all match, the index of
-/// the first chunk that does not, or -2 when the file ends early; rejects on a read error. `fd`
-/// must stay open until the promise settles.
+/// (32 bytes per chunk; the last chunk may be short). Resolves when all match; rejects with code
+/// `QCAP_CHUNK_MISMATCH` (and `chunk`, the first that does not) or `QCAP_TRUNCATED` when the file
+/// ends early, or `QCAP_READ_FAILED` on a read error. `fd` must stay open until the promise settles.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<void>")]
 pub fn check_file_chunks(
   fd: i32,
   position: f64,
@@ -216,10 +226,11 @@ pub fn check_file_chunks(
 
 /// `check_file_chunks`, and each chunk that matches is decrypted (chunk `first + i` of an entry of
 /// `total` chunks, with `subkey` and `aad`) and its plaintext written at `out_position` of `out_fd`
-/// plus 65536 bytes per chunk before it. Resolves as `check_file_chunks` does, or to `-(3 + i)` when
-/// chunk `i` matches its digest but does not authenticate; rejects with "read: …" or "write: …".
+/// plus 65536 bytes per chunk before it. Settles as `check_file_chunks` does, or rejects with code
+/// `QCAP_CHUNK_NOT_AUTHENTIC` when chunk `chunk` matches its digest but does not authenticate, or
+/// with `QCAP_READ_FAILED` or `QCAP_WRITE_FAILED`.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<void>")]
 #[allow(clippy::too_many_arguments)]
 pub fn open_file_chunks(
   fd: i32,
@@ -273,6 +284,8 @@ pub struct SealFileChunks {
   first: u64,
   total: u64,
   threads: usize,
+  /// Set by `compute` for `reject`, which makes the coded error on the JavaScript thread.
+  failure: Option<Failure>,
 }
 
 #[cfg(unix)]
@@ -284,8 +297,10 @@ impl Task for SealFileChunks {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    // Borrowed: the caller owns both descriptors and keeps them open until the promise settles.
+    // SAFETY: borrowed descriptors: the caller owns both and keeps them open until the promise
+    // settles, and ManuallyDrop never closes them here.
     let input = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.in_fd) });
+    // SAFETY: as above, for the output descriptor.
     let output = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.out_fd) });
     let key = self.subkey.as_ref().map(|k| key_of(k)).transpose()?;
     let tag = if key.is_some() { TAG } else { 0 };
@@ -295,10 +310,10 @@ impl Task for SealFileChunks {
     let blocks = chunks.div_ceil(block_chunks);
     let next = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let error = std::sync::Mutex::new(None::<Error>);
+    let error = std::sync::Mutex::new(None::<Failure>);
     let digests = std::sync::Mutex::new(vec![0u8; chunks as usize * 32]);
     let crcs = std::sync::Mutex::new(vec![None::<crc32fast::Hasher>; blocks as usize]);
-    let fail = |e: Error| {
+    let fail = |e: Failure| {
       failed.store(true, Ordering::Relaxed);
       error.lock().unwrap().get_or_insert(e);
     };
@@ -316,12 +331,14 @@ impl Task for SealFileChunks {
             let start = b * block_chunks * chunk;
             let len = (block_chunks * chunk).min(self.length - start) as usize;
             if let Err(e) = input.read_exact_at(&mut plain[..len], self.in_position + start) {
-              let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                "changed while reading (shrank)".to_owned()
+              return fail(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Failure::Changed {
+                  index: None,
+                  read: None,
+                }
               } else {
-                e.to_string()
-              };
-              return fail(Error::new(Status::GenericFailure, format!("read: {msg}")));
+                Failure::Read(e.to_string())
+              });
             }
             let n_chunks = len.div_ceil(PLAIN_CHUNK).max(1);
             let mut out = 0;
@@ -339,7 +356,7 @@ impl Task for SealFileChunks {
                   data,
                 ) {
                   Ok(tg) => t.copy_from_slice(tg.as_ref()),
-                  Err(_) => return fail(range_err("chunk too large")),
+                  Err(_) => return fail(Failure::Other(range_err("chunk too large"))),
                 }
               }
               block_digests[c * 32..c * 32 + 32].copy_from_slice(blake3::hash(s).as_bytes());
@@ -348,7 +365,7 @@ impl Task for SealFileChunks {
             }
             let at = self.out_position + start + b * block_chunks * tag as u64;
             if let Err(e) = output.write_all_at(&stored[..out], at) {
-              return fail(Error::new(Status::GenericFailure, format!("write: {e}")));
+              return fail(Failure::Write(e.to_string()));
             }
             let first = (b * block_chunks) as usize * 32;
             digests.lock().unwrap()[first..first + n_chunks * 32]
@@ -358,8 +375,9 @@ impl Task for SealFileChunks {
         });
       }
     });
-    if let Some(e) = error.lock().unwrap().take() {
-      return Err(e);
+    if let Some(f) = error.lock().unwrap().take() {
+      self.failure = Some(f);
+      return Err(Error::new(Status::GenericFailure, "sealing failed"));
     }
     let mut crc = crc32fast::Hasher::new();
     for h in crcs.into_inner().unwrap() {
@@ -374,15 +392,23 @@ impl Task for SealFileChunks {
       crc32,
     })
   }
+
+  fn reject(&mut self, env: Env, err: Error) -> Result<SealedRegion> {
+    Err(match self.failure.take() {
+      Some(f) => f.into_error(&env),
+      None => err,
+    })
+  }
 }
 
 /// Seals (or, without `subkey`, copies) the plaintext `length` bytes at `in_position` of `in_fd`,
 /// chunks `first..` of an entry of `total` chunks, and writes the stored
 /// bytes at `out_position` of `out_fd` with positioned writes, reading, sealing and hashing on
-/// `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes.
-/// Both descriptors must stay open until the promise settles.
+/// `threads` threads. Resolves to the stored chunks' digests and the CRC-32 of the stored bytes;
+/// rejects with code `QCAP_READ_FAILED`, `QCAP_FILE_CHANGED` (the input shrank) or
+/// `QCAP_WRITE_FAILED`. Both descriptors must stay open until the promise settles.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<SealedRegion>")]
 #[allow(clippy::too_many_arguments)]
 pub fn seal_file_chunks(
   in_fd: i32,
@@ -414,5 +440,6 @@ pub fn seal_file_chunks(
     first: index_of(first)?,
     total: index_of(total)?,
     threads: threads.clamp(1, 16) as usize,
+    failure: None,
   }))
 }

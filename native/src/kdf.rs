@@ -50,3 +50,30 @@ pub fn hchacha20_subkey(key: &[u8], nonce: &[u8]) -> Result<Buffer> {
     .map_err(|_| range_err("nonce must be 16 bytes"))?;
   Ok(hchacha20(k, n).to_vec().into())
 }
+
+#[cfg(test)]
+mod tests {
+  use super::hchacha20;
+  use crate::test_vectors::{field, hex};
+
+  #[test]
+  fn stream_subkey_known_answer() {
+    // stream.json: subkey = HChaCha20(fileKey, 0x00 * 16).
+    let json = include_str!("../../core/test-vectors/stream.json");
+    let key: [u8; 32] = hex(field(json, "fileKey")).try_into().unwrap();
+    assert_eq!(hchacha20(&key, &[0; 16]).to_vec(), hex(field(json, "subkey")));
+  }
+
+  #[test]
+  fn draft_known_answer() {
+    // draft-irtf-cfrg-xchacha-03 §2.2.1.
+    let key: [u8; 32] = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+      .try_into()
+      .unwrap();
+    let nonce: [u8; 16] = hex("000000090000004a0000000031415927").try_into().unwrap();
+    assert_eq!(
+      hchacha20(&key, &nonce).to_vec(),
+      hex("82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc")
+    );
+  }
+}

@@ -85,7 +85,7 @@ impl Task for ListTree {
 /// Lists every file below `dir` without following symbolic links (lstat), for packing a folder.
 /// Rejects with the OS error of the first folder or entry that cannot be read.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<Tree>")]
 pub fn list_tree(dir: String) -> AsyncTask<ListTree> {
   AsyncTask::new(ListTree { root: dir.into() })
 }

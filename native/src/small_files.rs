@@ -2,7 +2,7 @@
 //! §5.2), so that thousands of files cost no per-file calls from JavaScript.
 
 use crate::kdf::hchacha20;
-use crate::{index_of, key_of, nonce_of, range_err, PLAIN_CHUNK, TAG};
+use crate::{index_of, key_of, nonce_of, range_err, Failure, PLAIN_CHUNK, TAG};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use ring::aead::{Aad, LessSafeKey};
@@ -16,13 +16,6 @@ pub struct SmallFilesSealed {
   pub digests: Buffer,
   /// CRC-32 of each file's stored bytes.
   pub crcs: Vec<u32>,
-  /// Index of the first file that could not be read or did not have its expected size, or -1.
-  pub failed: i32,
-  /// For `failed`: the bytes read (up to its size + 1), or -1 when it could not be opened or read.
-  pub failed_read: f64,
-  /// For `failed` with `failed_read` -1: the OS error code (errno) and message.
-  pub failed_errno: i32,
-  pub failed_message: String,
 }
 
 /// One batch of small files for `seal_small_files`.
@@ -33,6 +26,8 @@ pub struct SealSmallFiles {
   /// output of the master key and the capsule id. None: stored in the clear.
   keys: Option<BatchKeys>,
   threads: usize,
+  /// Set by `compute` for `reject`, which makes the coded error on the JavaScript thread.
+  failure: Option<Failure>,
 }
 
 struct BatchKeys {
@@ -169,27 +164,42 @@ impl Task for SealSmallFiles {
         });
       }
     });
+    if let Some((index, read, errno, message)) = first_bad.into_inner().unwrap() {
+      self.failure = Some(if read >= 0.0 {
+        Failure::Changed {
+          index: Some(index),
+          read: Some(read as u64),
+        }
+      } else if message == "chunk too large" {
+        Failure::Other(range_err("chunk too large"))
+      } else {
+        Failure::Unreadable {
+          index,
+          errno,
+          message,
+        }
+      });
+      return Err(Error::new(Status::GenericFailure, "a file of the batch failed"));
+    }
     Ok(SmallFilesSealedData {
       stored: stored.into_inner().unwrap(),
       digests: digests.into_inner().unwrap(),
       crcs: crcs.into_inner().unwrap(),
-      failed: first_bad.into_inner().unwrap(),
     })
   }
 
   fn resolve(&mut self, _env: Env, out: SmallFilesSealedData) -> Result<SmallFilesSealed> {
-    let (failed, failed_read, failed_errno, failed_message) = match out.failed {
-      None => (-1, 0.0, 0, String::new()),
-      Some((i, read, errno, msg)) => (i as i32, read, errno, msg),
-    };
     Ok(SmallFilesSealed {
       stored: out.stored.into(),
       digests: out.digests.into(),
       crcs: out.crcs,
-      failed,
-      failed_read,
-      failed_errno,
-      failed_message,
+    })
+  }
+
+  fn reject(&mut self, env: Env, err: Error) -> Result<SmallFilesSealed> {
+    Err(match self.failure.take() {
+      Some(f) => f.into_error(&env),
+      None => err,
     })
   }
 }
@@ -198,7 +208,6 @@ pub struct SmallFilesSealedData {
   stored: Vec<u8>,
   digests: Vec<u8>,
   crcs: Vec<u32>,
-  failed: Option<(usize, f64, i32, String)>,
 }
 
 #[cfg(target_os = "linux")]
@@ -217,9 +226,11 @@ fn libc_o_nofollow() -> i32 {
 /// Reads whole small files (each at most 65536 bytes: one chunk) and seals each as its own entry
 /// (chunk 0, last) or, without `prk`, stores it in the clear, on `threads` threads. Sealed, each
 /// file's key and associated data derive from its entry name (`names`), `prk` (the HKDF-Extract of
-/// the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2).
+/// the master key with the capsule id as salt, SPEC §5.1) and `capsule_id` (§5.2). Rejects with code
+/// `QCAP_FILE_CHANGED` (`index`, `read`: the bytes read, up to its size + 1) or `QCAP_FILE_UNREADABLE`
+/// (`index`, `errno`) for the first file of the batch that fails.
 #[cfg(unix)]
-#[napi]
+#[napi(ts_return_type = "Promise<SmallFilesSealed>")]
 pub fn seal_small_files(
   paths: Vec<String>,
   sizes: Vec<f64>,
@@ -261,5 +272,6 @@ pub fn seal_small_files(
     sizes: s,
     keys,
     threads: threads.clamp(1, 16) as usize,
+    failure: None,
   }))
 }

@@ -20,13 +20,10 @@ import {
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
+import { print, printJson } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
 import { progress } from "./progress.js";
-
-const print = (s: string): void => {
-  process.stdout.write(`${s}\n`);
-};
-const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
+import { openTrusted, pinnedText, resigning, type TrustOpts } from "./trust.js";
 
 export interface KeyOpts extends GrantUseOpts {
   identity?: string[];
@@ -66,6 +63,8 @@ interface SealOpts {
   passphrase?: boolean;
   hideNames?: boolean;
   json?: boolean;
+  /** Extra members of the --json summary. */
+  report?: Record<string, unknown>;
 }
 
 async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
@@ -103,6 +102,7 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
     recipients: (result.manifest.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? r.kid : r.type)),
     entries: result.manifest.entries.length,
     bytes: result.size,
+    ...o.report,
   };
   if (o.json) printJson(summary);
   else {
@@ -126,13 +126,14 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
   const capsule = await openCapsule(input, { trust: await loadTrusted(o.trust ?? []) });
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
+    const resigned = resigning(capsule, (await loadSigningKey(o.signKey)).publicKey);
     const inputs: PackInput[] = capsule.manifest.entries.map((e) => ({
       name: e.name,
       size: e.size,
       mode: e.mode,
       read: () => plainChunks(capsule, e.name),
     }));
-    await packTo(inputs, o);
+    await packTo(inputs, resigned ? { ...o, report: { resigned } } : o);
   } finally {
     await capsule.source.close();
   }
@@ -142,17 +143,17 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
 
 export async function verifyCommand(
   location: string,
-  o: {
-    trust?: string[];
+  o: TrustOpts & {
     json?: boolean;
     cap?: string;
+    capIdentity?: string[];
     revocations?: string;
     purpose?: string;
   } & AttestationOpts,
 ) {
   const trust = await loadTrusted(o.trust ?? []);
   const attestationInputs = await loadAttestationInputs(o);
-  const capsule = await openCapsule(location, { trust });
+  const { capsule, signer } = await openTrusted(location, o);
   try {
     const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
     const bar = progress(`verifying ${location}`, total, !o.json);
@@ -167,6 +168,7 @@ export async function verifyCommand(
       : undefined;
     const grantParts = await verifyGrantParts(capsule, {
       ...(o.cap !== undefined ? { cap: o.cap } : {}),
+      ...(o.capIdentity !== undefined ? { identity: o.capIdentity } : {}),
       ...(o.revocations !== undefined ? { revocations: o.revocations } : {}),
       ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
     });
@@ -175,7 +177,8 @@ export async function verifyCommand(
       capsule: location,
       root: capsule.manifest.root,
       issuer: capsule.manifest.issuer,
-      issuerTrusted: trust.length > 0,
+      issuerTrusted: signer.pinned !== null,
+      signer,
       sealed: capsule.sealed,
       entries: capsule.manifest.entries.length,
       bytes: capsule.source.size,
@@ -185,9 +188,7 @@ export async function verifyCommand(
     if (o.json) return printJson(result);
     print(`OK ${location}: signature and ${result.entries} entries verified`);
     print(`root   ${result.root}`);
-    print(
-      `issuer ${result.issuer}${trust.length > 0 ? " (trusted)" : " (not pinned: pass --trust to require a key)"}`,
-    );
+    print(`issuer ${result.issuer} (fingerprint ${signer.fingerprint}, ${pinnedText(signer)})`);
     if (attestation?.mode === "keyless")
       print(
         `attestation OK: ${attestation.identity} (issuer ${attestation.issuer}), sha256 ${attestation.sha256}`,
@@ -230,9 +231,9 @@ function entryNameOf(path: string): string {
 export async function catCommand(
   location: string,
   path: string,
-  o: KeyOpts & { offset?: string; length?: string; trust?: string[] },
+  o: KeyOpts & TrustOpts & { offset?: string; length?: string },
 ) {
-  const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
+  const { capsule, report } = await openTrusted(location, o);
   try {
     const { keys, names } = await entryKeys(capsule, o);
     const wanted = entryNameOf(path);
@@ -244,11 +245,12 @@ export async function catCommand(
       );
     if (o.offset === undefined && o.length === undefined) {
       for await (const b of plainChunks(capsule, entry, keys)) await write(b);
-      return;
+      return report();
     }
     const offset = parseCount(o.offset ?? "0", "--offset");
     const length = o.length === undefined ? e.size - offset : parseCount(o.length, "--length");
     for await (const b of rangePlainChunks(capsule, entry, offset, length, keys)) await write(b);
+    report();
   } finally {
     await capsule.source.close();
   }
@@ -267,11 +269,10 @@ export async function openCommand(
     path?: string[];
     force?: boolean;
     metaOut?: string;
-    trust?: string[];
     json?: boolean;
-  },
+  } & TrustOpts,
 ) {
-  const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
+  const { capsule, signer, report } = await openTrusted(location, o);
   try {
     const { keys, names, grant } = await entryKeys(capsule, o);
     const globs = o.path ?? [];
@@ -309,11 +310,13 @@ export async function openCommand(
       },
     );
     bar.done();
+    report();
     const result = {
       ok: true,
       output: o.output,
       files: items.map((i) => i.path),
       root: capsule.manifest.root,
+      signer,
       ...(grant ? { grant } : {}),
     };
     if (o.json) return printJson(result);

@@ -1,13 +1,12 @@
 /** The grant side of `open`, `cat`, `verify` and `inspect`: --cap, --revocations, --purpose, cap.json. */
-import { x25519 } from "@noble/curves/ed25519.js";
 import type { Capsule } from "../capsule.js";
-import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
-import { type CheckedGrant, checkGrant, describeGrant, grantEntryKeys, parseGrant } from "../grant/grant.js";
+import { type CheckedGrant, describeGrant, grantEntryKeys, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, verifyRevocationList } from "../grant/revocation.js";
 import { formatRfc3339 } from "../grant/time.js";
 import { startsWithBrace } from "../io/limited-read-node.js";
 import type { EntryKeys } from "../unlock.js";
+import { checkGrantFor } from "./grant-check.js";
 import { loadRevocations, MAX_GRANT_BYTES, readGrant } from "./grant-io.js";
 import { loadIdentities, readText } from "./keys.js";
 import { now, print, printJson } from "./output.js";
@@ -20,9 +19,8 @@ export interface GrantUseOpts {
 }
 
 /**
- * Entry keys from a grant: checked against the capsule, the clock, the revocation list and the
- * identity (the one whose key id is the grant's audience, else the first, for a precise refusal).
- * `names` holds only the granted entries.
+ * Entry keys from a grant, after the one grant check (grant-check.ts) with the identities given (the
+ * default key's when none is). `names` holds only the granted entries.
  */
 export async function grantKeys(
   capsule: Capsule,
@@ -35,15 +33,19 @@ export async function grantKeys(
     ? await loadRevocations(o.revocations, capsule.manifest.issuer, t)
     : undefined;
   const identities = await loadIdentities(o.identity ?? [], true);
-  const aud = describeGrant(grant).audience;
-  const identity = identities.find((s) => kid(x25519.getPublicKey(s)) === aud) ?? identities[0];
-  const checked = checkGrant(grant, {
+  const { checked, keysOpenedBy } = await checkGrantFor(capsule, {
+    grant,
+    identities,
     now: t,
-    capsule,
-    ...(identity ? { identity } : {}),
     ...(revocations ? { revocations } : {}),
     ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
   });
+  if (keysOpenedBy === null) {
+    fail(
+      "unauthorized",
+      `the grant is for the audience ${checked.effective.audience}, not for these identities`,
+    );
+  }
   const entries = checked.entries ?? [];
   if (checked.effective.allow !== "read") {
     fail("unauthorized", "the grant allows inspect only: it holds no keys to read with");
@@ -55,12 +57,17 @@ export async function grantKeys(
   };
 }
 
-/** `verify --cap/--revocations`: the grant's or list's status against a verified capsule. */
+/**
+ * `verify --cap/--revocations`: the grant's or list's status against a verified capsule. The grant
+ * gets the same check as in `open`; without an identity its keys stay closed, and the result says so.
+ */
 export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
   const t = now();
   const revocations = o.revocations
     ? await loadRevocations(o.revocations, capsule.manifest.issuer, t)
     : undefined;
+  if ((o.identity ?? []).length > 0 && !o.cap)
+    fail("usage", "--cap-identity applies to a grant: give --cap FILE");
   const out: Record<string, unknown> = {};
   if (revocations) {
     out.revocations = {
@@ -73,12 +80,14 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
   if (o.cap) {
     if (!capsule.sealed) fail("usage", "the capsule is not sealed: it needs no grant");
     const grant = await readGrant(o.cap);
-    const c = checkGrant(grant, {
+    const r = await checkGrantFor(capsule, {
+      grant,
+      identities: await loadIdentities(o.identity ?? [], false),
       now: t,
-      capsule,
       ...(revocations ? { revocations } : {}),
       ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
     });
+    const c = r.checked;
     out.grant = {
       id: c.id,
       audience: c.effective.audience,
@@ -86,6 +95,11 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
       expires: c.effective.expires !== null ? formatRfc3339(c.effective.expires) : null,
       paths: c.effective.paths,
       attenuated: c.appended > 0,
+      verified: r.keysOpenedBy !== null,
+      keysOpenedBy: r.keysOpenedBy,
+      entries: c.entries?.length ?? null,
+      chainVerified: r.chainVerified,
+      notChecked: r.notChecked,
     };
   }
   return out;
@@ -95,8 +109,21 @@ export function printGrantParts(parts: Record<string, unknown>): void {
   const r = parts.revocations as { sequence: number; nextUpdate: string; revoked: number } | undefined;
   if (r)
     print(`revocation list OK: sequence ${r.sequence}, ${r.revoked} revoked, next update ${r.nextUpdate}`);
-  const g = parts.grant as { id: string; audience: string; expires: string | null } | undefined;
-  if (g) print(`grant OK: ${g.id} for ${g.audience}, expires ${g.expires ?? "never"}`);
+  const g = parts.grant as
+    | {
+        id: string;
+        audience: string;
+        expires: string | null;
+        verified: boolean;
+        entries: number | null;
+        notChecked: string[];
+      }
+    | undefined;
+  if (!g) return;
+  const what = `${g.id} for ${g.audience}, expires ${g.expires ?? "never"}`;
+  if (g.verified) print(`grant OK: ${what}, ${g.entries} entries unwrapped`);
+  else print(`grant NOT fully checked: ${what}`);
+  for (const n of g.notChecked) print(`  not checked: ${n}`);
 }
 
 /**

@@ -8,6 +8,7 @@ import { QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
 import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
+import { escapeText } from "./escape.js";
 import { fsErrorMessage } from "./fs-errors.js";
 import { registerGrant } from "./grant.js";
 import { registerInit } from "./init.js";
@@ -64,11 +65,17 @@ function program(): Command {
     .description("check the signature and every byte of a capsule (file or http(s) URL)")
     .argument("<capsule>", "path or URL")
     .option("--trust <key>", "require this issuer key: hex, PEM or key file (repeatable)", collect)
+    .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
     .option("--attestation <bundle>", "also verify this sigstore attestation bundle of the capsule")
     .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
     .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
     .option("--issuer <url>", "expected OIDC issuer of a keyless attestation (exact)")
-    .option("--cap <grant>", "also check this grant against the capsule: signature, caveats, expiry")
+    .option("--cap <grant>", "also check this grant as open does: signature, caveats, expiry, chain, keys")
+    .option(
+      "-i, --cap-identity <file>",
+      "the grant audience's X25519 identity, to open its keys (repeatable)",
+      collect,
+    )
     .option(
       "--revocations <file|url>",
       "check the issuer's signed revocation list (and the grant against it)",
@@ -92,6 +99,7 @@ function program(): Command {
       )
       .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
       .option("--trust <key>", "require this issuer key (repeatable)", collect)
+      .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
       .option("--cap <grant>", "open with a grant (cap.json): only the paths it allows")
       .option("--revocations <file|url>", "refuse a revoked grant (the issuer's signed revocation list)")
       .option("--purpose <word>", "the purpose you use the grant for, when it names one");
@@ -169,17 +177,17 @@ export async function main(argv: string[]): Promise<number> {
         : 2;
     }
     if (e instanceof QcapError) {
-      process.stderr.write(`qcap: ${e.message}\n`);
+      process.stderr.write(`qcap: ${escapeText(e.message)}\n`);
       return e.exitCode;
     }
     const err = e as NodeJS.ErrnoException;
     if (err?.code === "EPIPE") return 0;
     const fsMessage = fsErrorMessage(e);
     if (fsMessage !== undefined) {
-      process.stderr.write(`qcap: ${fsMessage}\n`);
+      process.stderr.write(`qcap: ${escapeText(fsMessage)}\n`);
       return 2;
     }
-    process.stderr.write(`qcap: unexpected error: ${err?.message ?? String(e)}\n`);
+    process.stderr.write(`qcap: unexpected error: ${escapeText(err?.message ?? String(e))}\n`);
     if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
     return 1;
   }

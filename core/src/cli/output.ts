@@ -6,13 +6,18 @@ import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
 import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
+import { escapeText } from "./escape.js";
 
+/** A line of text on stdout, untrusted characters escaped (escape.ts). */
 export const print = (s: string): void => {
-  process.stdout.write(`${s}\n`);
+  process.stdout.write(`${escapeText(s)}\n`);
 };
-export const printJson = (x: unknown): void => print(JSON.stringify(x, null, 2));
+/** JSON on stdout, exact: JSON.stringify escapes control characters itself. */
+export const printJson = (x: unknown): void => {
+  process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
+};
 export const warn = (s: string): void => {
-  process.stderr.write(`qcap: warning: ${s}\n`);
+  process.stderr.write(`qcap: warning: ${escapeText(s)}\n`);
 };
 
 /**

@@ -7,7 +7,8 @@ export const toHex = (bytes: Uint8Array): string => bytesToHex(bytes);
 
 /** True when `s` is lowercase hex of exactly `bytes` bytes. */
 export function isHex(s: unknown, bytes: number): s is string {
-  return typeof s === "string" && s.length === 2 * bytes && /^[0-9a-f]*$/.test(s);
+  // An integer count: callers pass `s.length / 2`, which an odd length must not satisfy.
+  return typeof s === "string" && Number.isInteger(bytes) && s.length === 2 * bytes && /^[0-9a-f]*$/.test(s);
 }
 
 /**

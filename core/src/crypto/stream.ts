@@ -266,7 +266,19 @@ export function streamSubkey(fileKey: Uint8Array): Uint8Array {
   return hchacha20(fileKey, new Uint8Array(16));
 }
 
-/** ring's ChaCha20-Poly1305 (BoringSSL's stitched assembly) through `@qcap/native`. */
+/** True when two views share bytes: the native kernels refuse such buffers (no aliasing in Rust). */
+function overlaps(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/**
+ * ring's ChaCha20-Poly1305 (BoringSSL's stitched assembly) through `@qcap/native`. The addon never
+ * writes over its input: an in-place call (allowed by ChunkCipher) copies the input first.
+ */
 function nativeFactory(na: QcapNative): ChunkCipherFactory {
   return (fileKey, aad) => {
     assertBytes(fileKey, 32, "fileKey");
@@ -276,14 +288,15 @@ function nativeFactory(na: QcapNative): ChunkCipherFactory {
       seal(index, last, plaintext, out) {
         const len = checkSeal(index, last, plaintext, out);
         const dst = out === undefined ? new Uint8Array(len) : out.subarray(0, len);
-        na.chunkSeal(subkey, ad, index, last, plaintext, dst);
+        na.chunkSeal(subkey, ad, index, last, overlaps(plaintext, dst) ? plaintext.slice() : plaintext, dst);
         return dst;
       },
       open(index, last, stored, out) {
         checkOpen(index, last, stored, out);
         const n = stored.length - TAG_BYTES;
         const dst = out === undefined ? new Uint8Array(n) : out.subarray(0, n);
-        return na.chunkOpen(subkey, ad, index, last, stored, dst) ? dst : authFailed(index);
+        const input = overlaps(stored, dst) ? stored.slice() : stored;
+        return na.chunkOpen(subkey, ad, index, last, input, dst) ? dst : authFailed(index);
       },
     };
   };
