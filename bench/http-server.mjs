@@ -71,6 +71,11 @@ const server = createServer((req, res) => {
   stream.pipe(res);
 });
 
+// Node closes idle keep-alive connections after 5 s; a client that spends longer checking a large
+// manifest between two requests would then meet a closed socket. Common servers keep them longer
+// (nginx 75 s, S3 about 20 s or more).
+server.keepAliveTimeout = 75_000;
+server.headersTimeout = 80_000;
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${server.address().port}\n`);
 });

@@ -11,12 +11,18 @@ export async function startServer(file) {
     child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
     child.once("exit", (c) => reject(new Error(`server exited (${c})`)));
   });
+  // The server must not outlive the bench, whichever way the bench ends.
+  const stopAtExit = () => child.kill("SIGTERM");
+  process.once("exit", stopAtExit);
   const base = `http://127.0.0.1:${port}`;
   return {
     url: `${base}/capsule.qcap`,
     /** {requests, bytes, log: [{method, range, status, bytes}]} since the last reset. */
     stats: async () => (await fetch(`${base}/stats`)).json(),
     reset: async () => (await fetch(`${base}/reset`)).json(),
-    stop: () => child.kill("SIGTERM"),
+    stop: () => {
+      process.off("exit", stopAtExit);
+      child.kill("SIGTERM");
+    },
   };
 }

@@ -73,6 +73,8 @@ export async function manyFiles(k) {
     for (const p of [dir, cap, tarAge, opened, ageOpened]) rmSync(p, { recursive: true, force: true });
   };
   clean();
+  // die() exits at once, past the finally below: the generated data goes then too.
+  process.once("exit", clean);
 
   log(`\ngenerating ${label} in folders of 1,000`);
   const gen = measure(process.execPath, [join(ROOT, "bench", "gen-files.mjs"), dir, String(n)]);
@@ -192,12 +194,13 @@ async function catHttp(k, cap, path, expected, label, runs) {
   const out = join(WORK, "many-cat.out");
   const cli = [];
   const lib = [];
+  let failure = null;
   try {
     for (let i = 0; i < runs; i++) {
       await server.reset();
       const r = await measureAsync(process.execPath, [CLI, "cat", server.url, path, "-i", k.key]);
       const s = await server.stats();
-      if (!expected.equals(r.stdout)) die("qcap cat over HTTP returned the wrong bytes");
+      if (!expected.equals(r.stdout)) throw new Error("qcap cat over HTTP returned the wrong bytes");
       cli.push({ seconds: r.seconds, rssKiB: r.rssKiB, ...s });
       log(
         `  qcap cat: ${r.seconds.toFixed(3)} s, ${r.rssKiB} KiB, ${s.requests} requests, ${fmt(s.bytes)} bytes (${s.log.map((l) => `${l.range ?? l.method}: ${l.bytes}`).join("; ")})`,
@@ -213,15 +216,19 @@ async function catHttp(k, cap, path, expected, label, runs) {
         String(expected.length),
         out,
       ]);
-      if (!expected.equals(readFileSync(out))) die("library read over HTTP returned the wrong bytes");
+      if (!expected.equals(readFileSync(out)))
+        throw new Error("library read over HTTP returned the wrong bytes");
       const j = JSON.parse(String(l.stdout));
       lib.push(j);
       log(`  in process: first read ${j.coldMs.toFixed(1)} ms, second ${j.warmMs.toFixed(1)} ms`);
     }
+  } catch (e) {
+    failure = e;
   } finally {
     server.stop();
     if (existsSync(out)) rmSync(out, { force: true });
   }
+  if (failure) die(String(failure.message ?? failure));
   const stored = lib[0].stored;
   const requests = Math.max(...cli.map((c) => c.requests));
   const bytes = Math.max(...cli.map((c) => c.bytes));
