@@ -27,6 +27,13 @@ export default defineConfig({
           testTimeout: 60_000,
         },
       },
+      {
+        test: {
+          name: "bench",
+          include: ["bench/test/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
       // Local control plane (kube-apiserver, S3, Fulcio, TSA): see testenv/README.md.
       testenvProject({ name: "e2e", include: ["testenv/test/**/*.test.ts"] }),
       testenvProject({ name: "action-e2e", include: ["action/test/e2e/*.test.ts"] }),

@@ -6,7 +6,8 @@
  * libraries' lazy initialisation); the second, at another offset, shows the steady state.
  *
  *   node bench/range-read.mjs URL KEYFILE ENTRY OFFSET LENGTH OUTFILE
- * prints {"coldMs", "warmMs", "requests", "bytes"} (of the first read) and writes its plaintext to OUTFILE.
+ * prints {"coldMs", "warmMs", "requests", "bytes", "stored"} (of the first read; stored: the entry's
+ * size in the archive) and writes its plaintext to OUTFILE.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import {
@@ -29,12 +30,13 @@ async function read(at) {
   const bytes = await readRange(capsule, entry, at, Number(length), masterEntryKeys(capsule, master));
   const ms = performance.now() - t0;
   await source.close();
-  return { ms, bytes, requests: source.requests, bytesRead: source.bytesRead };
+  const stored = capsule.entry(entry).stored;
+  return { ms, bytes, requests: source.requests, bytesRead: source.bytesRead, stored };
 }
 
 const cold = await read(Number(offset));
 const warm = await read(Math.max(0, Number(offset) - 64 * 1024 * 1024));
 writeFileSync(out, cold.bytes);
 process.stdout.write(
-  `${JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, requests: cold.requests, bytes: cold.bytesRead })}\n`,
+  `${JSON.stringify({ coldMs: cold.ms, warmMs: warm.ms, requests: cold.requests, bytes: cold.bytesRead, stored: cold.stored })}\n`,
 );

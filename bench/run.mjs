@@ -5,9 +5,10 @@
  * generated section of BENCHMARKS.md.
  *
  * Environment: BENCH_RUNS (timed runs per tool, default 5), BENCH_DIR (work folder, default
- * bench/out/work; needs about 7 GiB free), BENCH_ONLY (comma-separated scenario ids to run).
+ * bench/out/work; needs about 7 GiB free), BENCH_ONLY (comma-separated scenario ids to run),
+ * BENCH_MANY_FILES / BENCH_MANY_RUNS / BENCH_MANY_PORTABLE (bench/scenarios/many-files.mjs).
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import {
   closeSync,
@@ -22,21 +23,13 @@ import {
 } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { CLI, die, GiB, log, MiB, qcap, ROOT, RUNS, WORK, want } from "./config.mjs";
+import { compare, measure, measureAsync, median, PORTABLE_RUNS, round, settings } from "./measure.mjs";
+import { manyFilesMarkdown } from "./report-many-files.mjs";
+import { IDS as MANY_FILES, manyFiles } from "./scenarios/many-files.mjs";
+import { startServer } from "./serve.mjs";
 
-const ROOT = join(import.meta.dirname, "..");
-const CLI = join(ROOT, "core", "dist", "cli", "main.js");
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const WORK = process.env.BENCH_DIR ?? join(ROOT, "bench", "out", "work");
-const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",")) : null;
-const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
 const NEED_FREE = 7 * GiB;
-
-const log = (s) => process.stderr.write(`${s}\n`);
-const die = (s) => {
-  log(`bench: ${s}`);
-  process.exit(2);
-};
 
 // ---- tools ------------------------------------------------------------------------------------
 
@@ -78,120 +71,9 @@ const version = (cmd, args) => {
   }
 };
 
-// ---- measuring --------------------------------------------------------------------------------
-
 /** `qcap pack --recipient` of a folder, measured. */
 const sealWithCli = (k, dir, cap) =>
   measure(process.execPath, [CLI, "pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"]);
-
-/** Runs a command under /usr/bin/time; returns wall seconds, peak RSS (KiB) and output. */
-function measure(cmd, args, opts = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync("/usr/bin/time", ["-f", "BENCH-RSS %M %U %S", cmd, ...args], {
-    cwd: WORK,
-    maxBuffer: 64 * MiB,
-    ...opts,
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const stderr = r.stderr.toString();
-  const m = /BENCH-RSS (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
-  if (r.status !== 0 || !m) {
-    die(`${cmd} ${args.join(" ")} failed (exit ${r.status}):\n${stderr.slice(-2000)}`);
-  }
-  return { seconds, rssKiB: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), stdout: r.stdout };
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
-const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-/**
- * With the native engine in use, each Q-Cap command is also timed PORTABLE_RUNS times on the portable
- * engines (QCAP_NATIVE=0) after the alternating runs, against the reference's median from them.
- */
-const PORTABLE_RUNS = 3;
-let PORTABLE = false;
-
-function portableRuns(q, refMedian) {
-  const env = { ...process.env, QCAP_NATIVE: "0" };
-  const seconds = [];
-  const rss = [];
-  for (let i = 0; i < PORTABLE_RUNS; i++) {
-    q.before?.();
-    const r = measure(q.cmd, q.args, { ...q.opts, env });
-    seconds.push(r.seconds);
-    rss.push(r.rssKiB);
-    log(
-      `  qcap, portable engines: ${r.seconds.toFixed(3)} s, CPU ${r.cpuSeconds.toFixed(2)} s, ${r.rssKiB} KiB`,
-    );
-  }
-  const m = median(seconds);
-  return { medianSeconds: round(m), peakRssKiB: Math.max(...rss), ratio: round(m / refMedian, 2) };
-}
-
-/**
- * One warm-up run of each, then RUNS timed runs of each in alternation (the order flips every
- * round so neither tool always runs on a cache the other just warmed). `before` runs untimed
- * before every run (removing outputs).
- */
-function compare(id, title, q, ref, target) {
-  log(`\n== ${title}`);
-  const times = { q: [], ref: [] };
-  const rss = { q: [], ref: [] };
-  const cpu = { q: [], ref: [] };
-  const one = (which, timed) => {
-    const c = which === "q" ? q : ref;
-    c.before?.();
-    const r = measure(c.cmd, c.args, c.opts);
-    if (timed) {
-      times[which].push(r.seconds);
-      rss[which].push(r.rssKiB);
-      cpu[which].push(r.cpuSeconds);
-    }
-    log(
-      `  ${timed ? "" : "(warm-up) "}${which === "q" ? "qcap" : ref.name}: ${r.seconds.toFixed(3)} s, CPU ${r.cpuSeconds.toFixed(2)} s, ${r.rssKiB} KiB`,
-    );
-    return r;
-  };
-  one("q", false);
-  one("ref", false);
-  for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? ["q", "ref"] : ["ref", "q"];
-    for (const w of order) one(w, true);
-  }
-  const qm = median(times.q);
-  const rm = median(times.ref);
-  const portable = PORTABLE ? portableRuns(q, rm) : undefined;
-  const result = {
-    id,
-    title,
-    reference: ref.name,
-    qcap: {
-      medianSeconds: round(qm),
-      runsSeconds: times.q.map((x) => round(x)),
-      medianCpuSeconds: round(median(cpu.q), 2),
-      peakRssKiB: Math.max(...rss.q),
-    },
-    ref: {
-      medianSeconds: round(rm),
-      runsSeconds: times.ref.map((x) => round(x)),
-      medianCpuSeconds: round(median(cpu.ref), 2),
-      peakRssKiB: Math.max(...rss.ref),
-    },
-    ratio: round(qm / rm, 2),
-    cpuRatio: round(median(cpu.q) / median(cpu.ref), 2),
-    ...(portable ? { portable } : {}),
-    target,
-    met: qm / rm <= target,
-  };
-  log(
-    `  median qcap ${qm.toFixed(3)} s, ${ref.name} ${rm.toFixed(3)} s, ratio ${result.ratio} (target <= ${target})`,
-  );
-  return result;
-}
 
 // ---- inputs -----------------------------------------------------------------------------------
 
@@ -226,8 +108,6 @@ function ensureFree() {
   if (free < NEED_FREE)
     die(`not enough free disk in ${WORK}; set BENCH_DIR to a folder with ${NEED_FREE / GiB} GiB free`);
 }
-
-const qcap = (...args) => ({ cmd: process.execPath, args: [CLI, ...args] });
 
 // ---- scenarios --------------------------------------------------------------------------------
 
@@ -290,8 +170,8 @@ function oneGiB(k) {
       1.0,
     ),
   );
-  const want = b3(input);
-  if (b3(join(opened, "data.bin")) !== want || b3(ageOpened) !== want)
+  const expected = b3(input);
+  if (b3(join(opened, "data.bin")) !== expected || b3(ageOpened) !== expected)
     die("opened output differs from the input");
   rmSync(opened, { recursive: true, force: true });
   rmSync(ageOpened, { force: true });
@@ -344,40 +224,6 @@ function smallFiles(k) {
   return r;
 }
 
-async function startServer(file) {
-  const child = spawn(process.execPath, [join(ROOT, "bench", "http-server.mjs"), file], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise((resolve, reject) => {
-    child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-    child.once("exit", (c) => reject(new Error(`server exited (${c})`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  return {
-    url: `${base}/capsule.qcap`,
-    stats: async () => (await fetch(`${base}/stats`)).json(),
-    reset: async () => (await fetch(`${base}/reset`)).json(),
-    stop: () => child.kill("SIGTERM"),
-  };
-}
-
-/** Runs a command without blocking this process's event loop (the server's client is here). */
-function measureAsync(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: WORK, stdio: ["ignore", "pipe", "pipe"] });
-    const out = [];
-    const err = [];
-    child.stdout.on("data", (d) => out.push(d));
-    child.stderr.on("data", (d) => err.push(d));
-    child.on("exit", (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(" ")} failed (${code}): ${Buffer.concat(err)}`));
-      else resolve({ seconds, stdout: Buffer.concat(out) });
-    });
-  });
-}
-
 async function rangeRead(k) {
   log(`\n== range read: 1 MiB in the middle of a 4 GiB file, over HTTP`);
   const dir = join(WORK, "range-in");
@@ -391,10 +237,10 @@ async function rangeRead(k) {
   rmSync(cap, { force: true });
   const packed = sealWithCli(k, dir, cap);
   log(`  sealed the 4 GiB file in ${packed.seconds.toFixed(2)} s (peak RSS ${packed.rssKiB} KiB)`);
-  const want = Buffer.alloc(length);
+  const expected = Buffer.alloc(length);
   const fd = openSync(input, "r");
   const { readSync } = await import("node:fs");
-  readSync(fd, want, 0, length, offset);
+  readSync(fd, expected, 0, length, offset);
   closeSync(fd);
   rmSync(dir, { recursive: true, force: true });
 
@@ -418,7 +264,7 @@ async function rangeRead(k) {
         k.key,
       ]);
       const s = await server.stats();
-      if (!want.equals(r.stdout)) die("range read returned the wrong bytes");
+      if (!expected.equals(r.stdout)) die("range read returned the wrong bytes");
       if (i > 0) cli.push({ seconds: r.seconds, ...s });
       const l = await measureAsync(process.execPath, [
         join(ROOT, "bench", "range-read.mjs"),
@@ -429,7 +275,7 @@ async function rangeRead(k) {
         String(length),
         outFile,
       ]);
-      if (!want.equals(readFileSync(outFile))) die("library range read returned the wrong bytes");
+      if (!expected.equals(readFileSync(outFile))) die("library range read returned the wrong bytes");
       if (i > 0) lib.push(JSON.parse(String(l.stdout)));
     }
   } finally {
@@ -572,19 +418,50 @@ function markdown(res) {
   return L.join("\n");
 }
 
+/**
+ * Writes bench/results.json and BENCHMARKS.md's generated sections. The many-small-files scenarios
+ * have a section and a `manyFiles` record of their own; a run that skipped one part (BENCH_ONLY)
+ * keeps that part of the previous results as it was.
+ */
 function writeReport(res) {
-  writeFileSync(join(ROOT, "bench", "results.json"), `${JSON.stringify(res, null, 2)}\n`);
+  const json = join(ROOT, "bench", "results.json");
+  const previous = existsSync(json) ? JSON.parse(readFileSync(json, "utf8")) : null;
+  const isMany = (s) => MANY_FILES.includes(s.id);
+  const main = res.scenarios.filter((s) => !isMany(s));
+  const many = res.scenarios.filter(isMany);
+  const { manyFiles: previousMany, ...previousMain } = previous ?? {};
+  const out = main.length > 0 || !previous ? { ...res, scenarios: main } : previousMain;
+  const manyRecord =
+    many.length > 0
+      ? {
+          date: res.date,
+          machine: res.machine,
+          versions: res.versions,
+          implementations: res.implementations,
+          loadAverageAtEnd: res.loadAverageAtEnd,
+          scenarios: many,
+        }
+      : previousMany;
+  if (manyRecord) out.manyFiles = manyRecord;
+  writeFileSync(json, `${JSON.stringify(out, null, 2)}\n`);
+
   const path = join(ROOT, "BENCHMARKS.md");
-  const begin = "<!-- bench:begin (generated by npm run bench) -->";
-  const end = "<!-- bench:end -->";
-  const body = `${begin}\n${markdown(res)}\n${end}`;
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : `# Benchmarks\n\n${begin}\n${end}\n`;
-  const a = doc.indexOf(begin);
-  const z = doc.indexOf(end);
-  doc =
-    a >= 0 && z > a ? doc.slice(0, a) + body + doc.slice(z + end.length) : `${doc.trimEnd()}\n\n${body}\n`;
+  let doc = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+  const section = (text, name, body) => {
+    const begin = `<!-- bench:${name}begin (generated by npm run bench) -->`;
+    const end = `<!-- bench:${name}end -->`;
+    const block = `${begin}\n${body}\n${end}`;
+    const a = text.indexOf(begin);
+    const z = text.indexOf(end);
+    return a >= 0 && z > a
+      ? text.slice(0, a) + block + text.slice(z + end.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
+  };
+  if (main.length > 0 || !previous) doc = section(doc, "", markdown(out));
+  if (many.length > 0) doc = section(doc, "many-files:", manyFilesMarkdown(manyRecord));
   writeFileSync(path, doc);
   log(`\nwrote bench/results.json and BENCHMARKS.md`);
+  return out;
 }
 
 // ---- main -------------------------------------------------------------------------------------
@@ -607,13 +484,15 @@ const res = {
   scenarios: [],
 };
 // The portable engines are measured too when the native one is what `qcap` uses.
-PORTABLE = res.implementations.stream === "native";
-const want = (id) => !ONLY || ONLY.has(id);
+settings.portable = res.implementations.stream === "native";
 const k = keys();
 if (want("seal-1gib") || want("open-1gib") || want("verify-1gib")) res.scenarios.push(...oneGiB(k));
 if (want("small-files")) res.scenarios.push(smallFiles(k));
 if (want("range-read")) res.scenarios.push(await rangeRead(k));
 if (want("rss-5gib")) res.scenarios.push(bigFile(k));
+if (MANY_FILES.some(want)) res.scenarios.push(...(await manyFiles(k)));
 res.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
-writeReport(res);
-process.stdout.write(`${markdown(res)}\n`);
+const out = writeReport(res);
+if (res.scenarios.some((s) => !MANY_FILES.includes(s.id))) process.stdout.write(`${markdown(out)}\n`);
+if (out.manyFiles && res.scenarios.some((s) => MANY_FILES.includes(s.id)))
+  process.stdout.write(`\n${manyFilesMarkdown(out.manyFiles)}\n`);
