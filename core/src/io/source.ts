@@ -136,6 +136,13 @@ function oneLine(e: unknown): string {
   return msg.replace(/\s+/g, " ").trim();
 }
 
+/** Whether a fetch failed because the server closed or reset the connection (undici's codes). */
+function connectionDropped(e: unknown): boolean {
+  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === "string" ? cause.code : "";
+  return ["UND_ERR_SOCKET", "UND_ERR_CLOSED", "ECONNRESET", "EPIPE"].includes(code);
+}
+
 /** A URL for messages: no credentials, no query string or fragment (they often hold tokens). */
 function displayUrl(url: string): string {
   try {
@@ -201,15 +208,21 @@ export async function httpSource(url: string, init: HttpSourceInit = {}): Promis
   let requests = 0;
 
   const request = async (range: string): Promise<Response> => {
-    requests++;
-    try {
-      return await doFetch(url, {
-        // The Fetch standard adds "Accept-Encoding: identity" to requests with a Range header.
-        headers: { ...init.headers, Range: range },
-        redirect: "follow",
-      });
-    } catch (e) {
-      return fail("input", `cannot read ${name}: ${oneLine(e)}`, e);
+    // A range GET is idempotent: when the connection it went out on was closed under it (a server
+    // dropping an idle keep-alive connection as the request was sent), it is sent once more, on a
+    // new connection.
+    for (let attempt = 1; ; attempt++) {
+      requests++;
+      try {
+        return await doFetch(url, {
+          // The Fetch standard adds "Accept-Encoding: identity" to requests with a Range header.
+          headers: { ...init.headers, Range: range },
+          redirect: "follow",
+        });
+      } catch (e) {
+        if (attempt === 1 && connectionDropped(e)) continue;
+        return fail("input", `cannot read ${name}: ${oneLine(e)}`, e);
+      }
     }
   };
   const refuse = async (res: Response, msg: string): Promise<never> => {
