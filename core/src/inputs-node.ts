@@ -1,7 +1,7 @@
 /** Pack inputs from the local file system. */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { lstat } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { basename, join, relative, sep } from "node:path";
 import { getSystemErrorName } from "node:util";
 import { fail, QcapError } from "./errors.js";
 import { fsReason } from "./io/source-node.js";
@@ -201,4 +201,25 @@ export async function directoryInputs(dir: string, prefix: "payload/" | "meta/")
     cannotRead(dir, e);
   }
   return out;
+}
+
+/**
+ * A folder (as `directoryInputs`) or one regular file, stored as `<prefix><its name>`; a symbolic
+ * link is refused, as inside folders.
+ */
+export async function fileOrDirectoryInputs(
+  path: string,
+  prefix: "payload/" | "meta/",
+): Promise<PackInput[]> {
+  const st = await lstat(path).catch(() => fail("input", `cannot read ${path}: no such file or directory`));
+  if (st.isDirectory()) return directoryInputs(path, prefix);
+  if (st.isSymbolicLink()) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+  if (!st.isFile()) fail("input", `cannot pack ${path}: not a regular file`);
+  const name = prefix + basename(path);
+  try {
+    validateEntryName(name);
+  } catch (e) {
+    throw new QcapError("input", `cannot pack ${path}: ${(e as Error).message}`);
+  }
+  return [fileInput(path, name, st.size, st.mode & 0o111 ? MODE_EXEC : MODE_FILE)];
 }

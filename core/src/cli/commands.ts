@@ -3,7 +3,7 @@ import picomatch from "picomatch";
 import { type Capsule, MANIFEST_NAME } from "../capsule.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../extract-node.js";
-import { directoryInputs } from "../inputs-node.js";
+import { directoryInputs, fileOrDirectoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
 import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
@@ -20,9 +20,10 @@ import {
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
-import { print, printJson } from "./output.js";
+import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
 import { progress } from "./progress.js";
+import { TerminalTextCheck } from "./terminal-text.js";
 import { openTrusted, pinnedText, resigning, type TrustOpts } from "./trust.js";
 
 export interface KeyOpts extends GrantUseOpts {
@@ -44,6 +45,11 @@ async function entryKeys(
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
   if (!capsule.sealed) return { names: realNames(capsule) };
+  if (!o.passphrase && (o.identity ?? []).length === 0) {
+    const stanzas = capsule.manifest.seal?.recipients ?? [];
+    if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
+      fail("usage", "this capsule is sealed with a passphrase: give --passphrase");
+  }
   const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
   const master = await unlockMasterKey(capsule, {
@@ -62,6 +68,7 @@ interface SealOpts {
   recipient?: string[];
   passphrase?: boolean;
   hideNames?: boolean;
+  force?: boolean;
   json?: boolean;
   /** Extra members of the --json summary. */
   report?: Record<string, unknown>;
@@ -90,7 +97,7 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
         ...(smallFiles ? { smallFiles } : {}),
       };
       // The sink last: from its creation on, pack owns it and removes its file on any failure.
-      return pack(inputs, await fileSink(o.output), options);
+      return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
     },
   );
   bar.done();
@@ -107,22 +114,30 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   if (o.json) printJson(summary);
   else {
     print(
-      `wrote ${o.output}: ${summary.entries} entries, ${summary.bytes} bytes, ${summary.sealed ? "sealed" : "not sealed"}`,
+      `wrote ${o.output}: ${plural(summary.entries, "entry", "entries")}, ${plural(summary.bytes, "byte")}, ${summary.sealed ? "sealed" : "not sealed"}`,
     );
     print(`root ${summary.root}`);
   }
   return result;
 }
 
-export async function packCommand(dir: string, o: SealOpts & { meta?: string }) {
+export async function packCommand(dir: string, o: SealOpts & { meta?: string; unsealed?: boolean }) {
+  const sealed = (o.recipient ?? []).length > 0 || o.passphrase === true;
+  if (o.unsealed && sealed) fail("usage", "--unsealed cannot be combined with --recipient or --passphrase");
+  await refuseToOverwrite(o.output, o.force);
   const inputs = await directoryInputs(dir, "payload/");
-  if (o.meta) inputs.push(...(await directoryInputs(o.meta, "meta/")));
+  if (o.meta) inputs.push(...(await fileOrDirectoryInputs(o.meta, "meta/")));
+  if (!sealed && !o.unsealed)
+    warn(
+      `${o.output} is not sealed: anyone who gets it can read the payload (give --recipient or --passphrase, or --unsealed to mean it)`,
+    );
   await packTo(inputs, o);
 }
 
 export async function sealCommand(input: string, o: SealOpts & { trust?: string[] }) {
   if ((o.recipient ?? []).length === 0 && !o.passphrase)
     fail("usage", "seal needs --recipient or --passphrase");
+  await refuseToOverwrite(o.output, o.force);
   const capsule = await openCapsule(input, { trust: await loadTrusted(o.trust ?? []) });
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
@@ -186,7 +201,7 @@ export async function verifyCommand(
       ...grantParts,
     };
     if (o.json) return printJson(result);
-    print(`OK ${location}: signature and ${result.entries} entries verified`);
+    print(`OK ${location}: signature and ${plural(result.entries, "entry", "entries")} verified`);
     print(`root   ${result.root}`);
     print(`issuer ${result.issuer} (fingerprint ${signer.fingerprint}, ${pinnedText(signer)})`);
     if (attestation?.mode === "keyless")
@@ -207,7 +222,7 @@ export async function inspectCommand(location: string, o: { json?: boolean }) {
   try {
     const s = capsule.summary();
     if (o.json) return printJson(s);
-    print(`capsule  ${location} (format ${s.format}, ${s.size} bytes)`);
+    print(`capsule  ${location} (format ${s.format}, ${plural(s.size, "byte")})`);
     print(`issuer   ${s.issuer}`);
     print(`root     ${s.root}`);
     print(`sealed   ${s.sealed ? `yes${s.hiddenNames ? ", names hidden" : ""}` : "no"}`);
@@ -231,29 +246,62 @@ function entryNameOf(path: string): string {
 export async function catCommand(
   location: string,
   path: string,
-  o: KeyOpts & TrustOpts & { offset?: string; length?: string },
+  o: KeyOpts & TrustOpts & { offset?: string; length?: string; output?: string; force?: boolean },
 ) {
+  if (o.output !== undefined && o.output !== "-") await refuseToOverwrite(o.output, o.force);
   const { capsule, report } = await openTrusted(location, o);
   try {
-    const { keys, names } = await entryKeys(capsule, o);
     const wanted = entryNameOf(path);
+    // meta/ is never encrypted (SPEC §2): it is read without any key.
+    const { keys, names } = wanted.startsWith("meta/")
+      ? { keys: undefined, names: new Map<string, string>() }
+      : await entryKeys(capsule, o);
     const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
     const e = capsule.entry(entry);
-    const write = (b: Uint8Array) =>
-      new Promise<void>((resolve, reject) =>
-        process.stdout.write(b, (err) => (err ? reject(err) : resolve())),
-      );
-    if (o.offset === undefined && o.length === undefined) {
-      for await (const b of plainChunks(capsule, entry, keys)) await write(b);
+    const chunks =
+      o.offset === undefined && o.length === undefined
+        ? plainChunks(capsule, entry, keys)
+        : rangeOf(capsule, entry, e.size, o, keys);
+    if (o.output !== undefined && o.output !== "-") {
+      const sink = await fileSink(o.output, { replace: o.force ?? false });
+      try {
+        for await (const b of chunks) await sink.write(b);
+        await sink.close();
+      } catch (err) {
+        await sink.abort();
+        throw err;
+      }
       return report();
     }
-    const offset = parseCount(o.offset ?? "0", "--offset");
-    const length = o.length === undefined ? e.size - offset : parseCount(o.length, "--length");
-    for await (const b of rangePlainChunks(capsule, entry, offset, length, keys)) await write(b);
+    // A terminal gets text only, unless `-o -` asks for the bytes as they are.
+    const check = o.output === undefined && process.stdout.isTTY ? new TerminalTextCheck() : undefined;
+    for await (const b of chunks) {
+      if (check && !check.push(b)) fail("usage", BINARY_TO_TERMINAL);
+      await writeStdout(b);
+    }
+    if (check && !check.end()) fail("usage", BINARY_TO_TERMINAL);
     report();
   } finally {
     await capsule.source.close();
   }
+}
+
+const BINARY_TO_TERMINAL =
+  "refusing to write binary data to a terminal: redirect it, or give -o FILE (or -o - to force it)";
+
+const writeStdout = (b: Uint8Array) =>
+  new Promise<void>((resolve, reject) => process.stdout.write(b, (err) => (err ? reject(err) : resolve())));
+
+function rangeOf(
+  capsule: Capsule,
+  entry: string,
+  size: number,
+  o: { offset?: string; length?: string },
+  keys?: EntryKeys,
+): AsyncGenerator<Uint8Array> {
+  const offset = parseCount(o.offset ?? "0", "--offset");
+  const length = o.length === undefined ? size - offset : parseCount(o.length, "--length");
+  return rangePlainChunks(capsule, entry, offset, length, keys);
 }
 
 function parseCount(s: string, flag: string): number {
@@ -265,7 +313,7 @@ function parseCount(s: string, flag: string): number {
 export async function openCommand(
   location: string,
   o: KeyOpts & {
-    output: string;
+    output?: string;
     path?: string[];
     force?: boolean;
     metaOut?: string;
@@ -274,7 +322,11 @@ export async function openCommand(
 ) {
   const { capsule, signer, report } = await openTrusted(location, o);
   try {
-    const { keys, names, grant } = await entryKeys(capsule, o);
+    if (o.output === undefined && o.metaOut === undefined)
+      fail("usage", "give -o DIR for the payload, --meta-out DIR for meta/, or both");
+    // meta/ alone is public: no key is needed (nor asked for) to write it.
+    const { keys, names, grant } =
+      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o);
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
     const items: ExtractItem[] = [];
@@ -299,7 +351,7 @@ export async function openCommand(
         .map((i) => capsule.entries.get(i.entry)?.size ?? 0),
       (engine) => {
         // Payload and meta/ are staged together: nothing is moved into either until both verified.
-        const targets: ExtractTarget[] = [{ items, outDir: o.output }];
+        const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
         if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
         return extractAll(capsule, targets, {
           ...(keys ? { keys } : {}),
@@ -313,16 +365,19 @@ export async function openCommand(
     report();
     const result = {
       ok: true,
-      output: o.output,
+      output: o.output ?? null,
       files: items.map((i) => i.path),
+      ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: metaItems.map((i) => i.path) } : {}),
       root: capsule.manifest.root,
       signer,
       ...(grant ? { grant } : {}),
     };
     if (o.json) return printJson(result);
-    print(
-      `opened ${items.length} file${items.length === 1 ? "" : "s"} into ${o.output} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`,
-    );
+    const into = [
+      ...(o.output !== undefined ? [`${plural(items.length, "file")} into ${o.output}`] : []),
+      ...(o.metaOut !== undefined ? [`${plural(metaItems.length, "meta/ file")} into ${o.metaOut}`] : []),
+    ].join(" and ");
+    print(`opened ${into} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`);
   } finally {
     await capsule.source.close();
   }

@@ -1,4 +1,6 @@
 /** Grant files and revocation lists named on the command line (files, or lists at http(s) URLs). */
+import { type FileHandle, open } from "node:fs/promises";
+import { fail } from "../errors.js";
 import { type Grant, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, type RevocationList, verifyRevocationList } from "../grant/revocation.js";
 import { highestSeen, recordSeen } from "../grant/revocation-state-node.js";
@@ -12,7 +14,23 @@ export const MAX_GRANT_BYTES = 48 * MiB;
 const FETCH_TIMEOUT_MS = 30_000;
 
 export async function readGrant(path: string): Promise<Grant> {
+  if (await startsWithZip(path)) fail("usage", `${path}: this is a capsule, --cap wants a grant file`);
   return parseGrant(await readText(path, "grant", MAX_GRANT_BYTES));
+}
+
+/** A capsule (a ZIP: local header `PK\x03\x04`) given where a grant belongs. */
+async function startsWithZip(path: string): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, "r");
+    const head = new Uint8Array(4);
+    const { bytesRead } = await fh.read(head, 0, 4, 0);
+    return bytesRead === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4;
+  } catch {
+    return false; // readText names the file system error
+  } finally {
+    await fh?.close();
+  }
 }
 
 /** `payload/` + glob unless it already names payload/ (CLI globs are relative to payload/). */

@@ -4,10 +4,11 @@
  * system errors included), 130/143 interrupted.
  */
 import { Command, CommanderError } from "commander";
-import { QcapError } from "../errors.js";
+import { fail, QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
 import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
+import { registerCompletion } from "./completion.js";
 import { escapeText } from "./escape.js";
 import { fsErrorMessage } from "./fs-errors.js";
 import { registerGrant } from "./grant.js";
@@ -41,6 +42,7 @@ function program(): Command {
       .option("-r, --recipient <age1…|file>", "seal to this X25519 recipient (repeatable)", collect)
       .option("--passphrase", "seal to a passphrase (from QCAP_PASSPHRASE or a prompt)")
       .option("--hide-names", "hide payload file names (sealed capsules only)")
+      .option("--force", "replace an existing output file")
       .option("--json", "machine-readable output");
 
   sealing(
@@ -49,7 +51,8 @@ function program(): Command {
       .description("pack a folder into a signed capsule; sealed when a recipient or passphrase is given")
       .argument("<dir>", "folder whose files become payload/"),
   )
-    .option("--meta <dir>", "folder of public metadata stored under meta/ (e.g. STAC)")
+    .option("--meta <dir|file>", "folder or file of public metadata stored under meta/ (e.g. STAC)")
+    .option("--unsealed", "pack without recipients on purpose: no warning that anyone can read it")
     .action((dir, o) => cmd.packCommand(dir, o));
 
   sealing(
@@ -113,6 +116,11 @@ function program(): Command {
   )
     .option("--offset <n>", "first byte to write")
     .option("--length <n>", "number of bytes to write")
+    .option(
+      "-o, --output <file>",
+      "write to this file instead of stdout ('-': stdout, even binary to a terminal)",
+    )
+    .option("--force", "replace an existing output file")
     .action((c, path, o) => cmd.catCommand(c, path, o));
 
   keys(
@@ -121,7 +129,7 @@ function program(): Command {
       .description("verify and extract a capsule into a folder")
       .argument("<capsule>", "path or URL"),
   )
-    .requiredOption("-o, --output <dir>", "folder to write the payload into")
+    .option("-o, --output <dir>", "folder to write the payload into (optional with --meta-out)")
     .option("--path <glob>", "extract only payload paths matching this glob (repeatable)", collect)
     .option("--meta-out <dir>", "also write the meta/ files into this folder")
     .option("--force", "replace existing files")
@@ -132,6 +140,7 @@ function program(): Command {
   registerAttenuate(p);
   registerRevoke(p);
   registerRecipients(p);
+  registerCompletion(p);
 
   for (const c of p.commands)
     c.exitOverride().configureOutput({
@@ -157,6 +166,20 @@ function removeTempsOnSignals(): void {
   }
 }
 
+/**
+ * Options of the original prototype: `--out` is taken as `--output`; `--key` was ambiguous (signing
+ * or opening), so it is refused with both names. Only options before `--` are looked at.
+ */
+function legacyOptions(argv: string[]): string[] {
+  const end = argv.indexOf("--");
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const tail = end === -1 ? [] : argv.slice(end);
+  for (const a of head)
+    if (a === "--key" || a.startsWith("--key="))
+      fail("usage", "unknown option '--key' (did you mean --sign-key or --identity?)");
+  return [...head.map((a) => (a === "--out" ? "--output" : a.replace(/^--out=/, "--output="))), ...tail];
+}
+
 export async function main(argv: string[]): Promise<number> {
   removeTempsOnSignals();
   // `qcap inspect … | head`: a reader that stops early is not an error (and never a stack trace).
@@ -166,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(1);
   });
   try {
-    await program().parseAsync(argv, { from: "user" });
+    await program().parseAsync(legacyOptions(argv), { from: "user" });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

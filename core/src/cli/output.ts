@@ -1,9 +1,10 @@
 /** Output helpers shared by the command modules: stdout lines and JSON, atomic text files. */
 import { randomBytes } from "node:crypto";
-import { lstat, open, rename, unlink } from "node:fs/promises";
+import { lstat, open, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
+import { moveIntoPlace } from "../io/sink-node.js";
 import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 import { escapeText } from "./escape.js";
@@ -16,9 +17,29 @@ export const print = (s: string): void => {
 export const printJson = (x: unknown): void => {
   process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
 };
+/** "1 entry", "2 entries": a count with its noun in the right number. */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
 export const warn = (s: string): void => {
   process.stderr.write(`qcap: warning: ${escapeText(s)}\n`);
 };
+
+/**
+ * Without `force`, an existing `path` (of any kind, a dangling link too) is an "input" error, checked
+ * before any work or passphrase prompt. The writers check again at their final rename.
+ */
+export async function refuseToOverwrite(path: string, force?: boolean): Promise<void> {
+  if (force) return;
+  try {
+    await lstat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    if (typeof code === "string") fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
+    throw e;
+  }
+  fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
+}
 
 /**
  * Writes `text` through a temporary file renamed into place, so a failed run leaves nothing behind.
@@ -29,17 +50,7 @@ export async function writeTextFile(
   text: string,
   o: { mode: number; force?: boolean },
 ): Promise<void> {
-  if (!o.force) {
-    try {
-      await lstat(path);
-      fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (typeof code === "string" && code !== "ENOENT")
-        fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
-      if (code !== "ENOENT") throw e;
-    }
-  }
+  await refuseToOverwrite(path, o.force);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     // Created with the mode and no chmod after: the umask applies, so it is never wider than allowed.
@@ -51,12 +62,13 @@ export async function writeTextFile(
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
+    await moveIntoPlace(tmp, path, o.force ?? false);
     forgetTemp(tmp);
   } catch (e) {
     await unlink(tmp).catch(() => {});
     forgetTemp(tmp);
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") fail("input", `refusing to overwrite ${path} (use --force to replace it)`, e);
     if (typeof code === "string") fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
     throw e;
   }

@@ -19,7 +19,7 @@ import { masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { computeLayout, dataDescriptor, localHeader, type ZipEntrySpec } from "../zip/layout.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
-import { print, printJson, warn } from "./output.js";
+import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -34,6 +34,7 @@ interface RecipientsOpts {
   trust?: string[];
   output: string;
   rotate?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -53,6 +54,7 @@ async function rewrap(
   manifest: Manifest,
   seed: Uint8Array,
   output: string,
+  replace: boolean,
 ): Promise<number> {
   const manifestBytes = encodeManifest(manifest);
   const signature = sign(seed, manifestBytes);
@@ -65,7 +67,7 @@ async function rewrap(
   specs.push({ name: MANIFEST_NAME, size: manifestBytes.length, crc32: crc32(manifestBytes), mode: 0o644 });
   specs.push({ name: SIGNATURE_NAME, size: 64, crc32: crc32(signature), mode: 0o644 });
   const layout = computeLayout(specs);
-  const sink = await fileSink(output);
+  const sink = await fileSink(output, { replace });
   try {
     for (const e of capsule.entries.values()) {
       // Every chunk is checked against the signed tree as it is copied (and the index with it).
@@ -109,6 +111,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
   const added = await loadRecipients(o.add ?? []);
   if (added.length === 0 && removeArgs.length === 0 && !o.rotate)
     fail("usage", "give --add, --remove or --rotate");
+  await refuseToOverwrite(o.output, o.force);
   const capsule = await openCapsule(location, { trust: await loadTrusted(o.trust ?? []) });
   try {
     const seal = capsule.manifest.seal ?? fail("usage", `${location} is not sealed: use qcap seal`);
@@ -146,7 +149,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         issuer: toHex(signingKey.publicKey),
         seal: { ...seal, recipients: stanzas },
       };
-      const bytes = await rewrap(capsule, manifest, signingKey.seed, o.output);
+      const bytes = await rewrap(capsule, manifest, signingKey.seed, o.output, o.force ?? false);
       const check = await fileSource(o.output);
       try {
         await Capsule.open(check); // the new file's layout and signature, before reporting success
@@ -191,7 +194,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         mode: e.mode,
         read: () => plainChunks(capsule, e.name, keys),
       }));
-      const r = await pack(inputs, await fileSink(o.output), {
+      const r = await pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), {
         signingKey,
         recipients: added,
         ...(keepPass ? { passphrase: passphrase as string } : {}),
@@ -209,7 +212,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
     const info = { capsule: o.output, rotated: o.rotate ?? false, ...result };
     if (o.json) return printJson(info);
     print(
-      `wrote ${o.output}: ${result.recipients.length} recipient(s) ${result.recipients.join(", ")}${o.rotate ? ", new master key" : ""}`,
+      `wrote ${o.output}: ${plural(result.recipients.length, "recipient")} ${result.recipients.join(", ")}${o.rotate ? ", new master key" : ""}`,
     );
     print(`root ${result.root}`);
   } finally {
@@ -242,6 +245,7 @@ export function registerRecipients(p: Command): void {
     .option("--trust <key>", "require the input to be signed by this key (repeatable)", collect)
     .option("--rotate", "re-encrypt under a new master key; name every recipient to keep with --add")
     .requiredOption("-o, --output <file>", "capsule to write")
+    .option("--force", "replace an existing output file")
     .option("--json", "machine-readable output")
     .addHelpText(
       "after",

@@ -1,5 +1,6 @@
 /** `qcap revoke`: add grant ids to (or create) the issuer's signed revocation list. */
 import { lstat } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { toHex } from "../crypto/bytes.js";
 import { kid } from "../crypto/recipients.js";
@@ -15,7 +16,7 @@ import { parseDuration, parseRfc3339 } from "../grant/time.js";
 import { readTextLimited } from "../io/limited-read-node.js";
 import { MAX_LIST_BYTES } from "./grant-io.js";
 import { loadSigningKey } from "./keys.js";
-import { now, print, printJson, writeTextFile } from "./output.js";
+import { now, plural, print, printJson, refuseToOverwrite, writeTextFile } from "./output.js";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -24,6 +25,8 @@ interface RevokeOpts {
   reason?: string;
   signKey?: string;
   list: string;
+  output?: string;
+  force?: boolean;
   nextUpdate?: string;
   json?: boolean;
 }
@@ -38,6 +41,10 @@ async function existing(path: string): Promise<string | null> {
 }
 
 async function revokeCommand(o: RevokeOpts): Promise<void> {
+  // Updating --list in place is what revoke is for; any other existing file is replaced only with --force.
+  const output = o.output ?? o.list;
+  const inPlace = resolve(output) === resolve(o.list);
+  if (!inPlace) await refuseToOverwrite(output, o.force);
   const t = now();
   const key = await loadSigningKey(o.signKey);
   const validity =
@@ -60,10 +67,14 @@ async function revokeCommand(o: RevokeOpts): Promise<void> {
     now: t,
     validity,
   });
-  await writeTextFile(o.list, serializeRevocationList(list), { mode: 0o644, force: true });
+  await writeTextFile(output, serializeRevocationList(list), {
+    mode: 0o644,
+    // In place: replace the list that was read, or refuse one that appeared since it was found missing.
+    force: inPlace ? text !== null : (o.force ?? false),
+  });
   const added = list.revoked.length - (previous?.revoked.length ?? 0);
   const info = {
-    list: o.list,
+    list: output,
     issuer: list.issuer,
     issuerFingerprint: kid(key.publicKey),
     sequence: list.sequence,
@@ -73,9 +84,11 @@ async function revokeCommand(o: RevokeOpts): Promise<void> {
     revoked: list.revoked.length,
   };
   if (o.json) return printJson(info);
-  print(`wrote ${o.list}: sequence ${list.sequence}, ${list.revoked.length} revoked (${added} added)`);
   print(
-    `next update due ${list.nextUpdate}: publish a refreshed list before then (qcap revoke --list ${o.list})`,
+    `wrote ${output}: sequence ${list.sequence}, ${plural(list.revoked.length, "id")} revoked (${added} added)`,
+  );
+  print(
+    `next update due ${list.nextUpdate}: publish a refreshed list before then (qcap revoke --list ${output})`,
   );
 }
 
@@ -85,7 +98,9 @@ export function registerRevoke(p: Command): void {
     .option("--id <token-id>", "the grant id to revoke, 32 hex digits (repeatable)", collect)
     .option("--reason <text>", "why (one line, recorded in the list)")
     .option("--sign-key <file>", "the issuer's signing key (default: qcap init's key)")
-    .requiredOption("--list <file>", "the revocation list to update or create")
+    .requiredOption("--list <file>", "the revocation list to update (in place) or create")
+    .option("-o, --output <file>", "write the updated list here instead of in place")
+    .option("--force", "replace an existing --output file")
     .option("--next-update <duration>", "when the next list is due (default 7d)")
     .option("--json", "machine-readable output")
     .action((o: RevokeOpts) => revokeCommand(o));

@@ -1,6 +1,6 @@
 /** A Sink writing a local file atomically (Node only). */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, link, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail, QcapError } from "../errors.js";
 import type { Sink } from "./sink.js";
@@ -28,6 +28,18 @@ export interface FileSinkOptions {
    * fsync costs as much as sealing the data, and a capsule damaged by a crash fails `verify`.
    */
   durable?: boolean;
+  /** Replace an existing file at `path` (default true); when false, `close()` refuses to. */
+  replace?: boolean;
+}
+
+/**
+ * Renames `temp` to `path`; without `replace`, links it instead (which fails with EEXIST when
+ * `path` exists, even if it appeared during the run) and removes `temp`.
+ */
+export async function moveIntoPlace(temp: string, path: string, replace: boolean): Promise<void> {
+  if (replace) return rename(temp, path);
+  await link(temp, path);
+  await unlink(temp);
 }
 
 /**
@@ -181,7 +193,13 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
         if (syncError !== null) throw syncError;
         if (durable) await fh.sync();
         await fh.close();
-        await rename(tempPath, path);
+        try {
+          await moveIntoPlace(tempPath, path, options.replace ?? true);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "EEXIST")
+            fail("input", `refusing to overwrite ${path} (use --force to replace it)`);
+          throw e;
+        }
         forgetTemp(tempPath);
       });
       state = "closed";
