@@ -26,7 +26,11 @@ export class TerminalTextCheck {
   }
 }
 
-// C0 controls but tab, LF and CR; DEL; C1 controls.
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
-
-const isPlainText = (s: string): boolean => !CONTROL.test(s);
+/** No C0 control but tab, LF and CR; no DEL; no C1 control. */
+function isPlainText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
