@@ -37,20 +37,20 @@ describe("outputs are replaced only with --force", () => {
   it("pack refuses an existing file, names it and --force, and leaves it as it was", () => {
     const out = dir("notes.txt");
     writeFileSync(out, "my notes");
-    const r = pack(out, "--unsealed");
+    const r = pack(out);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(out);
     expect(r.stderr).toContain("--force");
     oneLine(r.stderr);
     expect(readFileSync(out, "utf8")).toBe("my notes");
-    const f = pack(out, "--unsealed", "--force");
+    const f = pack(out, "--force");
     expect(f.code).toBe(0);
     expect(qcap(["verify", out]).code).toBe(0);
   });
 
   it("seal and recipients refuse an existing output", () => {
     const plain = dir("plain.qcap");
-    expect(pack(plain, "--unsealed").code).toBe(0);
+    expect(pack(plain).code).toBe(0);
     const sealed = dir("sealed.qcap");
     writeFileSync(sealed, "keep");
     const s = qcap(["seal", plain, "-o", sealed, "-r", recipientOf(key), "--sign-key", key]);
@@ -129,7 +129,7 @@ describe("meta/ is public", () => {
 
   it("--meta accepts a single file", () => {
     const out = dir("meta-file.qcap");
-    expect(pack(out, "--unsealed", "--meta", dir("single.json")).code).toBe(0);
+    expect(pack(out, "--meta", dir("single.json")).code).toBe(0);
     expect(qcap(["cat", out, "meta/single.json"]).stdout).toBe('{"one":1}');
   });
 });
@@ -137,7 +137,7 @@ describe("meta/ is public", () => {
 describe("cat and terminals", () => {
   const capsule = dir("cat.qcap");
   beforeAll(() => {
-    expect(pack(capsule, "--unsealed").code).toBe(0);
+    expect(pack(capsule).code).toBe(0);
   });
   const onTty = (args: string[]) =>
     spawnSync("script", ["-qec", [process.execPath, cliPath, ...args].join(" "), "/dev/null"], {
@@ -213,11 +213,11 @@ describe("hints", () => {
     mkdirSync(dir("one"));
     writeFileSync(dir("one", "a.txt"), "a");
     const out = dir("one.qcap");
-    const p = qcap(["pack", dir("one"), "-o", out, "--sign-key", key, "--unsealed"]);
+    const p = qcap(["pack", dir("one"), "-o", out, "--sign-key", key]);
     expect(p.stdout).toMatch(/1 entry, \d+ bytes/);
     expect(qcap(["verify", out]).stdout).toMatch(/signature and 1 entry verified/);
     expect(qcap(["open", out, "-o", dir("one-out")]).stdout).toMatch(/opened 1 file into/);
-    expect(pack(dir("two.qcap"), "--unsealed").stdout).toMatch(/2 entries/);
+    expect(pack(dir("two.qcap")).stdout).toMatch(/2 entries/);
   });
 });
 
