@@ -55,9 +55,7 @@ describe("verify --cap", () => {
   it("an honest grant with its audience's identity is OK, keys unwrapped", () => {
     const r = q(["verify", capsule, "--cap", cap, "-i", alice]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(
-      /^grant OK: [0-9a-f]{32} for [0-9a-f]{16}, expires never, 1 entries unwrapped$/m,
-    );
+    expect(r.stdout).toMatch(/^grant OK: [0-9a-f]{32} for [0-9a-f]{16}, expires never, 1 entry unwrapped$/m);
     expect(r.stdout).toMatch(/not checked: macaroon chain/);
     const j = JSON.parse(q(["verify", capsule, "--cap", cap, "-i", alice, "--json"]).stdout);
     expect(j.grant).toMatchObject({ verified: true, entries: 1, chainVerified: false });

@@ -9,7 +9,7 @@ import type { EntryKeys } from "../unlock.js";
 import { checkGrantFor } from "./grant-check.js";
 import { loadRevocations, MAX_GRANT_BYTES, readGrant } from "./grant-io.js";
 import { loadIdentities, readText } from "./keys.js";
-import { now, print, printJson } from "./output.js";
+import { now, plural, print, printJson } from "./output.js";
 
 export interface GrantUseOpts {
   cap?: string;
@@ -121,7 +121,7 @@ export function printGrantParts(parts: Record<string, unknown>): void {
     | undefined;
   if (!g) return;
   const what = `${g.id} for ${g.audience}, expires ${g.expires ?? "never"}`;
-  if (g.verified) print(`grant OK: ${what}, ${g.entries} entries unwrapped`);
+  if (g.verified) print(`grant OK: ${what}, ${plural(g.entries ?? 0, "entry", "entries")} unwrapped`);
   else print(`grant NOT fully checked: ${what}`);
   for (const n of g.notChecked) print(`  not checked: ${n}`);
 }
