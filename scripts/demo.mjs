@@ -49,7 +49,9 @@ writeFileSync(
 show(qcap("keygen", "-o", at("publisher.key")));
 show(qcap("keygen", "-o", at("reader.key")));
 show(qcap("keygen", "-o", at("guest.key")));
-const reader = JSON.parse(readFileSync(at("reader.key"), "utf8")).public.recipient;
+const reader = qcap("pubkey", at("reader.key"), "--format", "age").toString("utf8").trim();
+// The publisher's PUBLIC key, the one readers pin (never the secret key file).
+writeFileSync(at("publisher.pub"), qcap("pubkey", at("publisher.key"), "--format", "pem"));
 
 show(
   qcap(
@@ -67,7 +69,7 @@ show(
     at("publisher.key"),
   ),
 );
-show(qcap("verify", at("dem.qcap"), "--trust", at("publisher.key")));
+show(qcap("verify", at("dem.qcap"), "--trust", at("publisher.pub")));
 show(qcap("inspect", at("dem.qcap")));
 const window = qcap(
   "cat",
