@@ -1,6 +1,6 @@
 /** A Sink writing a local file atomically (Node only). */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, link, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, link, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail, QcapError } from "../errors.js";
 import type { Sink } from "./sink.js";
@@ -38,9 +38,26 @@ export interface FileSinkOptions {
  */
 export async function moveIntoPlace(temp: string, path: string, replace: boolean): Promise<void> {
   if (replace) return rename(temp, path);
-  await link(temp, path);
+  try {
+    await link(temp, path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || !NO_HARD_LINKS.has(code ?? "")) throw e;
+    // A file system without hard links: check, then rename (a narrow race instead of none).
+    if (
+      await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw Object.assign(new Error(`${path} exists`), { code: "EEXIST" });
+    return rename(temp, path);
+  }
   await unlink(temp);
 }
+
+/** Errors of link(2) on file systems that have no hard links (FAT, some network and FUSE mounts). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK", "EXDEV"]);
 
 /**
  * Writes to `.<basename>.<random>.tmp` next to `path` (mode 0644, less the umask), gathering small
