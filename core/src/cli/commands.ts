@@ -127,11 +127,12 @@ export async function packCommand(dir: string, o: SealOpts & { meta?: string; un
   await refuseToOverwrite(o.output, o.force);
   const inputs = await directoryInputs(dir, "payload/");
   if (o.meta) inputs.push(...(await fileOrDirectoryInputs(o.meta, "meta/")));
+  await packTo(inputs, o);
+  // After success: a failed run prints its one error line only.
   if (!sealed && !o.unsealed)
     warn(
       `${o.output} is not sealed: anyone who gets it can read the payload (give --recipient or --passphrase, or --unsealed to mean it)`,
     );
-  await packTo(inputs, o);
 }
 
 export async function sealCommand(input: string, o: SealOpts & { trust?: string[] }) {

@@ -1,4 +1,5 @@
 /** Grant files and revocation lists named on the command line (files, or lists at http(s) URLs). */
+import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { fail } from "../errors.js";
 import { type Grant, parseGrant } from "../grant/grant.js";
@@ -22,7 +23,9 @@ export async function readGrant(path: string): Promise<Grant> {
 async function startsWithZip(path: string): Promise<boolean> {
   let fh: FileHandle | undefined;
   try {
-    fh = await open(path, "r");
+    // Non-blocking: a FIFO must not be waited on here (readText refuses it with its own message).
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!(await fh.stat()).isFile()) return false;
     const head = new Uint8Array(4);
     const { bytesRead } = await fh.read(head, 0, 4, 0);
     return bytesRead === 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 3 && head[3] === 4;
