@@ -20,6 +20,8 @@ export interface ControllerOptions {
   resyncMs: number;
   baseBackoffMs: number;
   maxBackoffMs: number;
+  defaultServiceAccount?: string;
+  clusterResourceNamespace?: string;
 }
 
 /** Reconciles one kind: `reconcile(namespace, name)` converges the world on the object. */
@@ -90,7 +92,14 @@ export class Controller {
       ...q,
       onDepth: (d) => metrics.queueDepth.set({ kind: "CapabilityGrant" }, d),
     });
-    this.capsuleReconciler = new CapsuleReconciler({ kube, events, log, metrics });
+    this.capsuleReconciler = new CapsuleReconciler({
+      kube,
+      events,
+      log,
+      metrics,
+      defaultServiceAccount: opts.defaultServiceAccount,
+      clusterResourceNamespace: opts.clusterResourceNamespace,
+    });
   }
 
   hasSynced() {

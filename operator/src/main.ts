@@ -71,6 +71,16 @@ const program = new Command("qcap-operator")
     duration,
     parseDuration("25s"),
   )
+  .option(
+    "--default-service-account <name>",
+    "ServiceAccount (in the object's namespace) a Capsule or CapabilityGrant without spec.serviceAccountName acts as",
+    "qcap",
+  )
+  .option(
+    "--cluster-resource-namespace <ns>",
+    "namespace of the Secrets ClusterPublishers refer to (default: POD_NAMESPACE, else qcap-system)",
+    process.env.POD_NAMESPACE ?? "qcap-system",
+  )
   .option("--log-level <level>", "debug, info, warn or error", "info")
   .showHelpAfterError();
 
@@ -92,11 +102,17 @@ interface Options {
   maxBackoff: number;
   shutdownTimeout: number;
   logLevel: string;
+  defaultServiceAccount: string;
+  clusterResourceNamespace: string;
 }
 
 async function main() {
   program.parse();
   const o = program.opts<Options>();
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.defaultServiceAccount)) {
+    process.stderr.write(`qcap-operator: --default-service-account must be a ServiceAccount name\n`);
+    process.exit(2);
+  }
   if (!["debug", "info", "warn", "error"].includes(o.logLevel)) {
     process.stderr.write(`qcap-operator: --log-level must be debug, info, warn or error\n`);
     process.exit(2);
@@ -135,6 +151,8 @@ async function main() {
     resyncMs: o.resync,
     baseBackoffMs: o.backoff,
     maxBackoffMs: o.maxBackoff,
+    defaultServiceAccount: o.defaultServiceAccount,
+    clusterResourceNamespace: o.clusterResourceNamespace,
   });
   controller.grantReconciler = new GrantReconciler({
     kube,

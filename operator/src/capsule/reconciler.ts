@@ -36,8 +36,17 @@ import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
 import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
 import { s3Sink } from "../s3/sink.js";
+import { actingServiceAccount, DEFAULT_SERVICE_ACCOUNT, selfAccessCheck } from "../tenancy/access.js";
+import { authorizePublisherUse, checkSourcePolicy, publisherRefOf } from "../tenancy/policy.js";
+import {
+  destinationCredentials,
+  getPublisher,
+  loadSigningMaterial,
+  type ResolvedPublisher,
+  type SigningMaterial,
+} from "../tenancy/publisher.js";
 import { gatherInputs } from "./inputs.js";
-import { readS3Credentials, type S3Credentials } from "./refs.js";
+import type { S3Credentials } from "./refs.js";
 import { type RegistryEntry, type RegistryLocation, readIndex, updateEntry } from "./registry.js";
 
 export const FINALIZER = "qcap.dev/finalizer";
@@ -52,6 +61,15 @@ export interface Destination {
   /** Folder of this capsule's artifacts: "<prefix>/<namespace>/<name>/". */
   folder: string;
   credentials: S3Credentials;
+  /** How public URLs of objects are made (the publisher's destination). */
+  target: { endpoint?: string; region?: string; bucket: string; publicURL?: string };
+}
+
+/** The publisher of a Capsule, its destination and its signing key (read as the operator). */
+export interface Publishing {
+  publisher: ResolvedPublisher;
+  dest: Destination;
+  signing: () => Promise<SigningMaterial>;
 }
 
 export interface CapsuleReconcilerDeps {
@@ -59,6 +77,10 @@ export interface CapsuleReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   metrics: Metrics;
+  /** ServiceAccount a Capsule or grant without spec.serviceAccountName acts as (in its own namespace). */
+  defaultServiceAccount?: string;
+  /** Namespace of the Secrets ClusterPublishers refer to. */
+  clusterResourceNamespace?: string;
   /** Test hook: called with the object key when an upload has started sending bytes. */
   onUploadProgress?: (key: string, loaded: number) => void;
 }
@@ -107,13 +129,21 @@ export class CapsuleReconciler {
     }
   }
 
-  async destination(capsule: CapsuleObject): Promise<Destination> {
-    const d = capsule.spec.destination;
-    const credentials = await readS3Credentials(
+  get defaultServiceAccount() {
+    return this.d.defaultServiceAccount ?? DEFAULT_SERVICE_ACCOUNT;
+  }
+
+  /** The publisher a Capsule refers to, its destination and signing key; no authorization here. */
+  async publishing(capsule: CapsuleObject): Promise<Publishing> {
+    const { namespace, name } = capsule.metadata;
+    const publisher = await getPublisher(
       this.d.kube,
-      capsule.metadata.namespace,
-      d.credentialsSecretRef.name,
+      publisherRefOf(capsule.spec),
+      namespace,
+      this.d.clusterResourceNamespace ?? "qcap-system",
     );
+    const d = publisher.publisher.spec.destination;
+    const credentials = await destinationCredentials(this.d.kube, publisher);
     const client = s3Client({
       endpoint: d.endpoint,
       region: d.region,
@@ -121,21 +151,39 @@ export class CapsuleReconciler {
       ...credentials,
     });
     const prefix = d.prefix ?? "";
-    const folder = `${[prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/")}/`;
-    return { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials };
+    const folder = `${[prefix, namespace, name].filter(Boolean).join("/")}/`;
+    return {
+      publisher,
+      dest: { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials, target: d },
+      signing: () => loadSigningMaterial(this.d.kube, publisher),
+    };
+  }
+
+  /**
+   * Checks, as the Capsule's ServiceAccount, that it may use its publisher, then that the publisher's
+   * policy allows its sources. Returns the publishing context and a client acting as that account.
+   */
+  async authorized(capsule: CapsuleObject): Promise<{ publishing: Publishing; tenant: KubeClient }> {
+    const sa = actingServiceAccount(capsule, this.defaultServiceAccount);
+    const tenant = this.d.kube.as(sa.user);
+    const who = `ServiceAccount "${sa.namespace}/${sa.name}"`;
+    const ref = publisherRefOf(capsule.spec);
+    // Before the publisher is read: a Capsule learns nothing about publishers it may not use.
+    await authorizePublisherUse(selfAccessCheck(tenant), who, ref, capsule.metadata.namespace);
+    const publishing = await this.publishing(capsule);
+    checkSourcePolicy(
+      publishing.publisher.publisher.spec.sources,
+      capsule.spec.sources,
+      publishing.publisher.label,
+    );
+    return { publishing, tenant };
   }
 
   private async converge(capsule: CapsuleObject, log: Logger) {
     const { namespace, name, generation } = capsule.metadata;
-    const dest = await this.destination(capsule);
-    const gathered = await gatherInputs(
-      {
-        kube: this.d.kube,
-        destinationCredentials: async () => dest.credentials,
-        destination: capsule.spec.destination,
-      },
-      capsule,
-    );
+    const { publishing, tenant } = await this.authorized(capsule);
+    const dest = publishing.dest;
+    const gathered = await gatherInputs({ kube: tenant }, capsule, await publishing.signing());
     const revision = `sha256:${gathered.digest}`;
     const index = await destinationCall("read the registry", () => readIndex(dest.loc));
     const current = index.capsules.find((c) => c.namespace === namespace && c.name === name);
@@ -217,7 +265,7 @@ export class CapsuleReconciler {
       root: result.manifest.root,
       size: result.size,
       digest: `sha256:${sha}`,
-      url: objectUrl({ ...capsule.spec.destination, prefix: dest.loc.prefix }, key),
+      url: objectUrl({ ...dest.target, prefix: dest.loc.prefix }, key),
       key,
       issuer: result.manifest.issuer,
       sealed: result.manifest.seal !== null,
@@ -318,7 +366,8 @@ export class CapsuleReconciler {
     const { namespace, name } = capsule.metadata;
     if (!this.kind.hasFinalizer(capsule)) return;
     if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
-      const dest = await this.destination(capsule);
+      // Removing what this Capsule published needs no permission beyond having published it.
+      const { dest } = await this.publishing(capsule);
       await destinationCall("delete the artifacts", async () => {
         await updateEntry(dest.loc, namespace, name, null);
         await this.abortStaleUploads(dest, log);

@@ -18,7 +18,6 @@ import {
 import type { CapsuleObject } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
 import type { GrantObject } from "../api/grant.js";
-import { loadSigningMaterial } from "../capsule/inputs.js";
 import type { CapsuleReconciler } from "../capsule/reconciler.js";
 import { capsulePath, classify, destinationCall } from "../capsule/reconciler.js";
 import { registryKey } from "../capsule/registry.js";
@@ -41,6 +40,8 @@ import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
 import { s3Source } from "../s3/source.js";
+import { actingServiceAccount, selfAccessCheck } from "../tenancy/access.js";
+import { authorizeGrant } from "../tenancy/policy.js";
 import { ensureRevocations } from "./revocations.js";
 
 export const GRANT_FINALIZER = "qcap.dev/grant-finalizer";
@@ -172,6 +173,14 @@ export class GrantReconciler {
         );
       throw err;
     }
+    // Minting opens the Capsule for the audience: only for an identity allowed to grant it.
+    const sa = actingServiceAccount(grant, this.d.capsules.defaultServiceAccount);
+    await authorizeGrant(
+      selfAccessCheck(this.d.kube.as(sa.user)),
+      `ServiceAccount "${sa.namespace}/${sa.name}"`,
+      namespace,
+      spec.capsuleRef.name,
+    );
     const artifact = capsule.status?.artifact;
     if (!artifact) {
       throw new ReconcileError(
@@ -220,12 +229,13 @@ export class GrantReconciler {
     if (renewBefore >= lifetime) renewBefore = Math.floor(lifetime / 3);
     const renewalTime = fixedExpiry !== undefined ? notAfter : notAfter - renewBefore;
 
-    const dest = await this.d.capsules.destination(capsule);
-    const material = await loadSigningMaterial(this.d.kube, capsule);
+    const publishing = await this.d.capsules.publishing(capsule);
+    const dest = publishing.dest;
+    const material = await publishing.signing();
     if (material.identities.length === 0) {
       throw new ReconcileError(
         "NoIssuerIdentity",
-        `the signing key Secret of Capsule "${capsule.metadata.name}" must be a Q-Cap key file (signing key and identity) for the operator to mint grants`,
+        `the signing key Secret of ${publishing.publisher.label} must be a Q-Cap key file (signing key and identity) for the operator to mint grants`,
         true,
       );
     }
@@ -377,8 +387,9 @@ export class GrantReconciler {
     const capsule = await this.d.kube.get<CapsuleObject>(
       capsulePath(grant.metadata.namespace, grant.spec.capsuleRef.name),
     );
-    const dest = await this.d.capsules.destination(capsule);
-    const { signingKey } = await loadSigningMaterial(this.d.kube, capsule);
+    const publishing = await this.d.capsules.publishing(capsule);
+    const dest = publishing.dest;
+    const { signingKey } = await publishing.signing();
     const { list } = await destinationCall("publish the revocation list", () =>
       ensureRevocations(dest.loc, signingKey, { ids, reason: reason.slice(0, 200) || "revoked" }),
     );
