@@ -1,0 +1,389 @@
+// The tenancy model against the real API server and S3 server: a tenant who may create Capsules,
+// CapabilityGrants and ConfigMaps in her namespace, and may not read its Secrets, gets no power she did
+// not already have. Each attack is refused at admission (the chart's ValidatingAdmissionPolicies, for
+// the user alice), and again by the operator when the object gets past admission (created here as the
+// administrator, as on a cluster without the policies) with a condition that leaks nothing.
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHART } from "../../charts/test/helpers.ts";
+import {
+  allowServiceAccount,
+  apply,
+  type CapsuleView,
+  condition,
+  ensureBucket,
+  env,
+  example,
+  exampleNamespace,
+  examplePublisher,
+  kubectl,
+  listKeys,
+  makeKey,
+  must,
+  newNamespace,
+  type OperatorProcess,
+  run,
+  s3Client,
+  startOperator,
+  type TestKey,
+  uniqueBucket,
+  waitFor,
+  waitReady,
+} from "./support.ts";
+
+const BUCKET = uniqueBucket("tenancy");
+const OTHER_BUCKET = uniqueBucket("tenant-b");
+const RELEASE = `tenancy-${randomBytes(3).toString("hex")}`;
+const s3 = s3Client();
+let ns: string;
+let otherNs: string;
+let dir: string;
+let publisher: TestKey;
+let alice: TestKey;
+let op: OperatorProcess;
+let policies = "";
+// A server standing for the tenant's own S3 endpoint: it records every request it gets.
+let trap: Server;
+let trapUrl = "";
+const trapped: string[] = [];
+
+const asAlice = (args: string[], input?: string) =>
+  run(env("QCAP_KUBECTL"), ["--kubeconfig", env("QCAP_KUBECONFIG_ALICE"), ...args], { input });
+const asBob = (args: string[], input?: string) =>
+  run(env("QCAP_KUBECTL"), ["--kubeconfig", env("QCAP_KUBECONFIG_BOB"), ...args], { input });
+
+const capsule = (name: string, spec: Record<string, unknown>) =>
+  JSON.stringify({
+    apiVersion: "qcap.dev/v1alpha1",
+    kind: "Capsule",
+    metadata: { name },
+    spec: { publisherRef: { name: "survey-publisher" }, ...spec },
+  });
+
+/** A user binding: a Role with `rules` in the tenant namespace bound to `user`. */
+async function bindUser(user: string, name: string, rules: object[]) {
+  const role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name }, rules };
+  const binding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+  };
+  await apply(ns, JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding] }));
+}
+
+/** Nothing of the capsule reached the bucket (no artifact, no registry entry). */
+async function nothingPublished(name: string) {
+  expect(await listKeys(s3, BUCKET, `registry/${ns}/${name}/`)).toEqual([]);
+}
+
+/** The condition says why in names only: no key, credential or content in it. */
+function leaksNothing(c: { message: string } | undefined) {
+  for (const secret of [
+    publisher.seedHex,
+    publisher.identity,
+    env("AWS_SECRET_ACCESS_KEY"),
+    "tenant-b-secret",
+  ])
+    expect(c?.message ?? "").not.toContain(secret);
+}
+
+beforeAll(async () => {
+  await Promise.all([ensureBucket(s3, BUCKET), ensureBucket(s3, OTHER_BUCKET)]);
+  ({ ns, dir, publisher } = await exampleNamespace("tenant-a", BUCKET));
+  otherNs = await newNamespace("tenant-b");
+  alice = makeKey(dir, "alice");
+  await s3.send(new PutObjectCommand({ Bucket: OTHER_BUCKET, Key: "secret.txt", Body: "tenant-b-secret" }));
+  await apply(ns, example("capsule.yaml", {}, BUCKET));
+
+  // alice: Capsules, CapabilityGrants and ConfigMaps in the tenant namespace; no Secrets, nothing elsewhere.
+  await bindUser("alice", "alice-author", [
+    {
+      apiGroups: ["qcap.dev"],
+      resources: ["capsules", "capabilitygrants"],
+      verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "update", "patch"] },
+  ]);
+
+  // The chart's admission policies, under this release's names.
+  const rendered = await run(env("QCAP_HELM"), [
+    "template",
+    RELEASE,
+    CHART,
+    "--show-only",
+    "templates/admission-policies.yaml",
+  ]);
+  policies = must(rendered, "helm template the admission policies");
+  must(await kubectl(["apply", "-f", "-"], policies), "install the admission policies");
+  // Policies take effect a moment after they are created.
+  await waitFor(
+    "the admission policies to take effect",
+    async () => {
+      const r = await asAlice(
+        ["-n", ns, "create", "--dry-run=server", "-f", "-"],
+        capsule("probe", { sources: [{ inline: { "a.txt": "a" } }] }),
+      );
+      return r.code !== 0 && /may not use Publisher/.test(r.stderr);
+    },
+    30_000,
+  );
+
+  trap = createServer((req, res) => {
+    trapped.push(`${req.method} ${req.url}`);
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
+  trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}`;
+  op = startOperator(ns, ["--namespaces", `${ns},${otherNs}`]);
+  await waitReady<CapsuleView>(ns, "capsule/survey");
+});
+
+afterAll(async () => {
+  await op?.kill("SIGKILL");
+  trap?.close();
+  if (policies) await kubectl(["delete", "--ignore-not-found", "-f", "-"], policies);
+});
+
+describe("tenancy: what a Capsule author can make the operator do", () => {
+  it("a tenant allowed to use the publisher publishes from her ConfigMaps; the operator reads them as the ServiceAccount", async () => {
+    await bindUser("alice", "alice-use-publisher", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["publishers"],
+        resourceNames: ["survey-publisher"],
+        verbs: ["use"],
+      },
+    ]);
+    must(
+      await asAlice(["-n", ns, "create", "configmap", "alice-notes", "--from-literal=notes.txt=field notes"]),
+      "alice creates a ConfigMap",
+    );
+    must(
+      await asAlice(
+        ["-n", ns, "create", "-f", "-"],
+        capsule("alice-notes", {
+          sources: [{ configMap: { name: "alice-notes" } }],
+          recipients: [{ key: alice.recipient }],
+        }),
+      ),
+      "alice creates a Capsule",
+    );
+    const ready = await waitReady<CapsuleView>(ns, "capsule/alice-notes");
+    expect(ready.status?.artifact?.url.startsWith(`${env("AWS_ENDPOINT_URL")}/${BUCKET}/registry/`)).toBe(
+      true,
+    );
+    // She may not name a ServiceAccount she cannot impersonate (it could read more than she can).
+    const named = await asAlice(
+      ["-n", ns, "create", "--dry-run=server", "-f", "-"],
+      capsule("alice-sa", { serviceAccountName: "qcap", sources: [{ inline: { "a.txt": "a" } }] }),
+    );
+    expect(named.code).not.toBe(0);
+    expect(named.stderr).toMatch(/you may not impersonate ServiceAccount "qcap"/);
+  });
+
+  it("attack 1: Secret sources for the signing key and S3 credentials are refused", async () => {
+    const exfil = capsule("exfil", {
+      sources: [{ secret: { name: "qcap-signing-key" } }, { secret: { name: "qcap-s3-credentials" } }],
+      recipients: [{ key: alice.recipient }],
+    });
+    const r = await asAlice(["-n", ns, "create", "-f", "-"], exfil);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/a Secret source names a Secret you may not get/);
+
+    // Past admission, the operator reads Secret sources as the ServiceAccount, which may not get them,
+    // even with a publisher that allows Secret sources.
+    must(await kubectl(["-n", ns, "create", "-f", "-"], exfil), "create past admission");
+    const refused = await waitReady<CapsuleView>(ns, "capsule/exfil", "False", "Forbidden");
+    const c = condition(refused, "Ready");
+    expect(c?.message).toBe(
+      `ServiceAccount "${ns}/qcap" cannot get Secret "qcap-signing-key" in namespace "${ns}"`,
+    );
+    expect(condition(refused, "Stalled")?.status).toBe("True");
+    leaksNothing(c);
+    await nothingPublished("exfil");
+  });
+
+  it("attack 3: a grant of a Capsule the author may not grant is refused", async () => {
+    // An administrator's capsule, sealed to the administrator only.
+    const admin = makeKey(dir, "admin");
+    await apply(
+      ns,
+      capsule("board-minutes", {
+        sources: [{ inline: { "minutes.md": "# confidential" } }],
+        recipients: [{ key: admin.recipient }],
+      }),
+    );
+    await waitReady<CapsuleView>(ns, "capsule/board-minutes");
+    const grant = JSON.stringify({
+      apiVersion: "qcap.dev/v1alpha1",
+      kind: "CapabilityGrant",
+      metadata: { name: "steal" },
+      spec: {
+        capsuleRef: { name: "board-minutes" },
+        audience: alice.recipient,
+        secretName: "steal-grant",
+        publish: true,
+      },
+    });
+    const r = await asAlice(["-n", ns, "create", "-f", "-"], grant);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/you may not grant Capsule "board-minutes" \(needs the verb grant on it\)/);
+
+    // Past admission, the operator asks whether the grant's ServiceAccount may grant that Capsule.
+    must(await kubectl(["-n", ns, "create", "-f", "-"], grant), "create past admission");
+    const refused = await waitReady<CapsuleView>(ns, "capabilitygrant/steal", "False", "Forbidden");
+    expect(condition(refused, "Ready")?.message).toBe(
+      `ServiceAccount "${ns}/qcap" may not grant Capsule "board-minutes" (needs the verb grant on capsules.qcap.dev)`,
+    );
+    expect((await kubectl(["-n", ns, "get", "secret", "steal-grant"])).code).not.toBe(0);
+    expect(await listKeys(s3, BUCKET, "registry/grants/")).toEqual([]);
+  });
+
+  it("a user holding the grant verb mints grants declaratively (GitOps)", async () => {
+    await bindUser("bob", "bob-grants", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["capabilitygrants"],
+        verbs: ["get", "create", "update", "patch"],
+      },
+      { apiGroups: ["qcap.dev"], resources: ["capsules"], resourceNames: ["survey"], verbs: ["grant"] },
+    ]);
+    must(await asBob(["-n", ns, "apply", "-f", "-"], example("grant.yaml")), "bob applies the example grant");
+    const minted = await waitReady<CapsuleView>(ns, "capabilitygrant/survey-reader");
+    expect(condition(minted, "Ready")?.reason).toBe("Minted");
+  });
+
+  it("attack 4: the destination endpoint cannot be chosen by the Capsule author", async () => {
+    const toTrap = capsule("exfil-dest", {
+      sources: [{ configMap: { name: "survey-data" } }],
+      destination: {
+        endpoint: trapUrl,
+        bucket: BUCKET,
+        credentialsSecretRef: { name: "qcap-s3-credentials" },
+      },
+    });
+    const r = await asAlice(["-n", ns, "create", "-f", "-"], toTrap);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown field "spec.destination"/);
+    // Without field validation the API server drops the field: the capsule goes where the publisher says.
+    must(await asAlice(["-n", ns, "create", "--validate=false", "-f", "-"], toTrap), "create unvalidated");
+    const ready = await waitReady<CapsuleView>(ns, "capsule/exfil-dest");
+    expect(ready.spec.destination).toBeUndefined();
+    expect(ready.status?.artifact?.url.startsWith(`${env("AWS_ENDPOINT_URL")}/${BUCKET}/`)).toBe(true);
+    expect(trapped).toEqual([]);
+    // Nor can she make a publisher of her own.
+    const pub = await asAlice(
+      ["-n", ns, "create", "-f", "-"],
+      examplePublisher("mine", BUCKET, { [env("AWS_ENDPOINT_URL")]: trapUrl }),
+    );
+    expect(pub.code).not.toBe(0);
+    expect(pub.stderr).toMatch(/forbidden/);
+  });
+
+  it("attack 5: an s3 source cannot read another tenant's bucket, nor with the destination's credentials", async () => {
+    const steal = (name: string, credentials: string) =>
+      capsule(name, {
+        sources: [
+          {
+            s3: {
+              endpoint: env("AWS_ENDPOINT_URL"),
+              bucket: OTHER_BUCKET,
+              key: "secret.txt",
+              credentialsSecretRef: { name: credentials },
+            },
+          },
+        ],
+        recipients: [{ key: alice.recipient }],
+      });
+    const noCreds = JSON.parse(steal("steal-s3", "x"));
+    delete noCreds.spec.sources[0].s3.credentialsSecretRef;
+    const r0 = await asAlice(["-n", ns, "create", "-f", "-"], JSON.stringify(noCreds));
+    expect(r0.code).not.toBe(0);
+    expect(r0.stderr).toMatch(/credentialsSecretRef: Required value/);
+    const r = await asAlice(["-n", ns, "create", "-f", "-"], steal("steal-s3", "qcap-s3-credentials"));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/an s3 source names a credentials Secret you may not get/);
+
+    // Past admission: the example publisher allows no s3 source at all.
+    must(await kubectl(["-n", ns, "create", "-f", "-"], steal("steal-s3", "qcap-s3-credentials")), "create");
+    const refused = await waitReady<CapsuleView>(ns, "capsule/steal-s3", "False", "SourceNotAllowed");
+    expect(condition(refused, "Ready")?.message).toBe(
+      `sources[0]: Publisher "${ns}/survey-publisher" does not allow s3 sources (allowed: configMap, inline)`,
+    );
+    leaksNothing(condition(refused, "Ready"));
+
+    // A publisher that allows s3 sources from its own tenant's bucket only.
+    await apply(
+      ns,
+      examplePublisher("s3-publisher", BUCKET, {
+        "allowedKinds: [configMap, inline]": `allowedKinds: [s3]\n    s3:\n      - endpoint: ${env("AWS_ENDPOINT_URL")}\n        bucket: ${BUCKET}\n        prefix: ${ns}`,
+      }),
+    );
+    await allowServiceAccount(ns, "use-s3-publisher", [
+      { apiGroups: ["qcap.dev"], resources: ["publishers"], resourceNames: ["s3-publisher"], verbs: ["use"] },
+    ]);
+    const other = JSON.parse(steal("steal-s3-b", "qcap-s3-credentials"));
+    other.spec.publisherRef.name = "s3-publisher";
+    must(await kubectl(["-n", ns, "create", "-f", "-"], JSON.stringify(other)), "create");
+    const notAllowed = await waitReady<CapsuleView>(ns, "capsule/steal-s3-b", "False", "SourceNotAllowed");
+    expect(condition(notAllowed, "Ready")?.message).toContain(
+      `does not allow reading s3://${OTHER_BUCKET}/secret.txt`,
+    );
+    // An allowed location, but credentials the ServiceAccount may not read: refused too.
+    const own = JSON.parse(steal("steal-s3-c", "qcap-s3-credentials"));
+    own.spec.publisherRef.name = "s3-publisher";
+    own.spec.sources[0].s3.bucket = BUCKET;
+    own.spec.sources[0].s3.key = `${ns}/data.bin`;
+    must(await kubectl(["-n", ns, "create", "-f", "-"], JSON.stringify(own)), "create");
+    const forbidden = await waitReady<CapsuleView>(ns, "capsule/steal-s3-c", "False", "Forbidden");
+    expect(condition(forbidden, "Ready")?.message).toBe(
+      `ServiceAccount "${ns}/qcap" cannot get Secret "qcap-s3-credentials" in namespace "${ns}"`,
+    );
+    for (const name of ["steal-s3", "steal-s3-b", "steal-s3-c"]) await nothingPublished(name);
+  });
+
+  it("attack 6: signing with the publisher's key needs the verb use on it", async () => {
+    // Another tenant's author: may create Capsules but may not use the publisher.
+    await bindUser("bob", "bob-author", [
+      { apiGroups: ["qcap.dev"], resources: ["capsules"], verbs: ["get", "create"] },
+    ]);
+    const forged = capsule("forged", {
+      sources: [{ inline: { "statement.txt": "signed by the publisher" } }],
+    });
+    const r = await asBob(["-n", ns, "create", "-f", "-"], forged);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/you may not use Publisher "survey-publisher" \(needs the verb use on it\)/);
+
+    // Past admission, as a ServiceAccount that may not use it: nothing is signed or uploaded.
+    must(
+      await kubectl(
+        ["-n", ns, "create", "-f", "-"],
+        capsule("forged", {
+          serviceAccountName: "nobody",
+          sources: [{ inline: { "statement.txt": "signed by the publisher" } }],
+        }),
+      ),
+      "create past admission",
+    );
+    const refused = await waitReady<CapsuleView>(ns, "capsule/forged", "False", "Forbidden");
+    expect(condition(refused, "Ready")?.message).toBe(
+      `ServiceAccount "${ns}/nobody" may not use Publisher "${ns}/survey-publisher" (needs the verb use on publishers.qcap.dev)`,
+    );
+    await nothingPublished("forged");
+  });
+
+  it("the operator's logs hold no key, credential or fetched content", () => {
+    const text = op.logText();
+    for (const secret of [
+      publisher.seedHex,
+      publisher.identity,
+      env("AWS_SECRET_ACCESS_KEY"),
+      "tenant-b-secret",
+    ])
+      expect(text).not.toContain(secret);
+  });
+});

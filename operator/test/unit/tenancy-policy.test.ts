@@ -1,0 +1,134 @@
+// The tenancy decisions with a fake access check: what is asked, and what is refused with which reason.
+import { describe, expect, it } from "vitest";
+import type { CapsuleSource } from "../../src/api/capsule.js";
+import { ReconcileError } from "../../src/kube/conditions.js";
+import { type AccessAttributes, actingServiceAccount } from "../../src/tenancy/access.js";
+import {
+  authorizeGrant,
+  authorizePublisherUse,
+  checkSourcePolicy,
+  publisherRefOf,
+  s3Allowed,
+} from "../../src/tenancy/policy.js";
+
+/** An access check that records the questions and allows only what `allowed` lists. */
+function fakeCheck(allowed: string[]) {
+  const asked: AccessAttributes[] = [];
+  const key = (a: AccessAttributes) => `${a.verb} ${a.resource} ${a.namespace ?? "-"}/${a.name ?? "-"}`;
+  const check = async (a: AccessAttributes) => {
+    asked.push(a);
+    return allowed.includes(key(a));
+  };
+  return { check, asked };
+}
+
+async function refusal(p: Promise<unknown>): Promise<ReconcileError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ReconcileError);
+  return err as ReconcileError;
+}
+
+describe("publisher use", () => {
+  it("asks for the verb use on the namespaced Publisher, by name", async () => {
+    const f = fakeCheck(["use publishers t/pub"]);
+    await authorizePublisherUse(f.check, "sa", publisherRefOf({ publisherRef: { name: "pub" } }), "t");
+    expect(f.asked).toEqual([
+      { verb: "use", group: "qcap.dev", resource: "publishers", namespace: "t", name: "pub" },
+    ]);
+  });
+
+  it("asks about a ClusterPublisher without a namespace", async () => {
+    const f = fakeCheck(["use clusterpublishers -/shared"]);
+    await authorizePublisherUse(
+      f.check,
+      "sa",
+      publisherRefOf({ publisherRef: { kind: "ClusterPublisher", name: "shared" } }),
+      "t",
+    );
+    expect(f.asked[0]).toEqual({
+      verb: "use",
+      group: "qcap.dev",
+      resource: "clusterpublishers",
+      name: "shared",
+    });
+  });
+
+  it("refuses with a permanent Forbidden naming who and what, not a Publisher of another namespace", async () => {
+    const f = fakeCheck(["use publishers other/pub"]);
+    const e = await refusal(
+      authorizePublisherUse(f.check, 'ServiceAccount "t/qcap"', { kind: "Publisher", name: "pub" }, "t"),
+    );
+    expect(e.reason).toBe("Forbidden");
+    expect(e.permanent).toBe(true);
+    expect(e.message).toBe(
+      'ServiceAccount "t/qcap" may not use Publisher "t/pub" (needs the verb use on publishers.qcap.dev)',
+    );
+  });
+});
+
+describe("grants", () => {
+  it("needs the verb grant on that Capsule", async () => {
+    const f = fakeCheck(["grant capsules t/survey"]);
+    await authorizeGrant(f.check, "sa", "t", "survey");
+    const e = await refusal(authorizeGrant(f.check, "sa", "t", "board-minutes"));
+    expect(e.reason).toBe("Forbidden");
+    expect(f.asked.map((a) => a.name)).toEqual(["survey", "board-minutes"]);
+  });
+});
+
+describe("acting ServiceAccount", () => {
+  it("is the object's own, else the default, always in the object's namespace", () => {
+    const obj = (sa?: string) => ({ metadata: { namespace: "t" }, spec: { serviceAccountName: sa } });
+    expect(actingServiceAccount(obj("builder"), "qcap").user).toBe("system:serviceaccount:t:builder");
+    expect(actingServiceAccount(obj(), "qcap").user).toBe("system:serviceaccount:t:qcap");
+  });
+});
+
+describe("source policy", () => {
+  const s3 = (bucket: string, key: string): CapsuleSource => ({
+    s3: { endpoint: "https://s3.example.com", bucket, key, credentialsSecretRef: { name: "c" } },
+  });
+  const policy = {
+    allowedKinds: ["configMap", "s3"] as ("configMap" | "s3")[],
+    s3: [{ endpoint: "https://s3.example.com/", bucket: "tenant-a", prefix: "data" }],
+  };
+
+  it("allows the default kinds when the publisher says nothing, and no s3 or http", () => {
+    expect(() =>
+      checkSourcePolicy(undefined, [{ inline: { a: "b" } }, { secret: { name: "s" } }], "P"),
+    ).not.toThrow();
+    for (const src of [
+      s3("tenant-a", "data/x"),
+      { http: { url: "https://example.org/a", sha256: "0".repeat(64) } },
+    ]) {
+      let e: unknown;
+      try {
+        checkSourcePolicy(undefined, [src], "P");
+      } catch (err) {
+        e = err;
+      }
+      expect((e as ReconcileError).reason).toBe("SourceNotAllowed");
+    }
+  });
+
+  it("refuses a kind the publisher does not list, naming the source's index", () => {
+    expect(() =>
+      checkSourcePolicy(policy, [{ configMap: { name: "c" } }, { inline: { a: "b" } }], "P"),
+    ).toThrow("sources[1]: P does not allow inline sources (allowed: configMap, s3)");
+  });
+
+  it("allows s3 only at a listed endpoint and bucket, inside the listed prefix by path segment", () => {
+    expect(s3Allowed(policy, s3("tenant-a", "data/x.csv").s3 as never)).toBe(true);
+    expect(s3Allowed(policy, s3("tenant-a", "data").s3 as never)).toBe(true);
+    expect(s3Allowed(policy, s3("tenant-a", "database/x").s3 as never)).toBe(false);
+    expect(s3Allowed(policy, s3("tenant-b", "data/x").s3 as never)).toBe(false);
+    const elsewhere = { ...(s3("tenant-a", "data/x").s3 as object), endpoint: "https://evil.example.com" };
+    expect(s3Allowed(policy, elsewhere as never)).toBe(false);
+    expect(() => checkSourcePolicy(policy, [s3("tenant-b", "secret.txt")], "P")).toThrow(
+      "does not allow reading s3://tenant-b/secret.txt at https://s3.example.com",
+    );
+  });
+});
