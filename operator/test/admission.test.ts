@@ -83,7 +83,19 @@ describe("admission", () => {
     ["hideNames without recipients", capsule({ hideNames: true }), /hideNames needs at least one recipient/],
     [
       "an S3 source with both key and prefix",
-      capsule({ sources: [{ s3: { bucket: "abc", key: "k", prefix: "p" } }] }),
+      capsule({
+        sources: [
+          {
+            s3: {
+              endpoint: "https://s3.example.com",
+              bucket: "abc",
+              key: "k",
+              prefix: "p",
+              credentialsSecretRef: { name: "c" },
+            },
+          },
+        ],
+      }),
       /exactly one of key and prefix/,
     ],
     [

@@ -121,16 +121,19 @@ export async function waitReady<T extends CapsuleView>(
 ): Promise<T> {
   let seen = "nothing";
   return waitFor(
-    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns} (last seen: ${{ toString: () => seen }})`,
+    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns}`,
     async () => {
       const o = await getJson<T>(["-n", ns, "get", resource]);
       const c = condition(o, "Ready");
       seen = c ? `${c.status} ${c.reason}: ${c.message}` : "no Ready condition";
-      return c?.status === status &&
+      if (
+        c?.status === status &&
         (reason === undefined || c.reason === reason) &&
         o.status?.observedGeneration === o.metadata.generation
-        ? o
-        : undefined;
+      )
+        return o;
+      // Shown when the wait times out.
+      throw new Error(`last seen: ${seen}`);
     },
     timeoutMs,
   );

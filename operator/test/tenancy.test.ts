@@ -196,7 +196,23 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
 
     // Past admission, the operator reads Secret sources as the ServiceAccount, which may not get them,
     // even with a publisher that allows Secret sources.
-    must(await kubectl(["-n", ns, "create", "-f", "-"], exfil), "create past admission");
+    await apply(
+      ns,
+      examplePublisher("secrets-publisher", BUCKET, {
+        "allowedKinds: [configMap, inline]": "allowedKinds: [configMap, secret, inline]",
+      }),
+    );
+    await allowServiceAccount(ns, "use-secrets-publisher", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["publishers"],
+        resourceNames: ["secrets-publisher"],
+        verbs: ["use"],
+      },
+    ]);
+    const past = JSON.parse(exfil);
+    past.spec.publisherRef.name = "secrets-publisher";
+    must(await kubectl(["-n", ns, "create", "-f", "-"], JSON.stringify(past)), "create past admission");
     const refused = await waitReady<CapsuleView>(ns, "capsule/exfil", "False", "Forbidden");
     const c = condition(refused, "Ready");
     expect(c?.message).toBe(
