@@ -108,6 +108,15 @@ beforeAll(async () => {
     },
     { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "update", "patch"] },
   ]);
+  // She publishes through the namespace's publisher (attack 6 is made by someone who may not).
+  await bindUser("alice", "alice-use-publisher", [
+    {
+      apiGroups: ["qcap.dev"],
+      resources: ["publishers"],
+      resourceNames: ["survey-publisher"],
+      verbs: ["use"],
+    },
+  ]);
 
   // The chart's admission policies, under this release's names.
   const rendered = await run(env("QCAP_HELM"), [
@@ -125,7 +134,7 @@ beforeAll(async () => {
     async () => {
       const r = await asAlice(
         ["-n", ns, "create", "--dry-run=server", "-f", "-"],
-        capsule("probe", { sources: [{ inline: { "a.txt": "a" } }] }),
+        capsule("probe", { publisherRef: { name: "none" }, sources: [{ inline: { "a.txt": "a" } }] }),
       );
       return r.code !== 0 && /may not use Publisher/.test(r.stderr);
     },
@@ -150,14 +159,6 @@ afterAll(async () => {
 
 describe("tenancy: what a Capsule author can make the operator do", () => {
   it("a tenant allowed to use the publisher publishes from her ConfigMaps; the operator reads them as the ServiceAccount", async () => {
-    await bindUser("alice", "alice-use-publisher", [
-      {
-        apiGroups: ["qcap.dev"],
-        resources: ["publishers"],
-        resourceNames: ["survey-publisher"],
-        verbs: ["use"],
-      },
-    ]);
     must(
       await asAlice(["-n", ns, "create", "configmap", "alice-notes", "--from-literal=notes.txt=field notes"]),
       "alice creates a ConfigMap",
