@@ -25,8 +25,13 @@ function container(docs: Manifest[]) {
   return dep.spec.template.spec.containers[0];
 }
 
+const TENANT_ROLES = ["qcap-capsule-author", "qcap-grant-issuer", "qcap-publisher-admin"];
+
+/** The operator's own rules (not the roles the chart makes for tenants). */
 function allRules(docs: Manifest[]): PolicyRule[] {
-  return [...find(docs, "ClusterRole"), ...find(docs, "Role")].flatMap((r) => r.rules as PolicyRule[]);
+  return [...find(docs, "ClusterRole"), ...find(docs, "Role")]
+    .filter((r) => !TENANT_ROLES.includes(r.metadata.name))
+    .flatMap((r) => r.rules as PolicyRule[]);
 }
 
 describe("helm lint", () => {
@@ -96,6 +101,7 @@ describe("helm template with the default values", () => {
       "--backoff=1s",
       "--max-backoff=5m",
       "--shutdown-timeout=25s",
+      "--default-service-account=qcap",
     ]);
     expect(pod.serviceAccountName).toBe("qcap-qcap-operator");
     expect(one(docs, "ServiceAccount").metadata.name).toBe("qcap-qcap-operator");
@@ -103,7 +109,7 @@ describe("helm template with the default values", () => {
 
   it("watches all namespaces through one ClusterRole, and the Lease through a Role limited to its name", async () => {
     const docs = await render();
-    const cr = one(docs, "ClusterRole");
+    const cr = one(docs, "ClusterRole", "qcap-qcap-operator");
     const crb = one(docs, "ClusterRoleBinding");
     expect(crb.roleRef).toEqual({
       apiGroup: "rbac.authorization.k8s.io",
@@ -129,7 +135,7 @@ describe("helm template with the default values", () => {
     expect(rb.roleRef.name).toBe("qcap-qcap-operator-leader-election");
   });
 
-  it("grants no wildcards, no RBAC, pod, exec or cluster-scoped write access", async () => {
+  it("grants no wildcards, no RBAC, pod, exec or cluster-scoped write access; impersonates ServiceAccounts only", async () => {
     for (const values of [[], [CUSTOM_VALUES]]) {
       const rules = allRules(await render({ values }));
       expect(rules.length).toBeGreaterThan(0);
@@ -138,6 +144,11 @@ describe("helm template with the default values", () => {
           expect(field, JSON.stringify(r)).not.toContain("*");
         expect(r.nonResourceURLs).toBeUndefined();
         expect(r.apiGroups).not.toContain("rbac.authorization.k8s.io");
+        if (r.verbs.includes("impersonate")) {
+          // Sources are read as the Capsule's ServiceAccount: the one impersonation the operator needs.
+          expect(r).toEqual({ apiGroups: [""], resources: ["serviceaccounts"], verbs: ["impersonate"] });
+          continue;
+        }
         for (const res of r.resources ?? [])
           expect(res).not.toMatch(
             /^(pods|pods\/.*|deployments|serviceaccounts.*|namespaces|nodes|roles|rolebindings|clusterroles|clusterrolebindings|customresourcedefinitions)$/,
@@ -145,9 +156,45 @@ describe("helm template with the default values", () => {
         for (const v of r.verbs)
           expect(["get", "list", "watch", "create", "update", "patch", "delete"]).toContain(v);
         expect(r.verbs).not.toContain("escalate");
-        expect(r.verbs).not.toContain("impersonate");
       }
     }
+  });
+
+  it("renders the tenant roles (aggregated) and the admission policies with their bindings", async () => {
+    const docs = await render();
+    const roles = Object.fromEntries(
+      find(docs, "ClusterRole")
+        .filter((r) => TENANT_ROLES.includes(r.metadata.name))
+        .map((r) => [r.metadata.name, r]),
+    );
+    expect(Object.keys(roles).sort()).toEqual(TENANT_ROLES);
+    expect(
+      roles["qcap-capsule-author"]?.metadata.labels?.["rbac.authorization.k8s.io/aggregate-to-edit"],
+    ).toBe("true");
+    // Opening capsules for others and managing publishers: admin only.
+    for (const name of ["qcap-grant-issuer", "qcap-publisher-admin"])
+      expect(roles[name]?.metadata.labels?.["rbac.authorization.k8s.io/aggregate-to-edit"]).toBeUndefined();
+    const verbsOf = (name: string, resource: string) =>
+      (roles[name]?.rules as PolicyRule[])
+        .filter((r) => r.resources?.includes(resource))
+        .flatMap((r) => r.verbs);
+    expect(verbsOf("qcap-capsule-author", "capsules")).not.toContain("grant");
+    expect(verbsOf("qcap-capsule-author", "publishers")).not.toContain("use");
+    expect(verbsOf("qcap-grant-issuer", "capsules")).toEqual(["grant"]);
+    expect(verbsOf("qcap-publisher-admin", "publishers")).toContain("use");
+
+    const policies = find(docs, "ValidatingAdmissionPolicy").map((p) => p.metadata.name);
+    expect(policies).toEqual([
+      "qcap-qcap-operator-capsules",
+      "qcap-qcap-operator-grants",
+      "qcap-qcap-operator-publishers",
+    ]);
+    const bindings = find(docs, "ValidatingAdmissionPolicyBinding");
+    expect(bindings.map((b) => [b.spec.policyName, b.spec.validationActions])).toEqual(
+      policies.map((p) => [p, ["Deny"]]),
+    );
+    const off = await render({ values: [{ admissionPolicies: { enabled: false } }] });
+    expect(find(off, "ValidatingAdmissionPolicy")).toEqual([]);
   });
 
   it("renders the metrics Service and no ServiceMonitor", async () => {
@@ -166,7 +213,12 @@ describe("helm template with the default values", () => {
       find(withCrds, "CustomResourceDefinition")
         .map((c) => c.metadata.name)
         .sort(),
-    ).toEqual(["capabilitygrants.qcap.dev", "capsules.qcap.dev"]);
+    ).toEqual([
+      "capabilitygrants.qcap.dev",
+      "capsules.qcap.dev",
+      "clusterpublishers.qcap.dev",
+      "publishers.qcap.dev",
+    ]);
   });
 });
 
@@ -205,6 +257,7 @@ describe("helm template with every option set", () => {
       "--backoff=1.5s",
       "--max-backoff=10m",
       "--shutdown-timeout=50s",
+      "--default-service-account=qcap",
       "--identity=fixed",
     ]);
     expect(c.env).toContainEqual({ name: "AWS_REGION", value: "eu-west-1" });
@@ -227,7 +280,8 @@ describe("helm template with every option set", () => {
 
   it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole", async () => {
     const docs = await render({ release: "rel", namespace: "platform", values: [CUSTOM_VALUES] });
-    expect(find(docs, "ClusterRole")).toEqual([]);
+    // Only the tenant roles (bound by administrators), none for the operator.
+    expect(find(docs, "ClusterRole").map((r) => r.metadata.name)).toEqual(TENANT_ROLES);
     expect(find(docs, "ClusterRoleBinding")).toEqual([]);
     const roles = find(docs, "Role", "capsules");
     expect(roles.map((r) => r.metadata.namespace)).toEqual(["team-a", "team-b"]);
@@ -238,7 +292,7 @@ describe("helm template with every option set", () => {
       expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: "qcap", namespace: "platform" }]);
     }
     // Same rules as the ClusterRole of the all-namespaces mode.
-    const clusterRules = one(await render(), "ClusterRole").rules;
+    const clusterRules = one(await render(), "ClusterRole", "qcap-qcap-operator").rules;
     for (const r of roles) expect(r.rules).toEqual(clusterRules);
     const lease = one(docs, "Role", "capsules-leader-election");
     expect(lease.metadata.namespace).toBe("platform");
