@@ -110,7 +110,10 @@ describe("helm template with the default values", () => {
   it("watches all namespaces through one ClusterRole, and the Lease through a Role limited to its name", async () => {
     const docs = await render();
     const cr = one(docs, "ClusterRole", "qcap-qcap-operator");
-    const crb = one(docs, "ClusterRoleBinding");
+    expect(one(docs, "ClusterRole", "qcap-qcap-operator-clusterpublishers").rules).toEqual([
+      { apiGroups: ["qcap.dev"], resources: ["clusterpublishers"], verbs: ["get"] },
+    ]);
+    const crb = one(docs, "ClusterRoleBinding", "qcap-qcap-operator");
     expect(crb.roleRef).toEqual({
       apiGroup: "rbac.authorization.k8s.io",
       kind: "ClusterRole",
@@ -119,8 +122,12 @@ describe("helm template with the default values", () => {
     expect(crb.subjects).toEqual([
       { kind: "ServiceAccount", name: "qcap-qcap-operator", namespace: "qcap-system" },
     ]);
-    const roles = find(docs, "Role");
+    const roles = find(docs, "Role").filter((r) => !r.metadata.name.endsWith("clusterpublisher-secrets"));
     expect(roles.map((r) => r.metadata.name)).toEqual(["qcap-qcap-operator-leader-election"]);
+    // ClusterPublisher Secrets: get, in the release namespace only.
+    const cps = one(docs, "Role", "qcap-qcap-operator-clusterpublisher-secrets");
+    expect(cps.metadata.namespace).toBe("qcap-system");
+    expect(cps.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }]);
     expect(roles[0]?.metadata.namespace).toBe("qcap-system");
     expect(roles[0]?.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
@@ -131,7 +138,7 @@ describe("helm template with the default values", () => {
         verbs: ["get", "update"],
       },
     ]);
-    const rb = one(docs, "RoleBinding");
+    const rb = one(docs, "RoleBinding", "qcap-qcap-operator-leader-election");
     expect(rb.roleRef.name).toBe("qcap-qcap-operator-leader-election");
   });
 
@@ -280,9 +287,14 @@ describe("helm template with every option set", () => {
 
   it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole", async () => {
     const docs = await render({ release: "rel", namespace: "platform", values: [CUSTOM_VALUES] });
-    // Only the tenant roles (bound by administrators), none for the operator.
-    expect(find(docs, "ClusterRole").map((r) => r.metadata.name)).toEqual(TENANT_ROLES);
-    expect(find(docs, "ClusterRoleBinding")).toEqual([]);
+    // Only the tenant roles (bound by administrators) and the ClusterPublisher reader.
+    expect(find(docs, "ClusterRole").map((r) => r.metadata.name)).toEqual([
+      "capsules-clusterpublishers",
+      ...TENANT_ROLES,
+    ]);
+    expect(find(docs, "ClusterRoleBinding").map((r) => r.metadata.name)).toEqual([
+      "capsules-clusterpublishers",
+    ]);
     const roles = find(docs, "Role", "capsules");
     expect(roles.map((r) => r.metadata.namespace)).toEqual(["team-a", "team-b"]);
     const bindings = find(docs, "RoleBinding", "capsules");

@@ -604,7 +604,9 @@ describe("all-namespaces mode (ClusterRole)", () => {
 
   beforeAll(async () => {
     // The tenant ClusterRoles have fixed names: the first release made them.
-    docs = await install(rel, ns, { tenancy: { createRoles: false, defaultServiceAccount: "qcap" } });
+    docs = await install(rel, ns, {
+      tenancy: { createRoles: false, defaultServiceAccount: "qcap", clusterPublishers: true },
+    });
     allToken = await createToken(ns, sa);
     kubeconfig = tokenKubeconfig("all", env("QCAP_KUBE_API_URL"), allToken, env("QCAP_KUBE_CA"));
   });

@@ -13,6 +13,7 @@ import {
   apply,
   type CapsuleView,
   condition,
+  createSecret,
   ensureBucket,
   env,
   example,
@@ -39,6 +40,7 @@ const RELEASE = `tenancy-${randomBytes(3).toString("hex")}`;
 const s3 = s3Client();
 let ns: string;
 let otherNs: string;
+let clusterNs: string;
 let dir: string;
 let publisher: TestKey;
 let alice: TestKey;
@@ -95,6 +97,7 @@ beforeAll(async () => {
   await Promise.all([ensureBucket(s3, BUCKET), ensureBucket(s3, OTHER_BUCKET)]);
   ({ ns, dir, publisher } = await exampleNamespace("tenant-a", BUCKET));
   otherNs = await newNamespace("tenant-b");
+  clusterNs = await newNamespace("qcap-system");
   alice = makeKey(dir, "alice");
   await s3.send(new PutObjectCommand({ Bucket: OTHER_BUCKET, Key: "secret.txt", Body: "tenant-b-secret" }));
   await apply(ns, example("capsule.yaml", {}, BUCKET));
@@ -147,7 +150,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
   trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}`;
-  op = startOperator(ns, ["--namespaces", `${ns},${otherNs}`]);
+  op = startOperator(ns, ["--namespaces", `${ns},${otherNs}`, "--cluster-resource-namespace", clusterNs]);
   await waitReady<CapsuleView>(ns, "capsule/survey");
 });
 
@@ -391,6 +394,93 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
       `ServiceAccount "${ns}/nobody" may not use Publisher "${ns}/survey-publisher" (needs the verb use on publishers.qcap.dev)`,
     );
     await nothingPublished("forged");
+  });
+
+  it("a ClusterPublisher serves several namespaces; its Secrets stay in the operator's namespace", async () => {
+    const name = `shared-${randomBytes(3).toString("hex")}`;
+    await createSecret(clusterNs, "shared-signing-key", [`--from-file=signing.key=${publisher.file}`], "key");
+    await createSecret(
+      clusterNs,
+      "shared-s3-credentials",
+      [
+        `--from-literal=AWS_ACCESS_KEY_ID=${env("AWS_ACCESS_KEY_ID")}`,
+        `--from-literal=AWS_SECRET_ACCESS_KEY=${env("AWS_SECRET_ACCESS_KEY")}`,
+      ],
+      "credentials",
+    );
+    must(
+      await kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "qcap.dev/v1alpha1",
+          kind: "ClusterPublisher",
+          metadata: { name },
+          spec: {
+            signingKeySecretRef: { name: "shared-signing-key" },
+            destination: {
+              endpoint: env("AWS_ENDPOINT_URL"),
+              bucket: BUCKET,
+              prefix: "shared",
+              credentialsSecretRef: { name: "shared-s3-credentials" },
+            },
+          },
+        }),
+      ),
+      "ClusterPublisher",
+    );
+    // use on a cluster-scoped object: a ClusterRole and a ClusterRoleBinding for tenant-b's ServiceAccount.
+    must(
+      await kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [
+            {
+              apiVersion: "rbac.authorization.k8s.io/v1",
+              kind: "ClusterRole",
+              metadata: { name: `use-${name}` },
+              rules: [
+                {
+                  apiGroups: ["qcap.dev"],
+                  resources: ["clusterpublishers"],
+                  resourceNames: [name],
+                  verbs: ["use"],
+                },
+              ],
+            },
+            {
+              apiVersion: "rbac.authorization.k8s.io/v1",
+              kind: "ClusterRoleBinding",
+              metadata: { name: `use-${name}-${otherNs}` },
+              roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `use-${name}` },
+              subjects: [{ kind: "ServiceAccount", name: "qcap", namespace: otherNs }],
+            },
+          ],
+        }),
+      ),
+      "RBAC",
+    );
+    const shared = (capsuleName: string, sa?: string) =>
+      JSON.stringify({
+        apiVersion: "qcap.dev/v1alpha1",
+        kind: "Capsule",
+        metadata: { name: capsuleName },
+        spec: {
+          publisherRef: { kind: "ClusterPublisher", name },
+          ...(sa ? { serviceAccountName: sa } : {}),
+          sources: [{ inline: { "b.txt": "tenant b" } }],
+        },
+      });
+    must(await kubectl(["-n", otherNs, "create", "-f", "-"], shared("b-notes")), "create");
+    const ready = await waitReady<CapsuleView>(otherNs, "capsule/b-notes");
+    expect(ready.status?.artifact?.key.startsWith(`shared/${otherNs}/b-notes/`)).toBe(true);
+    // tenant-a's ServiceAccount was not given use: its Capsule is refused.
+    must(await kubectl(["-n", ns, "create", "-f", "-"], shared("a-on-shared")), "create");
+    const refused = await waitReady<CapsuleView>(ns, "capsule/a-on-shared", "False", "Forbidden");
+    expect(condition(refused, "Ready")?.message).toBe(
+      `ServiceAccount "${ns}/qcap" may not use ClusterPublisher "${name}" (needs the verb use on clusterpublishers.qcap.dev)`,
+    );
   });
 
   it("the operator's logs hold no key, credential or fetched content", () => {
