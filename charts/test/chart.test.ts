@@ -110,8 +110,13 @@ describe("helm template with the default values", () => {
   it("watches all namespaces through one ClusterRole, and the Lease through a Role limited to its name", async () => {
     const docs = await render();
     const cr = one(docs, "ClusterRole", "qcap-qcap-operator");
-    expect(one(docs, "ClusterRole", "qcap-qcap-operator-clusterpublishers").rules).toEqual([
+    expect(one(docs, "ClusterRole", "qcap-qcap-operator-cluster-reader").rules).toEqual([
       { apiGroups: ["qcap.dev"], resources: ["clusterpublishers"], verbs: ["get"] },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["validatingadmissionpolicybindings"],
+        verbs: ["list"],
+      },
     ]);
     const crb = one(docs, "ClusterRoleBinding", "qcap-qcap-operator");
     expect(crb.roleRef).toEqual({
@@ -285,16 +290,14 @@ describe("helm template with every option set", () => {
     expect(sm.spec.namespaceSelector).toEqual({ matchNames: ["platform"] });
   });
 
-  it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole", async () => {
+  it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole for namespaced access", async () => {
     const docs = await render({ release: "rel", namespace: "platform", values: [CUSTOM_VALUES] });
     // Only the tenant roles (bound by administrators) and the ClusterPublisher reader.
     expect(find(docs, "ClusterRole").map((r) => r.metadata.name)).toEqual([
-      "capsules-clusterpublishers",
+      "capsules-cluster-reader",
       ...TENANT_ROLES,
     ]);
-    expect(find(docs, "ClusterRoleBinding").map((r) => r.metadata.name)).toEqual([
-      "capsules-clusterpublishers",
-    ]);
+    expect(find(docs, "ClusterRoleBinding").map((r) => r.metadata.name)).toEqual(["capsules-cluster-reader"]);
     const roles = find(docs, "Role", "capsules");
     expect(roles.map((r) => r.metadata.namespace)).toEqual(["team-a", "team-b"]);
     const bindings = find(docs, "RoleBinding", "capsules");

@@ -421,6 +421,7 @@ describe("the chart's ServiceAccount runs the operator end to end (namespaced Ro
     };
     grant("watched", one(manifests, "Role", SA).rules);
     grant("release", one(manifests, "Role", `${SA}-leader-election`).rules);
+    grant("other:", one(manifests, "ClusterRole", `${SA}-cluster-reader`).rules);
     // Requests made as a Capsule's ServiceAccount (impersonated) use that account's permissions; each
     // uses the operator's impersonate permission on it.
     const tenantUser = `system:serviceaccount:${watched}:qcap`;
@@ -455,7 +456,11 @@ describe("the chart's ServiceAccount runs the operator end to end (namespaced Ro
     // Setting an owner reference with blockOwnerDeletion on a grant Secret needs update on the grant's
     // finalizers subresource where the OwnerReferencesPermissionEnforcement admission plugin is enabled
     // (OpenShift and many hardened clusters; not this API server): an admission check, never a request.
-    const notRequests = new Set<string>(["watched update qcap.dev/capabilitygrants/finalizers"]);
+    // ClusterPublishers are read only for Capsules that use one (operator/test/tenancy.test.ts).
+    const notRequests = new Set<string>([
+      "watched update qcap.dev/capabilitygrants/finalizers",
+      "other: get qcap.dev/clusterpublishers",
+    ]);
     expect([...granted].filter((g) => !used.has(g) && !notRequests.has(g)).sort()).toEqual([]);
     // The Lease rules: get/update only the chart's Lease by name.
     const leaseCalls = calls.filter((c) => c.resource === "leases");

@@ -180,6 +180,10 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(ready.status?.artifact?.url.startsWith(`${env("AWS_ENDPOINT_URL")}/${BUCKET}/registry/`)).toBe(
       true,
     );
+    // The admission policies are installed: the condition does not say the operator is the only check.
+    expect(condition(ready, "Ready")?.message).toMatch(
+      /^published revision sha256:[0-9a-f]{12}… root [0-9a-f]{64}$/,
+    );
     // She may not name a ServiceAccount she cannot impersonate (it could read more than she can).
     const named = await asAlice(
       ["-n", ns, "create", "--dry-run=server", "-f", "-"],

@@ -37,6 +37,7 @@ import { ReconciledKind } from "../reconcile-common.js";
 import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
 import { s3Sink } from "../s3/sink.js";
 import { actingServiceAccount, DEFAULT_SERVICE_ACCOUNT, selfAccessCheck } from "../tenancy/access.js";
+import { AdmissionPolicyProbe, admissionNote } from "../tenancy/admission.js";
 import { authorizePublisherUse, checkSourcePolicy, publisherRefOf } from "../tenancy/policy.js";
 import {
   destinationCredentials,
@@ -89,9 +90,11 @@ const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export class CapsuleReconciler {
   private readonly kind: ReconciledKind<CapsuleObject>;
+  readonly admission: AdmissionPolicyProbe;
 
   constructor(private readonly d: CapsuleReconcilerDeps) {
     this.kind = new ReconciledKind({ ...d, kind: "Capsule", path: capsulePath, finalizer: FINALIZER });
+    this.admission = new AdmissionPolicyProbe(d.kube);
   }
 
   async reconcile(namespace: string, name: string): Promise<Outcome | undefined> {
@@ -194,19 +197,26 @@ export class CapsuleReconciler {
         ensureRevocations(dest.loc, gathered.signingKey, null),
       );
       const artifact = artifactOf(current);
+      const note = admissionNote(await this.admission.state("capsules"));
       const st = capsule.status ?? {};
       if (
         st.inputsDigest !== revision ||
         st.artifact?.key !== artifact.key ||
         st.observedGeneration !== generation ||
         getCondition(st.conditions as Condition[], READY)?.status !== "True" ||
+        getCondition(st.conditions as Condition[], READY)?.message !== readyMessage(artifact) + note ||
         getCondition(st.conditions as Condition[], RECONCILING) !== undefined
       ) {
         await this.kind.writeStatus(capsule, {
           observedGeneration: generation,
           inputsDigest: revision,
           artifact: st.artifact?.key === artifact.key ? st.artifact : artifact,
-          conditions: ready(st.conditions as Condition[], "Succeeded", readyMessage(artifact), generation),
+          conditions: ready(
+            st.conditions as Condition[],
+            "Succeeded",
+            readyMessage(artifact) + note,
+            generation,
+          ),
         });
       }
       await this.collectGarbage(
@@ -289,7 +299,7 @@ export class CapsuleReconciler {
       conditions: ready(
         capsule.status?.conditions as Condition[],
         "Succeeded",
-        readyMessage(artifact),
+        readyMessage(artifact) + admissionNote(await this.admission.state("capsules")),
         generation,
       ),
     });

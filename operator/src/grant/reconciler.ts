@@ -41,6 +41,7 @@ import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
 import { s3Source } from "../s3/source.js";
 import { actingServiceAccount, selfAccessCheck } from "../tenancy/access.js";
+import { admissionNote } from "../tenancy/admission.js";
 import { authorizeGrant } from "../tenancy/policy.js";
 import { ensureRevocations } from "./revocations.js";
 
@@ -302,7 +303,12 @@ export class GrantReconciler {
       capsuleRevision: artifact.root,
       supersededTokens: superseded.slice(-64),
       revokedTokenIds: st.revokedTokenIds,
-      conditions: ready(st.conditions as Condition[], "Minted", message, generation),
+      conditions: ready(
+        st.conditions as Condition[],
+        "Minted",
+        message + admissionNote(await this.d.capsules.admission.state("grants")),
+        generation,
+      ),
     });
     const what = st.tokenId
       ? st.capsuleRevision !== artifact.root
