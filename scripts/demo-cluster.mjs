@@ -58,7 +58,7 @@ async function main() {
   };
   // kubectl as one of the test users (a token with only the RBAC the demo gives it).
   const kubectlAs = (user, args, input) => {
-    console.log(`$ kubectl --as-user ${user}: ${args.join(" ")}`);
+    console.log(`$ kubectl (as ${user}) ${args.join(" ")}`);
     return spawnSync(
       env.QCAP_KUBECTL,
       ["--kubeconfig", env[`QCAP_KUBECONFIG_${user.toUpperCase()}`], ...args],

@@ -375,8 +375,9 @@ export class CapsuleReconciler {
   private async finalize(capsule: CapsuleObject, log: Logger) {
     const { namespace, name } = capsule.metadata;
     if (!this.kind.hasFinalizer(capsule)) return;
-    if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
-      // Removing what this Capsule published needs no permission beyond having published it.
+    // Only what this Capsule published (its status points at it): a Capsule that was never allowed to
+    // publish through its publisher cannot make the operator delete anything there.
+    if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete" && capsule.status?.artifact) {
       const { dest } = await this.publishing(capsule);
       await destinationCall("delete the artifacts", async () => {
         await updateEntry(dest.loc, namespace, name, null);
