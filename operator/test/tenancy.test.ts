@@ -398,6 +398,25 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
       `ServiceAccount "${ns}/nobody" may not use Publisher "${ns}/survey-publisher" (needs the verb use on publishers.qcap.dev)`,
     );
     await nothingPublished("forged");
+
+    // A refused Capsule cannot make the operator delete what another one of the same name published
+    // there before (deleted with Retain): deletionPolicy Delete removes only what it published itself.
+    await apply(ns, capsule("ghost", { sources: [{ inline: { "a.txt": "kept" } }] }));
+    await waitReady<CapsuleView>(ns, "capsule/ghost");
+    must(await kubectl(["-n", ns, "delete", "capsule", "ghost"]), "delete (Retain)");
+    const kept = await listKeys(s3, BUCKET, `registry/${ns}/ghost/`);
+    expect(kept.length).toBe(1);
+    await apply(
+      ns,
+      capsule("ghost", {
+        serviceAccountName: "nobody",
+        deletionPolicy: "Delete",
+        sources: [{ inline: { "a.txt": "x" } }],
+      }),
+    );
+    await waitReady<CapsuleView>(ns, "capsule/ghost", "False", "Forbidden");
+    must(await kubectl(["-n", ns, "delete", "capsule", "ghost", "--timeout=60s"]), "delete (Delete)");
+    expect(await listKeys(s3, BUCKET, `registry/${ns}/ghost/`)).toEqual(kept);
   });
 
   it("a ClusterPublisher serves several namespaces; its Secrets stay in the operator's namespace", async () => {
