@@ -4,7 +4,8 @@
  */
 import type { CapsuleObject } from "./api/capsule.js";
 import type { GrantObject } from "./api/grant.js";
-import { CapsuleReconciler, capsulePath } from "./capsule/reconciler.js";
+import { capsulePath } from "./api/paths.js";
+import { CapsuleReconciler } from "./capsule/reconciler.js";
 import { GRANT_SECRET_LABEL } from "./controller-labels.js";
 import type { KubeClient, KubeObject } from "./kube/client.js";
 import { paths } from "./kube/client.js";

@@ -13,13 +13,12 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  type S3Client,
 } from "@aws-sdk/client-s3";
-import { pack, QcapError } from "@qcap/core";
+import { pack } from "@qcap/core";
 import type { Artifact, CapsuleObject } from "../api/capsule.js";
+import { capsulePath } from "../api/paths.js";
 import { parseDuration } from "../duration.js";
-import { ensureRevocations } from "../grant/revocations.js";
-import { type KubeClient, paths } from "../kube/client.js";
+import type { KubeClient } from "../kube/client.js";
 import {
   type Condition,
   getCondition,
@@ -31,47 +30,22 @@ import {
 } from "../kube/conditions.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Outcome } from "../kube/queue.js";
-import { errorMessage, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
-import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { classify, destinationCall } from "../reconcile-errors.js";
+import { type RegistryEntry, readIndex, updateEntry } from "../registry/entries.js";
+import { ensureRevocations } from "../registry/revocations.js";
+import { objectUrl, s3ErrorMessage } from "../s3/client.js";
 import { s3Sink } from "../s3/sink.js";
 import { actingServiceAccount, DEFAULT_SERVICE_ACCOUNT, selfAccessCheck } from "../tenancy/access.js";
 import { AdmissionPolicyProbe, admissionNote } from "../tenancy/admission.js";
 import { authorizePublisherUse, checkSourcePolicy, publisherRefOf } from "../tenancy/policy.js";
-import {
-  destinationCredentials,
-  getPublisher,
-  loadSigningMaterial,
-  type ResolvedPublisher,
-  type SigningMaterial,
-} from "../tenancy/publisher.js";
+import { type Destination, type Publishing, resolvePublishing } from "../tenancy/publishing.js";
 import { gatherInputs } from "./inputs.js";
-import type { S3Credentials } from "./refs.js";
-import { type RegistryEntry, type RegistryLocation, readIndex, updateEntry } from "./registry.js";
 
 export const FINALIZER = "qcap.dev/finalizer";
 const DEFAULT_INTERVAL = "10m";
-
-export const capsulePath = (ns?: string, name?: string) =>
-  paths.namespaced("qcap.dev", "v1alpha1", "capsules", ns, name);
-
-export interface Destination {
-  client: S3Client;
-  loc: RegistryLocation;
-  /** Folder of this capsule's artifacts: "<prefix>/<namespace>/<name>/". */
-  folder: string;
-  credentials: S3Credentials;
-  /** How public URLs of objects are made (the publisher's destination). */
-  target: { endpoint?: string; region?: string; bucket: string; publicURL?: string };
-}
-
-/** The publisher of a Capsule, its destination and its signing key (read as the operator). */
-export interface Publishing {
-  publisher: ResolvedPublisher;
-  dest: Destination;
-  signing: () => Promise<SigningMaterial>;
-}
 
 export interface CapsuleReconcilerDeps {
   kube: KubeClient;
@@ -137,29 +111,8 @@ export class CapsuleReconciler {
   }
 
   /** The publisher a Capsule refers to, its destination and signing key; no authorization here. */
-  async publishing(capsule: CapsuleObject): Promise<Publishing> {
-    const { namespace, name } = capsule.metadata;
-    const publisher = await getPublisher(
-      this.d.kube,
-      publisherRefOf(capsule.spec),
-      namespace,
-      this.d.clusterResourceNamespace ?? "qcap-system",
-    );
-    const d = publisher.publisher.spec.destination;
-    const credentials = await destinationCredentials(this.d.kube, publisher);
-    const client = s3Client({
-      endpoint: d.endpoint,
-      region: d.region,
-      forcePathStyle: d.forcePathStyle,
-      ...credentials,
-    });
-    const prefix = d.prefix ?? "";
-    const folder = `${[prefix, namespace, name].filter(Boolean).join("/")}/`;
-    return {
-      publisher,
-      dest: { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials, target: d },
-      signing: () => loadSigningMaterial(this.d.kube, publisher),
-    };
+  publishing(capsule: CapsuleObject): Promise<Publishing> {
+    return resolvePublishing(this.d.kube, capsule, this.d.clusterResourceNamespace ?? "qcap-system");
   }
 
   /**
@@ -409,34 +362,3 @@ function artifactOf(e: RegistryEntry): Artifact {
 }
 
 const readyMessage = (a: Artifact) => `published revision ${a.revision.slice(0, 19)}… root ${a.root}`;
-
-/** Runs an S3 call, turning its errors into conditions that say what could not be done. */
-export async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw classify(err, what);
-  }
-}
-
-/** Maps any error to a condition reason and message. */
-export function classify(err: unknown, what?: string): ReconcileError {
-  if (err instanceof ReconcileError) return err;
-  if (err instanceof QcapError) {
-    const permanent = err.kind === "input" || err.kind === "usage";
-    return new ReconcileError(permanent ? "InvalidInput" : "PackFailed", err.message, permanent);
-  }
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (e?.$metadata || isUnreachable(err)) {
-    const msg = `cannot ${what ?? "reach the destination"}: ${s3ErrorMessage(err)}`;
-    if (isUnreachable(err)) return new ReconcileError("DestinationUnreachable", msg);
-    if (e.name === "NoSuchBucket") return new ReconcileError("BucketNotFound", msg);
-    if (
-      /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden/.test(e.name ?? "") ||
-      e.$metadata?.httpStatusCode === 403
-    )
-      return new ReconcileError("AccessDenied", msg);
-    return new ReconcileError("UploadFailed", msg);
-  }
-  return new ReconcileError("ReconcileError", errorMessage(err));
-}

@@ -5,7 +5,6 @@
  * revocations.json. The Secret is written only after a new grant was minted; token material never
  * reaches the status, events or logs (token ids are public: they are what revocation lists hold).
  */
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   Capsule,
   describeGrant,
@@ -18,9 +17,7 @@ import {
 import type { CapsuleObject } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
 import type { GrantObject } from "../api/grant.js";
-import type { CapsuleReconciler } from "../capsule/reconciler.js";
-import { capsulePath, classify, destinationCall } from "../capsule/reconciler.js";
-import { registryKey } from "../capsule/registry.js";
+import { capsulePath, grantPath } from "../api/paths.js";
 import { GRANT_SECRET_LABEL } from "../controller-labels.js";
 import { parseDuration } from "../duration.js";
 import { isNotFound, type KubeClient, type KubeObject, paths } from "../kube/client.js";
@@ -39,26 +36,34 @@ import type { Outcome } from "../kube/queue.js";
 import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
+import { classify, destinationCall } from "../reconcile-errors.js";
+import { publishGrant } from "../registry/grants.js";
+import { ensureRevocations } from "../registry/revocations.js";
 import { s3Source } from "../s3/source.js";
 import { actingServiceAccount, selfAccessCheck } from "../tenancy/access.js";
+import type { AdmissionPolicyProbe } from "../tenancy/admission.js";
 import { admissionNote } from "../tenancy/admission.js";
 import { authorizeGrant } from "../tenancy/policy.js";
-import { ensureRevocations } from "./revocations.js";
+import type { Publishing } from "../tenancy/publishing.js";
 
 export const GRANT_FINALIZER = "qcap.dev/grant-finalizer";
 export const GRANT_SECRET_KEY = "cap.json";
 const DEFAULT_DURATION = "720h";
 const MAX_REQUEUE_MS = 12 * 3_600_000;
 
-export const grantPath = (ns?: string, name?: string) =>
-  paths.namespaced("qcap.dev", "v1alpha1", "capabilitygrants", ns, name);
+export { grantPath };
 
 export interface GrantReconcilerDeps {
   kube: KubeClient;
   events: EventRecorder;
   log: Logger;
   metrics: Metrics;
-  capsules: CapsuleReconciler;
+  /** What grants need of Capsules (the Capsule reconciler provides it). */
+  capsules: {
+    defaultServiceAccount: string;
+    admission: AdmissionPolicyProbe;
+    publishing(capsule: CapsuleObject): Promise<Publishing>;
+  };
   /** The current time in ms (tests of expiry use the real clock; this is for clarity). */
   now?: () => number;
 }
@@ -279,16 +284,7 @@ export class GrantReconciler {
       notAfter: rfc3339(notAfter),
     });
     if (spec.publish) {
-      await destinationCall("publish the grant", () =>
-        dest.client.send(
-          new PutObjectCommand({
-            Bucket: dest.loc.bucket,
-            Key: registryKey(dest.loc.prefix, `grants/${tokenId}.json`),
-            Body: text,
-            ContentType: "application/json",
-          }),
-        ),
-      );
+      await destinationCall("publish the grant", () => publishGrant(dest.loc, tokenId, text));
     }
     this.d.metrics.grants.inc();
     const superseded = [...(st.supersededTokens ?? [])].filter((t) => Date.parse(t.notAfter) > now);

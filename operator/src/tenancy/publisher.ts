@@ -4,16 +4,12 @@
  * Capsule's ServiceAccount was found allowed to use the publisher (policy.ts).
  */
 import { loadKeyMaterial, QcapError, type SigningKey } from "@qcap/core";
+import { clusterPublisherPath, publisherPath } from "../api/paths.js";
 import type { PublisherObject } from "../api/publisher.js";
 import { pickKey, readS3Credentials, readSecret, type S3Credentials } from "../capsule/refs.js";
-import { isNotFound, type KubeClient, paths } from "../kube/client.js";
+import { isNotFound, type KubeClient } from "../kube/client.js";
 import { ReconcileError } from "../kube/conditions.js";
 import { describeRef, type PublisherRef } from "./policy.js";
-
-export const publisherPath = (ns?: string, name?: string) =>
-  paths.namespaced("qcap.dev", "v1alpha1", "publishers", ns, name);
-export const clusterPublisherPath = (name?: string) =>
-  `/apis/qcap.dev/v1alpha1/clusterpublishers${name ? `/${encodeURIComponent(name)}` : ""}`;
 
 export interface ResolvedPublisher {
   publisher: PublisherObject;
