@@ -92,6 +92,21 @@ export function s3Allowed(policy: SourcePolicy | undefined, s3: NonNullable<Caps
   });
 }
 
+/** True when the URL's host is listed: exactly, or under a `*.domain` entry (not the domain itself). */
+export function httpHostAllowed(policy: SourcePolicy | undefined, url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase().replace(/\.$/, "");
+  } catch {
+    return false;
+  }
+  return (policy?.http?.allowedHosts ?? []).some((entry) => {
+    const e = entry.toLowerCase().replace(/\.$/, "");
+    if (e.startsWith("*.")) return host.endsWith(e.slice(1)) && host.length > e.length - 1;
+    return host === e;
+  });
+}
+
 /**
  * Throws SourceNotAllowed for the first source the publisher's policy does not allow. Messages name
  * the source's index and kind, never fetched content.
@@ -109,6 +124,13 @@ export function checkSourcePolicy(
       throw new ReconcileError(
         "SourceNotAllowed",
         `sources[${i}]: ${publisher} does not allow ${kind} sources (allowed: ${kinds.join(", ")})`,
+        true,
+      );
+    }
+    if (src.http && !httpHostAllowed(policy, src.http.url)) {
+      throw new ReconcileError(
+        "SourceNotAllowed",
+        `sources[${i}]: ${publisher} does not allow fetching from ${new URL(src.http.url).host}`,
         true,
       );
     }

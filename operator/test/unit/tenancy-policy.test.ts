@@ -7,6 +7,7 @@ import {
   authorizeGrant,
   authorizePublisherUse,
   checkSourcePolicy,
+  httpHostAllowed,
   publisherRefOf,
   s3Allowed,
 } from "../../src/tenancy/policy.js";
@@ -130,5 +131,23 @@ describe("source policy", () => {
     expect(() => checkSourcePolicy(policy, [s3("tenant-b", "secret.txt")], "P")).toThrow(
       "does not allow reading s3://tenant-b/secret.txt at https://s3.example.com",
     );
+  });
+
+  it("allows http sources only from listed hosts (exact, or subdomains of a *.domain entry)", () => {
+    const hosts = {
+      allowedKinds: ["http"] as "http"[],
+      http: { allowedHosts: ["data.example.org", "*.cdn.example.net"] },
+    };
+    expect(httpHostAllowed(hosts, "https://data.example.org/a.csv")).toBe(true);
+    expect(httpHostAllowed(hosts, "https://DATA.example.org./a.csv")).toBe(true);
+    expect(httpHostAllowed(hosts, "https://eu.cdn.example.net/a")).toBe(true);
+    expect(httpHostAllowed(hosts, "https://cdn.example.net/a")).toBe(false);
+    expect(httpHostAllowed(hosts, "https://evilcdn.example.net/a")).toBe(false);
+    expect(httpHostAllowed(hosts, "https://data.example.org.evil.com/a")).toBe(false);
+    expect(httpHostAllowed(hosts, "http://127.0.0.1/latest/meta-data")).toBe(false);
+    expect(httpHostAllowed({ allowedKinds: ["http"] }, "https://data.example.org/a")).toBe(false);
+    expect(() =>
+      checkSourcePolicy(hosts, [{ http: { url: "http://127.0.0.1:8080/x", sha256: "0".repeat(64) } }], "P"),
+    ).toThrow("sources[0]: P does not allow fetching from 127.0.0.1:8080");
   });
 });
