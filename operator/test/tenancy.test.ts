@@ -22,6 +22,7 @@ import {
   kubectl,
   listKeys,
   makeKey,
+  mergePatch,
   must,
   newNamespace,
   type OperatorProcess,
@@ -504,6 +505,49 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(condition(refused, "Ready")?.message).toBe(
       `ServiceAccount "${ns}/qcap" may not use ClusterPublisher "${name}" (needs the verb use on clusterpublishers.qcap.dev)`,
     );
+  });
+
+  it("a Capsule's grant policy limits the grants minted for it, even for those holding the grant verb", async () => {
+    await mergePatch(ns, "capsule", "survey", {
+      spec: { grantPolicy: { maxDuration: "24h", paths: ["counts/**"] } },
+    });
+    const grant = (name: string, extra: Record<string, unknown>) =>
+      JSON.stringify({
+        apiVersion: "qcap.dev/v1alpha1",
+        kind: "CapabilityGrant",
+        metadata: { name },
+        spec: {
+          capsuleRef: { name: "survey" },
+          audience: alice.recipient,
+          secretName: `${name}-grant`,
+          ...extra,
+        },
+      });
+    must(
+      await asBob(
+        ["-n", ns, "create", "-f", "-"],
+        grant("too-long", { duration: "720h", paths: ["counts/**"] }),
+      ),
+      "create",
+    );
+    const long = await waitReady<CapsuleView>(
+      ns,
+      "capabilitygrant/too-long",
+      "False",
+      "GrantPolicyViolation",
+    );
+    expect(condition(long, "Ready")?.message).toBe(
+      'the grant policy of Capsule "survey" allows grants of at most 24h',
+    );
+    must(await asBob(["-n", ns, "create", "-f", "-"], grant("all-paths", { duration: "1h" })), "create");
+    await waitReady(ns, "capabilitygrant/all-paths", "False", "GrantPolicyViolation");
+    must(
+      await asBob(["-n", ns, "create", "-f", "-"], grant("within", { duration: "1h", paths: ["counts/**"] })),
+      "create",
+    );
+    await waitReady(ns, "capabilitygrant/within", "True", "Minted");
+    for (const name of ["too-long", "all-paths"])
+      expect((await kubectl(["-n", ns, "get", "secret", `${name}-grant`])).code).not.toBe(0);
   });
 
   it("the operator's logs hold no key, credential or fetched content", () => {

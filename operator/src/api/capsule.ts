@@ -191,6 +191,30 @@ export const capsuleSpecSchema = object(
         default: "Retain",
       }),
     ),
+    grantPolicy: optional(
+      object(
+        {
+          audiences: optional(
+            array(
+              string({ description: "An age X25519 recipient (age1…).", pattern: AGE_RECIPIENT_PATTERN }),
+              { description: "The only audiences grants may be minted for (default: any).", maxItems: 256 },
+            ),
+          ),
+          maxDuration: optional(duration("Longest lifetime of a minted grant (default: no limit).")),
+          paths: optional(
+            array(string({ minLength: 1, maxLength: 1024 }), {
+              description:
+                "The only path globs grants may name (each grant path must be one of these); a grant for all paths is then refused.",
+              maxItems: 64,
+            }),
+          ),
+        },
+        {
+          description:
+            "Limits on the CapabilityGrants of this Capsule, enforced by the operator when it mints them (on top of the verb grant).",
+        },
+      ),
+    ),
   },
   {
     "x-kubernetes-validations": [

@@ -43,7 +43,7 @@ import { s3Source } from "../s3/source.js";
 import { actingServiceAccount, selfAccessCheck } from "../tenancy/access.js";
 import type { AdmissionPolicyProbe } from "../tenancy/admission.js";
 import { admissionNote } from "../tenancy/admission.js";
-import { authorizeGrant } from "../tenancy/policy.js";
+import { authorizeGrant, checkGrantPolicy } from "../tenancy/policy.js";
 import type { Publishing } from "../tenancy/publishing.js";
 
 export const GRANT_FINALIZER = "qcap.dev/grant-finalizer";
@@ -234,6 +234,12 @@ export class GrantReconciler {
     let renewBefore = spec.renewBefore ? parseDuration(spec.renewBefore) : Math.floor(lifetime / 3);
     if (renewBefore >= lifetime) renewBefore = Math.floor(lifetime / 3);
     const renewalTime = fixedExpiry !== undefined ? notAfter : notAfter - renewBefore;
+    checkGrantPolicy(
+      capsule.spec.grantPolicy,
+      { audience: spec.audience, paths: spec.paths, lifetimeMs: lifetime },
+      capsule.metadata.name,
+      parseDuration,
+    );
 
     const publishing = await this.d.capsules.publishing(capsule);
     const dest = publishing.dest;

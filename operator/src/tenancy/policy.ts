@@ -143,3 +143,30 @@ export function checkSourcePolicy(
     }
   }
 }
+
+const withPayload = (p: string) => (p.startsWith("payload/") ? p : `payload/${p}`);
+
+/**
+ * Throws GrantPolicyViolation when a grant goes beyond the Capsule's grant policy: an audience not
+ * listed, a lifetime longer than maxDuration, or paths other than the listed globs.
+ */
+export function checkGrantPolicy(
+  policy: CapsuleSpec["grantPolicy"],
+  grant: { audience: string; paths?: string[]; lifetimeMs: number },
+  capsule: string,
+  parseDuration: (d: string) => number,
+): void {
+  if (!policy) return;
+  const refuse = (why: string): never => {
+    throw new ReconcileError("GrantPolicyViolation", `the grant policy of Capsule "${capsule}" ${why}`, true);
+  };
+  if (policy.audiences && !policy.audiences.includes(grant.audience)) refuse("does not list this audience");
+  if (policy.maxDuration && grant.lifetimeMs > parseDuration(policy.maxDuration))
+    refuse(`allows grants of at most ${policy.maxDuration}`);
+  if (policy.paths) {
+    const allowed = new Set(policy.paths.map(withPayload));
+    if (!grant.paths || grant.paths.length === 0) refuse("does not allow a grant for all paths");
+    for (const p of grant.paths ?? [])
+      if (!allowed.has(withPayload(p))) refuse(`does not allow the path "${p}"`);
+  }
+}

@@ -1,11 +1,13 @@
 // The tenancy decisions with a fake access check: what is asked, and what is refused with which reason.
 import { describe, expect, it } from "vitest";
 import type { CapsuleSource } from "../../src/api/capsule.js";
+import { parseDuration } from "../../src/duration.js";
 import { ReconcileError } from "../../src/kube/conditions.js";
 import { type AccessAttributes, actingServiceAccount } from "../../src/tenancy/access.js";
 import {
   authorizeGrant,
   authorizePublisherUse,
+  checkGrantPolicy,
   checkSourcePolicy,
   httpHostAllowed,
   publisherRefOf,
@@ -149,5 +151,30 @@ describe("source policy", () => {
     expect(() =>
       checkSourcePolicy(hosts, [{ http: { url: "http://127.0.0.1:8080/x", sha256: "0".repeat(64) } }], "P"),
     ).toThrow("sources[0]: P does not allow fetching from 127.0.0.1:8080");
+  });
+});
+
+describe("grant policy of a Capsule", () => {
+  const A = `age1${"q".repeat(58)}`;
+  const B = `age1${"p".repeat(58)}`;
+  const policy = { audiences: [A], maxDuration: "24h", paths: ["counts/**"] };
+  const check = (g: { audience: string; paths?: string[]; lifetimeMs: number }) => () =>
+    checkGrantPolicy(policy, g, "survey", parseDuration);
+
+  it("allows what it lists, with or without the payload/ prefix", () => {
+    expect(check({ audience: A, paths: ["counts/**"], lifetimeMs: 3_600_000 })).not.toThrow();
+    expect(check({ audience: A, paths: ["payload/counts/**"], lifetimeMs: 86_400_000 })).not.toThrow();
+    expect(() =>
+      checkGrantPolicy(undefined, { audience: B, lifetimeMs: 1e12 }, "s", parseDuration),
+    ).not.toThrow();
+  });
+
+  it("refuses another audience, a longer lifetime, another path or all paths", () => {
+    expect(check({ audience: B, paths: ["counts/**"], lifetimeMs: 1 })).toThrow(
+      "does not list this audience",
+    );
+    expect(check({ audience: A, paths: ["counts/**"], lifetimeMs: 86_400_001 })).toThrow("at most 24h");
+    expect(check({ audience: A, paths: ["**"], lifetimeMs: 1 })).toThrow('does not allow the path "**"');
+    expect(check({ audience: A, lifetimeMs: 1 })).toThrow("does not allow a grant for all paths");
   });
 });
