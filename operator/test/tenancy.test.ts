@@ -1,6 +1,6 @@
 // The tenancy model against the real API server and S3 server: a tenant who may create Capsules,
 // CapabilityGrants and ConfigMaps in her namespace, and may not read its Secrets, gets no power she did
-// not already have. Each attack is refused at admission (the chart's ValidatingAdmissionPolicies, for
+// not already have. Each attempt is refused at admission (the chart's ValidatingAdmissionPolicies, for
 // the user alice), and again by the operator when the object gets past admission (created here as the
 // administrator, as on a cluster without the policies) with a condition that leaks nothing.
 import { randomBytes } from "node:crypto";
@@ -112,7 +112,7 @@ beforeAll(async () => {
     },
     { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "update", "patch"] },
   ]);
-  // She publishes through the namespace's publisher (attack 6 is made by someone who may not).
+  // She publishes through the namespace's publisher (the signing test is made by someone who may not).
   await bindUser("alice", "alice-use-publisher", [
     {
       apiGroups: ["qcap.dev"],
@@ -194,7 +194,7 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(named.stderr).toMatch(/you may not impersonate ServiceAccount "qcap"/);
   });
 
-  it("attack 1: Secret sources for the signing key and S3 credentials are refused", async () => {
+  it("secret exfiltration: Secret sources for the signing key and S3 credentials are refused", async () => {
     const exfil = capsule("exfil", {
       sources: [{ secret: { name: "qcap-signing-key" } }, { secret: { name: "qcap-s3-credentials" } }],
       recipients: [{ key: alice.recipient }],
@@ -232,7 +232,7 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     await nothingPublished("exfil");
   });
 
-  it("attack 3: a grant of a Capsule the author may not grant is refused", async () => {
+  it("grants: a grant of a Capsule the author may not grant is refused", async () => {
     // An administrator's capsule, sealed to the administrator only.
     const admin = makeKey(dir, "admin");
     await apply(
@@ -282,7 +282,7 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(condition(minted, "Ready")?.reason).toBe("Minted");
   });
 
-  it("attack 4: the destination endpoint cannot be chosen by the Capsule author", async () => {
+  it("destination: the endpoint cannot be chosen by the Capsule author", async () => {
     const toTrap = capsule("exfil-dest", {
       sources: [{ configMap: { name: "survey-data" } }],
       destination: {
@@ -309,7 +309,7 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(pub.stderr).toMatch(/forbidden/);
   });
 
-  it("attack 5: an s3 source cannot read another tenant's bucket, nor with the destination's credentials", async () => {
+  it("s3 sources: an s3 source cannot read another tenant's bucket, nor with the destination's credentials", async () => {
     const steal = (name: string, credentials: string) =>
       capsule(name, {
         sources: [
@@ -371,7 +371,7 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     for (const name of ["steal-s3", "steal-s3-b", "steal-s3-c"]) await nothingPublished(name);
   });
 
-  it("attack 6: signing with the publisher's key needs the verb use on it", async () => {
+  it("signing: signing with the publisher's key needs the verb use on it", async () => {
     // Another tenant's author: may create Capsules but may not use the publisher.
     await bindUser("bob", "bob-author", [
       { apiGroups: ["qcap.dev"], resources: ["capsules"], verbs: ["get", "create"] },
