@@ -368,6 +368,13 @@ describe("tenancy: what a Capsule author can make the operator do", () => {
     expect(condition(forbidden, "Ready")?.message).toBe(
       `ServiceAccount "${ns}/qcap" cannot get Secret "qcap-s3-credentials" in namespace "${ns}"`,
     );
+    // A changed Publisher applies at once (the Capsule's interval is 10m): allowing the other bucket
+    // moves the refusal on to the credentials, which the ServiceAccount still may not read.
+    await mergePatch(ns, "publisher", "s3-publisher", {
+      spec: { sources: { s3: [{ endpoint: env("AWS_ENDPOINT_URL"), bucket: OTHER_BUCKET }] } },
+    });
+    const moved = await waitReady<CapsuleView>(ns, "capsule/steal-s3-b", "False", "Forbidden", 30_000);
+    expect(condition(moved, "Ready")?.message).toContain('cannot get Secret "qcap-s3-credentials"');
     for (const name of ["steal-s3", "steal-s3-b", "steal-s3-c"]) await nothingPublished(name);
   });
 

@@ -125,10 +125,11 @@ makes, as recorded by charts/test/rbac.test.ts, which fails on any rule the oper
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["list", "watch"]
-# The Publisher a Capsule refers to (after its ServiceAccount was found allowed to use it).
+# The Publisher a Capsule refers to (after its ServiceAccount was found allowed to use it), and an
+# informer (list, watch) so that a changed Publisher applies to its Capsules at once.
 - apiGroups: ["qcap.dev"]
   resources: ["publishers"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 # Sources, recipient lists and access reviews are made as the Capsule's (or grant's) ServiceAccount, so
 # that a Capsule author gets no permission that ServiceAccount lacks.
 - apiGroups: [""]
