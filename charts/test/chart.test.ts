@@ -158,7 +158,12 @@ describe("helm template with the default values", () => {
         expect(r.apiGroups).not.toContain("rbac.authorization.k8s.io");
         if (r.verbs.includes("impersonate")) {
           // Sources are read as the Capsule's ServiceAccount: the one impersonation the operator needs.
-          expect(r).toEqual({ apiGroups: [""], resources: ["serviceaccounts"], verbs: ["impersonate"] });
+          expect(r).toEqual({
+            apiGroups: [""],
+            resources: ["serviceaccounts"],
+            ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
+            verbs: ["impersonate"],
+          });
           continue;
         }
         for (const res of r.resources ?? [])
@@ -207,6 +212,25 @@ describe("helm template with the default values", () => {
     );
     const off = await render({ values: [{ admissionPolicies: { enabled: false } }] });
     expect(find(off, "ValidatingAdmissionPolicy")).toEqual([]);
+    // Locked down to the default ServiceAccount: impersonation of that name only.
+    const locked = await render({
+      values: [
+        {
+          tenancy: {
+            defaultServiceAccount: "qcap",
+            createRoles: true,
+            clusterPublishers: true,
+            serviceAccountNames: ["qcap"],
+          },
+        },
+      ],
+    });
+    const impersonate = (one(locked, "ClusterRole", "qcap-qcap-operator").rules as PolicyRule[]).filter((r) =>
+      r.verbs.includes("impersonate"),
+    );
+    expect(impersonate).toEqual([
+      { apiGroups: [""], resources: ["serviceaccounts"], resourceNames: ["qcap"], verbs: ["impersonate"] },
+    ]);
   });
 
   it("renders the metrics Service and no ServiceMonitor", async () => {

@@ -134,6 +134,9 @@ makes, as recorded by charts/test/rbac.test.ts, which fails on any rule the oper
 # that a Capsule author gets no permission that ServiceAccount lacks.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
+  {{- with .Values.tenancy.serviceAccountNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
   verbs: ["impersonate"]
 # Publisher signing keys and S3 credentials (get); the grant Secrets it manages: written (create,
 # update), watched by label (list, watch), deleted or released (delete, patch) with their grant.

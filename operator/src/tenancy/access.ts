@@ -4,7 +4,8 @@
  * names (or the namespace's default one), and asks the API server (SelfSubjectAccessReview, made as that
  * ServiceAccount) before using a publisher or minting a grant.
  */
-import type { KubeClient } from "../kube/client.js";
+import { isForbidden, type KubeClient } from "../kube/client.js";
+import { ReconcileError } from "../kube/conditions.js";
 
 export const GROUP = "qcap.dev";
 export const DEFAULT_SERVICE_ACCOUNT = "qcap";
@@ -40,9 +41,8 @@ interface SelfSubjectAccessReview {
 /** An AccessCheck answered by the API server for the identity `kube` acts as. */
 export function selfAccessCheck(kube: KubeClient): AccessCheck {
   return async (a) => {
-    const review = await kube.create<SelfSubjectAccessReview>(
-      "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-      {
+    const review = await kube
+      .create<SelfSubjectAccessReview>("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
         apiVersion: "authorization.k8s.io/v1",
         kind: "SelfSubjectAccessReview",
         spec: {
@@ -54,8 +54,18 @@ export function selfAccessCheck(kube: KubeClient): AccessCheck {
             ...(a.name ? { name: a.name } : {}),
           },
         },
-      },
-    );
+      })
+      .catch((err: unknown) => {
+        // The operator's own RBAC does not let it act as this account (e.g. the chart's
+        // tenancy.serviceAccountNames): nothing is done as it.
+        if (isForbidden(err))
+          throw new ReconcileError(
+            "Forbidden",
+            `the operator may not act as ${kube.impersonating ?? "this identity"} (impersonate on serviceaccounts)`,
+            true,
+          );
+        throw err;
+      });
     return review.status?.allowed === true && review.status.denied !== true;
   };
 }

@@ -2,8 +2,9 @@
 import { describe, expect, it } from "vitest";
 import type { CapsuleSource } from "../../src/api/capsule.js";
 import { parseDuration } from "../../src/duration.js";
+import { type KubeClient, KubeError } from "../../src/kube/client.js";
 import { ReconcileError } from "../../src/kube/conditions.js";
-import { type AccessAttributes, actingServiceAccount } from "../../src/tenancy/access.js";
+import { type AccessAttributes, actingServiceAccount, selfAccessCheck } from "../../src/tenancy/access.js";
 import {
   authorizeGrant,
   authorizePublisherUse,
@@ -176,5 +177,52 @@ describe("grant policy of a Capsule", () => {
     expect(check({ audience: A, paths: ["counts/**"], lifetimeMs: 86_400_001 })).toThrow("at most 24h");
     expect(check({ audience: A, paths: ["**"], lifetimeMs: 1 })).toThrow('does not allow the path "**"');
     expect(check({ audience: A, lifetimeMs: 1 })).toThrow("does not allow a grant for all paths");
+  });
+});
+
+describe("access reviews as the ServiceAccount", () => {
+  const kube = (create: (path: string, body: unknown) => Promise<unknown>) =>
+    ({ impersonating: "system:serviceaccount:t:builder", create }) as unknown as KubeClient;
+
+  it("asks the API server with a SelfSubjectAccessReview and reads its answer", async () => {
+    const bodies: unknown[] = [];
+    const check = selfAccessCheck(
+      kube(async (path, body) => {
+        expect(path).toBe("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+        bodies.push(body);
+        return { status: { allowed: true } };
+      }),
+    );
+    expect(
+      await check({ verb: "use", group: "qcap.dev", resource: "publishers", namespace: "t", name: "p" }),
+    ).toBe(true);
+    expect(bodies[0]).toMatchObject({
+      kind: "SelfSubjectAccessReview",
+      spec: {
+        resourceAttributes: {
+          verb: "use",
+          group: "qcap.dev",
+          resource: "publishers",
+          namespace: "t",
+          name: "p",
+        },
+      },
+    });
+    const denied = selfAccessCheck(kube(async () => ({ status: { allowed: true, denied: true } })));
+    expect(await denied({ verb: "use", group: "qcap.dev", resource: "publishers" })).toBe(false);
+  });
+
+  it("a refused impersonation is a permanent Forbidden that names the account", async () => {
+    const check = selfAccessCheck(
+      kube(async () => {
+        throw new KubeError(403, "Forbidden", "cannot impersonate");
+      }),
+    );
+    const e = await refusal(check({ verb: "use", group: "qcap.dev", resource: "publishers" }));
+    expect(e.reason).toBe("Forbidden");
+    expect(e.permanent).toBe(true);
+    expect(e.message).toBe(
+      "the operator may not act as system:serviceaccount:t:builder (impersonate on serviceaccounts)",
+    );
   });
 });
