@@ -609,8 +609,14 @@ describe("all-namespaces mode (ClusterRole)", () => {
 
   beforeAll(async () => {
     // The tenant ClusterRoles have fixed names: the first release made them.
+    // Locked down: the operator may act as the ServiceAccount qcap of each namespace and no other.
     docs = await install(rel, ns, {
-      tenancy: { createRoles: false, defaultServiceAccount: "qcap", clusterPublishers: true },
+      tenancy: {
+        createRoles: false,
+        defaultServiceAccount: "qcap",
+        clusterPublishers: true,
+        serviceAccountNames: ["qcap"],
+      },
     });
     allToken = await createToken(ns, sa);
     kubeconfig = tokenKubeconfig("all", env("QCAP_KUBE_API_URL"), allToken, env("QCAP_KUBE_CA"));
@@ -624,7 +630,11 @@ describe("all-namespaces mode (ClusterRole)", () => {
   });
 
   it("binds the same rules cluster-wide: the operator's cluster-wide list and watch calls are allowed", async () => {
-    expect(one(docs, "ClusterRole", sa).rules).toEqual(one(manifests, "Role", SA).rules);
+    // The same rules, except that impersonation is limited to the ServiceAccount qcap.
+    const lockDown = (rules: PolicyRule[]) =>
+      rules.map((r) => (r.verbs.includes("impersonate") ? { ...r, resourceNames: ["qcap"] } : r));
+    expect(one(docs, "ClusterRole", sa).rules).toEqual(lockDown(one(manifests, "Role", SA).rules));
+    expect(await canI(kubeconfig, "impersonate", "serviceaccounts", watched, "qcap")).toBe("yes");
     // The collection paths the operator lists and watches when it watches all namespaces.
     for (const path of [
       "/apis/qcap.dev/v1alpha1/capsules",
@@ -658,7 +668,8 @@ describe("all-namespaces mode (ClusterRole)", () => {
       ["get", "leases.coordination.k8s.io", releaseNs],
       ["create", "serviceaccounts/token", ns],
       ["list", "nodes", undefined],
-      // Impersonating ServiceAccounts (all namespaces, in this mode), but no user or group.
+      // Impersonating the ServiceAccount qcap only, and no user or group.
+      ["impersonate", "serviceaccounts", watched],
       ["impersonate", "users", undefined],
       ["impersonate", "groups", undefined],
     ];
