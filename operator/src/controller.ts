@@ -111,6 +111,7 @@ export class Controller {
       log,
       metrics,
       limiter,
+      cachedPublisher: (ns, name) => this.publishers.get(ns, name),
       httpSources: opts.httpSources,
       defaultServiceAccount: opts.defaultServiceAccount,
       clusterResourceNamespace: opts.clusterResourceNamespace,

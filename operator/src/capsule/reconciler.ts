@@ -17,6 +17,7 @@ import {
 import { pack } from "@qcap/core";
 import type { Artifact, CapsuleObject } from "../api/capsule.js";
 import { capsulePath } from "../api/paths.js";
+import type { PublisherObject } from "../api/publisher.js";
 import { parseDuration } from "../duration.js";
 import type { KubeClient } from "../kube/client.js";
 import {
@@ -71,6 +72,8 @@ export interface CapsuleReconcilerDeps {
   httpSources?: HttpSourceOptions;
   /** Bounds the reconciles talking to one destination at a time. */
   limiter?: DestinationLimiter;
+  /** The informer's copy of a namespaced Publisher (spares the limiter a read per reconcile). */
+  cachedPublisher?: (namespace: string, name: string) => PublisherObject | undefined;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -139,25 +142,23 @@ export class CapsuleReconciler {
 
   /**
    * The limiter's key: the destination (endpoint + bucket) the Capsule's publisher names, read with the
-   * operator's own client, so that Capsules of any publishers writing to one dead endpoint share its
-   * slots. Nothing of it reaches the Capsule's status; when the publisher cannot be read (missing, not
-   * yet cached, API error), the key is the publisher itself and the reconcile reports the error after
-   * its authorization checks.
+   * operator's own client (from the informer's cache when it has the Publisher), so that Capsules of any
+   * publishers writing to one dead endpoint share its slots. Nothing of it reaches the Capsule's status;
+   * when the publisher cannot be read (missing, API error), the key is the publisher itself and the
+   * reconcile reports the error after its authorization checks.
    */
   private async limiterKey(capsule: CapsuleObject): Promise<string> {
     if (!this.d.limiter) return "";
     const ref = publisherRefOf(capsule.spec);
+    const { namespace } = capsule.metadata;
     try {
-      const p = await getPublisher(
-        this.d.kube,
-        ref,
-        capsule.metadata.namespace,
-        this.clusterResourceNamespace,
-      );
-      const d = p.publisher.spec.destination;
+      const cached = ref.kind === "Publisher" ? this.d.cachedPublisher?.(namespace, ref.name) : undefined;
+      const p =
+        cached ?? (await getPublisher(this.d.kube, ref, namespace, this.clusterResourceNamespace)).publisher;
+      const d = p.spec.destination;
       return DestinationLimiter.destinationKey(d.endpoint, d.bucket);
     } catch {
-      return `publisher|${describeRef(ref, capsule.metadata.namespace)}`;
+      return `publisher|${describeRef(ref, namespace)}`;
     }
   }
 
