@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The declarative flow on the local control plane: the operator publishes a Capsule to S3 from
-// Kubernetes resources, mints a CapabilityGrant into a Secret, and revokes it when the grant is deleted.
-import { execFileSync, spawn } from "node:child_process";
+// The declarative flow on the local control plane: an administrator sets up a Publisher (signing key,
+// destination, source policy) and the tenancy rules; a tenant (the user alice) publishes a Capsule
+// through it and is refused what she may not do; a grant issuer (bob) mints a CapabilityGrant into a
+// Secret, which is revoked when the grant is deleted.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,6 +56,15 @@ async function main() {
     console.log(`$ kubectl ${args.join(" ")}`);
     return execFileSync(env.QCAP_KUBECTL, args, { encoding: "utf8", env: process.env });
   };
+  // kubectl as one of the test users (a token with only the RBAC the demo gives it).
+  const kubectlAs = (user, args, input) => {
+    console.log(`$ kubectl (as ${user}) ${args.join(" ")}`);
+    return spawnSync(
+      env.QCAP_KUBECTL,
+      ["--kubeconfig", env[`QCAP_KUBECONFIG_${user.toUpperCase()}`], ...args],
+      { encoding: "utf8", input },
+    );
+  };
   const show = (s) => process.stdout.write(s);
   const openAsAnalyst = (out, ...extra) =>
     qcap(
@@ -71,8 +82,23 @@ async function main() {
     );
   let operator;
   try {
-    step("CRDs, namespace, keys, Secrets and a bucket");
+    step("The administrator: CRDs, admission policies and tenant roles, a namespace, keys, Secrets");
     show(kubectl("apply", "-f", join(root, "crds")));
+    const chartPart = execFileSync(
+      env.QCAP_HELM,
+      [
+        "template",
+        "qcap",
+        join(root, "charts", "qcap-operator"),
+        "--show-only",
+        "templates/admission-policies.yaml",
+        "--show-only",
+        "templates/tenant-roles.yaml",
+      ],
+      { encoding: "utf8" },
+    );
+    writeFileSync(at("tenancy.yaml"), chartPart);
+    show(kubectl("apply", "-f", at("tenancy.yaml")));
     show(kubectl("create", "namespace", NS));
     for (const k of ["publisher", "reader", "analyst"])
       node([cli, "keygen", "--unprotected", "-o", at(`${k}.key`)]);
@@ -101,9 +127,51 @@ async function main() {
         `--from-literal=AWS_SECRET_ACCESS_KEY=${env.AWS_SECRET_ACCESS_KEY}`,
       ),
     );
-    show(
-      kubectl("-n", NS, "create", "configmap", "survey-recipients", `--from-file=${at("recipients.txt")}`),
-    );
+
+    step("The administrator: the Publisher, the ServiceAccount qcap and its Role (examples/publisher.yaml)");
+    const publisherYaml = readFileSync(join(root, "examples", "publisher.yaml"), "utf8")
+      .replace("https://s3.example.com", env.AWS_ENDPOINT_URL)
+      .replace("bucket: qcap-public", `bucket: ${BUCKET}`);
+    writeFileSync(at("publisher.yaml"), publisherYaml);
+    show(kubectl("-n", NS, "apply", "-f", at("publisher.yaml")));
+    // alice authors Capsules and may use this Publisher; bob issues grants. Neither may read Secrets.
+    const rbac = {
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "Role",
+          metadata: { name: "survey-authors" },
+          rules: [
+            {
+              apiGroups: ["qcap.dev"],
+              resources: ["publishers"],
+              resourceNames: ["survey-publisher"],
+              verbs: ["use"],
+            },
+            {
+              apiGroups: [""],
+              resources: ["configmaps"],
+              verbs: ["get", "list", "create", "update", "patch"],
+            },
+          ],
+        },
+        ...[
+          ["alice", "Role", "survey-authors"],
+          ["alice", "ClusterRole", "qcap-capsule-author"],
+          ["bob", "ClusterRole", "qcap-grant-issuer"],
+        ].map(([user, kind, name]) => ({
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: `${user}-${name}` },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind, name },
+          subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+        })),
+      ],
+    };
+    writeFileSync(at("tenants.json"), JSON.stringify(rbac, null, 2));
+    show(kubectl("-n", NS, "apply", "-f", at("tenants.json")));
     const s3 = new S3Client({ endpoint: env.AWS_ENDPOINT_URL, region: env.AWS_REGION, forcePathStyle: true });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 
@@ -124,12 +192,20 @@ async function main() {
       { stdio: ["ignore", log, log] },
     );
 
-    step("Publish examples/capsule.yaml");
-    const capsuleYaml = readFileSync(join(root, "examples", "capsule.yaml"), "utf8")
-      .replace("https://s3.example.com", env.AWS_ENDPOINT_URL)
-      .replace("bucket: qcap-public", `bucket: ${BUCKET}`);
-    writeFileSync(at("capsule.yaml"), capsuleYaml);
-    show(kubectl("-n", NS, "apply", "-f", at("capsule.yaml")));
+    step("The tenant alice publishes examples/capsule.yaml through the Publisher");
+    const asAlice = (args, input) => {
+      const r = kubectlAs("alice", args, input);
+      process.stdout.write(r.stdout + r.stderr);
+      return r;
+    };
+    if (
+      asAlice(["-n", NS, "create", "configmap", "survey-recipients", `--from-file=${at("recipients.txt")}`])
+        .status
+    )
+      throw new Error("alice could not create the recipients ConfigMap");
+    const capsuleYaml = readFileSync(join(root, "examples", "capsule.yaml"), "utf8");
+    if (asAlice(["-n", NS, "apply", "-f", "-"], capsuleYaml).status)
+      throw new Error("alice could not apply the Capsule");
     show(kubectl("-n", NS, "wait", "--for=condition=Ready", "capsule/survey", "--timeout=180s"));
     show(kubectl("-n", NS, "get", "qcap", "-o", "wide"));
     const artifact = JSON.parse(kubectl("-n", NS, "get", "capsule", "survey", "-o", "json")).status.artifact;
@@ -140,13 +216,33 @@ async function main() {
     qcap("verify", at("survey.qcap"), "--trust", at("publisher.key"));
     qcap("open", at("survey.qcap"), "-o", at("reader-out"), "-i", at("reader.key"));
 
-    step("Grant the analyst (not a recipient) the counts only, with examples/grant.yaml");
+    step("alice may not pack the signing key (she cannot read the Secret): refused at admission");
+    const exfil = JSON.stringify({
+      apiVersion: "qcap.dev/v1alpha1",
+      kind: "Capsule",
+      metadata: { name: "exfil" },
+      spec: {
+        publisherRef: { name: "survey-publisher" },
+        sources: [{ secret: { name: "qcap-signing-key" } }],
+        recipients: [{ key: recipientOf("analyst") }],
+      },
+    });
+    if (asAlice(["-n", NS, "create", "-f", "-"], exfil).status === 0)
+      throw new Error("UNEXPECTED: the Secret source was accepted");
+
+    step("Grant the analyst (not a recipient) the counts only, with examples/grant.yaml (as bob)");
     const grantYaml = readFileSync(join(root, "examples", "grant.yaml"), "utf8").replace(
       /audience: age1\S+/,
       `audience: ${recipientOf("analyst")}`,
     );
     writeFileSync(at("grant.yaml"), grantYaml);
-    show(kubectl("-n", NS, "apply", "-f", at("grant.yaml")));
+    // alice may not grant; bob (qcap-grant-issuer) may.
+    const r = kubectlAs("alice", ["-n", NS, "apply", "-f", at("grant.yaml")]);
+    process.stdout.write(r.stdout + r.stderr);
+    if (r.status === 0) throw new Error("UNEXPECTED: alice could grant");
+    const b = kubectlAs("bob", ["-n", NS, "apply", "-f", at("grant.yaml")]);
+    process.stdout.write(b.stdout + b.stderr);
+    if (b.status) throw new Error("bob could not apply the grant");
     show(
       kubectl("-n", NS, "wait", "--for=condition=Ready", "capabilitygrant/survey-reader", "--timeout=120s"),
     );

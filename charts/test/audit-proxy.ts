@@ -24,13 +24,15 @@ export interface ApiCall {
   path: string;
   /** sha256 (16 hex digits) of the bearer token the request carried. */
   bearer: string;
+  /** The Impersonate-User header: the user the request acted as ("" for the caller's own). */
+  impersonating: string;
 }
 
 /** Kubernetes request attributes of a resource request (apiserver's RequestInfoFactory, simplified). */
 export function requestAttributes(
   method: string,
   rawUrl: string,
-): Omit<ApiCall, "status" | "path" | "bearer"> | null {
+): Omit<ApiCall, "status" | "path" | "bearer" | "impersonating"> | null {
   const url = new URL(rawUrl, "http://x");
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   let rest: string[];
@@ -109,6 +111,7 @@ export async function startAuditProxy(upstream: string, upstreamCaFile: string):
     const attrs = requestAttributes(req.method ?? "GET", req.url ?? "/");
     const auth = req.headers.authorization ?? "";
     const bearer = auth.startsWith("Bearer ") ? bearerHash(auth.slice(7)) : "";
+    const impersonating = String(req.headers["impersonate-user"] ?? "");
     const up = request(
       {
         hostname: target.hostname,
@@ -121,7 +124,8 @@ export async function startAuditProxy(upstream: string, upstreamCaFile: string):
         agent: false,
       },
       (upRes) => {
-        if (attrs) calls.push({ ...attrs, status: upRes.statusCode ?? 0, path: req.url ?? "", bearer });
+        if (attrs)
+          calls.push({ ...attrs, status: upRes.statusCode ?? 0, path: req.url ?? "", bearer, impersonating });
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         // A watch sends its headers before any event: pass them on at once.
         res.flushHeaders();

@@ -25,8 +25,13 @@ function container(docs: Manifest[]) {
   return dep.spec.template.spec.containers[0];
 }
 
+const TENANT_ROLES = ["qcap-capsule-author", "qcap-grant-issuer", "qcap-publisher-admin"];
+
+/** The operator's own rules (not the roles the chart makes for tenants). */
 function allRules(docs: Manifest[]): PolicyRule[] {
-  return [...find(docs, "ClusterRole"), ...find(docs, "Role")].flatMap((r) => r.rules as PolicyRule[]);
+  return [...find(docs, "ClusterRole"), ...find(docs, "Role")]
+    .filter((r) => !TENANT_ROLES.includes(r.metadata.name))
+    .flatMap((r) => r.rules as PolicyRule[]);
 }
 
 describe("helm lint", () => {
@@ -102,6 +107,7 @@ describe("helm template with the default values", () => {
       "--http-source-max-size=2Gi",
       "--http-source-timeout=30s",
       "--http-source-deadline=30m",
+      "--default-service-account=qcap",
     ]);
     expect(pod.serviceAccountName).toBe("qcap-qcap-operator");
     expect(one(docs, "ServiceAccount").metadata.name).toBe("qcap-qcap-operator");
@@ -109,8 +115,16 @@ describe("helm template with the default values", () => {
 
   it("watches all namespaces through one ClusterRole, and the Lease through a Role limited to its name", async () => {
     const docs = await render();
-    const cr = one(docs, "ClusterRole");
-    const crb = one(docs, "ClusterRoleBinding");
+    const cr = one(docs, "ClusterRole", "qcap-qcap-operator");
+    expect(one(docs, "ClusterRole", "qcap-qcap-operator-cluster-reader").rules).toEqual([
+      { apiGroups: ["qcap.dev"], resources: ["clusterpublishers"], verbs: ["get"] },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["validatingadmissionpolicybindings"],
+        verbs: ["list"],
+      },
+    ]);
+    const crb = one(docs, "ClusterRoleBinding", "qcap-qcap-operator");
     expect(crb.roleRef).toEqual({
       apiGroup: "rbac.authorization.k8s.io",
       kind: "ClusterRole",
@@ -119,8 +133,12 @@ describe("helm template with the default values", () => {
     expect(crb.subjects).toEqual([
       { kind: "ServiceAccount", name: "qcap-qcap-operator", namespace: "qcap-system" },
     ]);
-    const roles = find(docs, "Role");
+    const roles = find(docs, "Role").filter((r) => !r.metadata.name.endsWith("clusterpublisher-secrets"));
     expect(roles.map((r) => r.metadata.name)).toEqual(["qcap-qcap-operator-leader-election"]);
+    // ClusterPublisher Secrets: get, in the release namespace only.
+    const cps = one(docs, "Role", "qcap-qcap-operator-clusterpublisher-secrets");
+    expect(cps.metadata.namespace).toBe("qcap-system");
+    expect(cps.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }]);
     expect(roles[0]?.metadata.namespace).toBe("qcap-system");
     expect(roles[0]?.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
@@ -131,11 +149,11 @@ describe("helm template with the default values", () => {
         verbs: ["get", "update"],
       },
     ]);
-    const rb = one(docs, "RoleBinding");
+    const rb = one(docs, "RoleBinding", "qcap-qcap-operator-leader-election");
     expect(rb.roleRef.name).toBe("qcap-qcap-operator-leader-election");
   });
 
-  it("grants no wildcards, no RBAC, pod, exec or cluster-scoped write access", async () => {
+  it("grants no wildcards, no RBAC, pod, exec or cluster-scoped write access; impersonates ServiceAccounts only", async () => {
     for (const values of [[], [CUSTOM_VALUES]]) {
       const rules = allRules(await render({ values }));
       expect(rules.length).toBeGreaterThan(0);
@@ -144,6 +162,16 @@ describe("helm template with the default values", () => {
           expect(field, JSON.stringify(r)).not.toContain("*");
         expect(r.nonResourceURLs).toBeUndefined();
         expect(r.apiGroups).not.toContain("rbac.authorization.k8s.io");
+        if (r.verbs.includes("impersonate")) {
+          // Sources are read as the Capsule's ServiceAccount: the one impersonation the operator needs.
+          expect(r).toEqual({
+            apiGroups: [""],
+            resources: ["serviceaccounts"],
+            ...(r.resourceNames ? { resourceNames: r.resourceNames } : {}),
+            verbs: ["impersonate"],
+          });
+          continue;
+        }
         for (const res of r.resources ?? [])
           expect(res).not.toMatch(
             /^(pods|pods\/.*|deployments|serviceaccounts.*|namespaces|nodes|roles|rolebindings|clusterroles|clusterrolebindings|customresourcedefinitions)$/,
@@ -151,9 +179,64 @@ describe("helm template with the default values", () => {
         for (const v of r.verbs)
           expect(["get", "list", "watch", "create", "update", "patch", "delete"]).toContain(v);
         expect(r.verbs).not.toContain("escalate");
-        expect(r.verbs).not.toContain("impersonate");
       }
     }
+  });
+
+  it("renders the tenant roles (aggregated) and the admission policies with their bindings", async () => {
+    const docs = await render();
+    const roles = Object.fromEntries(
+      find(docs, "ClusterRole")
+        .filter((r) => TENANT_ROLES.includes(r.metadata.name))
+        .map((r) => [r.metadata.name, r]),
+    );
+    expect(Object.keys(roles).sort()).toEqual(TENANT_ROLES);
+    expect(
+      roles["qcap-capsule-author"]?.metadata.labels?.["rbac.authorization.k8s.io/aggregate-to-edit"],
+    ).toBe("true");
+    // Opening capsules for others and managing publishers: admin only.
+    for (const name of ["qcap-grant-issuer", "qcap-publisher-admin"])
+      expect(roles[name]?.metadata.labels?.["rbac.authorization.k8s.io/aggregate-to-edit"]).toBeUndefined();
+    const verbsOf = (name: string, resource: string) =>
+      (roles[name]?.rules as PolicyRule[])
+        .filter((r) => r.resources?.includes(resource))
+        .flatMap((r) => r.verbs);
+    expect(verbsOf("qcap-capsule-author", "capsules")).not.toContain("grant");
+    expect(verbsOf("qcap-capsule-author", "publishers")).not.toContain("use");
+    expect(verbsOf("qcap-grant-issuer", "capsules")).toEqual(["grant"]);
+    expect(verbsOf("qcap-publisher-admin", "publishers")).toContain("use");
+
+    const policies = find(docs, "ValidatingAdmissionPolicy").map((p) => p.metadata.name);
+    expect(policies).toEqual([
+      "qcap-qcap-operator-capsules",
+      "qcap-qcap-operator-grants",
+      "qcap-qcap-operator-publishers",
+    ]);
+    const bindings = find(docs, "ValidatingAdmissionPolicyBinding");
+    expect(bindings.map((b) => [b.spec.policyName, b.spec.validationActions])).toEqual(
+      policies.map((p) => [p, ["Deny"]]),
+    );
+    const off = await render({ values: [{ admissionPolicies: { enabled: false } }] });
+    expect(find(off, "ValidatingAdmissionPolicy")).toEqual([]);
+    // Locked down to the default ServiceAccount: impersonation of that name only.
+    const locked = await render({
+      values: [
+        {
+          tenancy: {
+            defaultServiceAccount: "qcap",
+            createRoles: true,
+            clusterPublishers: true,
+            serviceAccountNames: ["qcap"],
+          },
+        },
+      ],
+    });
+    const impersonate = (one(locked, "ClusterRole", "qcap-qcap-operator").rules as PolicyRule[]).filter((r) =>
+      r.verbs.includes("impersonate"),
+    );
+    expect(impersonate).toEqual([
+      { apiGroups: [""], resources: ["serviceaccounts"], resourceNames: ["qcap"], verbs: ["impersonate"] },
+    ]);
   });
 
   it("renders the metrics Service and no ServiceMonitor", async () => {
@@ -172,7 +255,12 @@ describe("helm template with the default values", () => {
       find(withCrds, "CustomResourceDefinition")
         .map((c) => c.metadata.name)
         .sort(),
-    ).toEqual(["capabilitygrants.qcap.dev", "capsules.qcap.dev"]);
+    ).toEqual([
+      "capabilitygrants.qcap.dev",
+      "capsules.qcap.dev",
+      "clusterpublishers.qcap.dev",
+      "publishers.qcap.dev",
+    ]);
   });
 });
 
@@ -220,6 +308,7 @@ describe("helm template with every option set", () => {
       "--http-source-max-size=512Mi",
       "--http-source-timeout=1m",
       "--http-source-deadline=1h",
+      "--default-service-account=qcap",
       "--identity=fixed",
     ]);
     expect(c.env).toContainEqual({ name: "AWS_REGION", value: "eu-west-1" });
@@ -240,10 +329,14 @@ describe("helm template with every option set", () => {
     expect(sm.spec.namespaceSelector).toEqual({ matchNames: ["platform"] });
   });
 
-  it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole", async () => {
+  it("with watched namespaces: a Role and RoleBinding in each, no ClusterRole for namespaced access", async () => {
     const docs = await render({ release: "rel", namespace: "platform", values: [CUSTOM_VALUES] });
-    expect(find(docs, "ClusterRole")).toEqual([]);
-    expect(find(docs, "ClusterRoleBinding")).toEqual([]);
+    // Only the tenant roles (bound by administrators) and the ClusterPublisher reader.
+    expect(find(docs, "ClusterRole").map((r) => r.metadata.name)).toEqual([
+      "capsules-cluster-reader",
+      ...TENANT_ROLES,
+    ]);
+    expect(find(docs, "ClusterRoleBinding").map((r) => r.metadata.name)).toEqual(["capsules-cluster-reader"]);
     const roles = find(docs, "Role", "capsules");
     expect(roles.map((r) => r.metadata.namespace)).toEqual(["team-a", "team-b"]);
     const bindings = find(docs, "RoleBinding", "capsules");
@@ -253,7 +346,7 @@ describe("helm template with every option set", () => {
       expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: "qcap", namespace: "platform" }]);
     }
     // Same rules as the ClusterRole of the all-namespaces mode.
-    const clusterRules = one(await render(), "ClusterRole").rules;
+    const clusterRules = one(await render(), "ClusterRole", "qcap-qcap-operator").rules;
     for (const r of roles) expect(r.rules).toEqual(clusterRules);
     const lease = one(docs, "Role", "capsules-leader-election");
     expect(lease.metadata.namespace).toBe("platform");

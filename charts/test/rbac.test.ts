@@ -131,6 +131,7 @@ beforeAll(async () => {
       "--timeout=60s",
       "crd/capsules.qcap.dev",
       "crd/capabilitygrants.qcap.dev",
+      "crd/publishers.qcap.dev",
     ]),
     "CRDs established",
   );
@@ -140,7 +141,11 @@ beforeAll(async () => {
   publisher = makeKey(dir, "publisher");
   reader = makeKey(dir, "reader");
   analyst = makeKey(dir, "analyst");
-  for (const ns of [watched, outside]) await createExamplePrerequisites(ns, publisher, reader, dir);
+  for (const ns of [watched, outside]) {
+    await createExamplePrerequisites(ns, publisher, reader, dir);
+    // The administrator's part: the Publisher, the ServiceAccount qcap and its Role.
+    must(await kubectl(["-n", ns, "apply", "-f", "-"], example("publisher.yaml", {}, bucket)), "publisher");
+  }
 });
 
 afterAll(async () => {
@@ -416,27 +421,46 @@ describe("the chart's ServiceAccount runs the operator end to end (namespaced Ro
     };
     grant("watched", one(manifests, "Role", SA).rules);
     grant("release", one(manifests, "Role", `${SA}-leader-election`).rules);
+    grant("other:", one(manifests, "ClusterRole", `${SA}-cluster-reader`).rules);
+    // Requests made as a Capsule's ServiceAccount (impersonated) use that account's permissions; each
+    // uses the operator's impersonate permission on it.
+    const tenantUser = `system:serviceaccount:${watched}:qcap`;
+    const impersonated = calls.filter((c) => c.impersonating !== "");
+    expect(new Set(impersonated.map((c) => c.impersonating))).toEqual(new Set([tenantUser]));
+    expect(
+      impersonated.filter((c) => c.resource === "configmaps" && c.verb === "get").length,
+    ).toBeGreaterThan(0);
+    expect(
+      impersonated.filter((c) => c.resource === "selfsubjectaccessreviews" && c.verb === "create").length,
+    ).toBeGreaterThan(0);
     const used = new Set(
-      calls.map((c: ApiCall) =>
-        triple(
-          c.namespace === watched
-            ? "watched"
-            : c.namespace === releaseNs
-              ? "release"
-              : `other:${c.namespace}`,
-          c.verb,
-          c.group,
-          c.subresource ? `${c.resource}/${c.subresource}` : c.resource,
+      calls
+        .filter((c) => c.impersonating === "")
+        .map((c: ApiCall) =>
+          triple(
+            c.namespace === watched
+              ? "watched"
+              : c.namespace === releaseNs
+                ? "release"
+                : `other:${c.namespace}`,
+            c.verb,
+            c.group,
+            c.subresource ? `${c.resource}/${c.subresource}` : c.resource,
+          ),
         ),
-      ),
     );
+    if (impersonated.length) used.add(triple("watched", "impersonate", "", "serviceaccounts"));
     // Everything used was granted (403s would have shown it too) ...
     expect([...used].filter((u) => !granted.has(u))).toEqual([]);
     // ... and everything granted was used, except what only admission checks (no request of its own).
     // Setting an owner reference with blockOwnerDeletion on a grant Secret needs update on the grant's
     // finalizers subresource where the OwnerReferencesPermissionEnforcement admission plugin is enabled
     // (OpenShift and many hardened clusters; not this API server): an admission check, never a request.
-    const notRequests = new Set<string>(["watched update qcap.dev/capabilitygrants/finalizers"]);
+    // ClusterPublishers are read only for Capsules that use one (operator/test/tenancy.test.ts).
+    const notRequests = new Set<string>([
+      "watched update qcap.dev/capabilitygrants/finalizers",
+      "other: get qcap.dev/clusterpublishers",
+    ]);
     expect([...granted].filter((g) => !used.has(g) && !notRequests.has(g)).sort()).toEqual([]);
     // The Lease rules: get/update only the chart's Lease by name.
     const leaseCalls = calls.filter((c) => c.resource === "leases");
@@ -456,6 +480,8 @@ describe("the same token is denied what the operator must not do", () => {
       ["watch", "secrets", watched],
       ["create", "events", watched],
       ["patch", "capsules.qcap.dev/status", watched],
+      ["get", "publishers.qcap.dev", watched],
+      ["impersonate", "serviceaccounts", watched, "qcap"],
       ["get", "leases.coordination.k8s.io", releaseNs, LEASE],
       ["update", "leases.coordination.k8s.io", releaseNs, LEASE],
     ];
@@ -469,6 +495,11 @@ describe("the same token is denied what the operator must not do", () => {
       ["list", "secrets", outside],
       ["list", "secrets", undefined],
       ["get", "configmaps", outside],
+      // Sources are read as the Capsule's ServiceAccount, never with the operator's own permissions.
+      ["get", "configmaps", watched],
+      ["impersonate", "serviceaccounts", outside],
+      ["create", "publishers.qcap.dev", watched],
+      ["use", "publishers.qcap.dev", watched],
       ["list", "capsules.qcap.dev", outside],
       ["list", "capsules.qcap.dev", undefined],
       ["get", "leases.coordination.k8s.io", watched],
@@ -577,7 +608,16 @@ describe("all-namespaces mode (ClusterRole)", () => {
   let docs: Manifest[] = [];
 
   beforeAll(async () => {
-    docs = await install(rel, ns, {});
+    // The tenant ClusterRoles have fixed names: the first release made them.
+    // Locked down: the operator may act as the ServiceAccount qcap of each namespace and no other.
+    docs = await install(rel, ns, {
+      tenancy: {
+        createRoles: false,
+        defaultServiceAccount: "qcap",
+        clusterPublishers: true,
+        serviceAccountNames: ["qcap"],
+      },
+    });
     allToken = await createToken(ns, sa);
     kubeconfig = tokenKubeconfig("all", env("QCAP_KUBE_API_URL"), allToken, env("QCAP_KUBE_CA"));
   });
@@ -590,7 +630,11 @@ describe("all-namespaces mode (ClusterRole)", () => {
   });
 
   it("binds the same rules cluster-wide: the operator's cluster-wide list and watch calls are allowed", async () => {
-    expect(one(docs, "ClusterRole", sa).rules).toEqual(one(manifests, "Role", SA).rules);
+    // The same rules, except that impersonation is limited to the ServiceAccount qcap.
+    const lockDown = (rules: PolicyRule[]) =>
+      rules.map((r) => (r.verbs.includes("impersonate") ? { ...r, resourceNames: ["qcap"] } : r));
+    expect(one(docs, "ClusterRole", sa).rules).toEqual(lockDown(one(manifests, "Role", SA).rules));
+    expect(await canI(kubeconfig, "impersonate", "serviceaccounts", watched, "qcap")).toBe("yes");
     // The collection paths the operator lists and watches when it watches all namespaces.
     for (const path of [
       "/apis/qcap.dev/v1alpha1/capsules",
@@ -624,7 +668,10 @@ describe("all-namespaces mode (ClusterRole)", () => {
       ["get", "leases.coordination.k8s.io", releaseNs],
       ["create", "serviceaccounts/token", ns],
       ["list", "nodes", undefined],
-      ["impersonate", "serviceaccounts", undefined],
+      // Impersonating the ServiceAccount qcap only, and no user or group.
+      ["impersonate", "serviceaccounts", watched],
+      ["impersonate", "users", undefined],
+      ["impersonate", "groups", undefined],
     ];
     const allowed: string[] = [];
     for (const [verb, res, n] of no)

@@ -29,6 +29,7 @@ beforeAll(async () => {
     "apps/v1",
     "rbac.authorization.k8s.io/v1",
     "apiextensions.k8s.io/v1",
+    "admissionregistration.k8s.io/v1",
   ]);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -74,7 +75,7 @@ describe("kubeconform (offline, strict)", () => {
     expect(r.code).toBe(0);
   });
 
-  it("the schemas catch real mistakes: unknown fields, wrong types, a Capsule without a destination", async () => {
+  it("the schemas catch real mistakes: unknown fields, wrong types, a Capsule without a publisher", async () => {
     const docs = await render({ namespace: releaseNs });
     const dep = structuredClone(find(docs, "Deployment")[0] as Manifest);
     dep.spec.replica = 2; // typo of replicas
@@ -92,8 +93,10 @@ describe("kubeconform (offline, strict)", () => {
     };
     const bad = await kubeconform(toYaml([capsule]));
     expect(bad.code).toBe(1);
-    expect(bad.resources[0]?.msg).toMatch(/destination/);
+    expect(bad.resources[0]?.msg).toMatch(/publisherRef/);
     expect(bad.resources[0]?.msg).toMatch(/colour/);
+    // The signing key is the publisher's: a Capsule cannot name one.
+    expect(bad.resources[0]?.msg).toMatch(/signingKeySecretRef/);
   });
 
   it("the example resources in examples/ match the CRD schemas", async () => {
@@ -101,7 +104,9 @@ describe("kubeconform (offline, strict)", () => {
     expect(files.length).toBeGreaterThan(0);
     const docs = files.flatMap((f) => parseManifests(readFileSync(join(REPO, "examples", f), "utf8")));
     const ours = docs.filter((d) => d.apiVersion.startsWith("qcap.dev/"));
-    expect(ours.map((d) => d.kind)).toEqual(expect.arrayContaining(["Capsule", "CapabilityGrant"]));
+    expect(ours.map((d) => d.kind)).toEqual(
+      expect.arrayContaining(["Capsule", "CapabilityGrant", "Publisher"]),
+    );
     const r = await kubeconform(toYaml(docs));
     expect(r.resources.filter((x) => x.status !== "statusValid")).toEqual([]);
     expect(r.code).toBe(0);

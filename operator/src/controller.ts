@@ -4,7 +4,9 @@
  */
 import type { CapsuleObject } from "./api/capsule.js";
 import type { GrantObject } from "./api/grant.js";
-import { CapsuleReconciler, capsulePath } from "./capsule/reconciler.js";
+import { capsulePath, publisherPath } from "./api/paths.js";
+import type { PublisherObject } from "./api/publisher.js";
+import { CapsuleReconciler } from "./capsule/reconciler.js";
 import { GRANT_SECRET_LABEL } from "./controller-labels.js";
 import type { KubeClient, KubeObject } from "./kube/client.js";
 import { paths } from "./kube/client.js";
@@ -26,6 +28,8 @@ export interface ControllerOptions {
   perDestination?: number;
   /** Egress policy and limits of HTTP sources. */
   httpSources?: HttpSourceOptions;
+  defaultServiceAccount?: string;
+  clusterResourceNamespace?: string;
 }
 
 /** Reconciles one kind: `reconcile(namespace, name)` converges the world on the object. */
@@ -54,6 +58,7 @@ function referencedConfigMaps(c: CapsuleObject): string[] {
 export class Controller {
   private readonly capsules: InformerSet<CapsuleObject & KubeObject>;
   private readonly configMaps: InformerSet<ConfigMapLike>;
+  private readonly publishers: InformerSet<PublisherObject & KubeObject>;
   private readonly capsuleQueue: WorkQueue;
   private readonly grantQueue: WorkQueue;
   readonly grants: InformerSet<GrantObject & KubeObject>;
@@ -79,6 +84,7 @@ export class Controller {
       log,
     );
     this.configMaps = new InformerSet(kube, (n) => paths.configMap(n ?? ""), ns, log);
+    this.publishers = new InformerSet(kube, (n) => publisherPath(n), ns, log);
     // Only the grant Secrets the operator manages: a label selector keeps other Secrets out of memory.
     this.grantSecrets = new InformerSet(
       kube,
@@ -105,13 +111,20 @@ export class Controller {
       log,
       metrics,
       limiter,
+      cachedPublisher: (ns, name) => this.publishers.get(ns, name),
       httpSources: opts.httpSources,
+      defaultServiceAccount: opts.defaultServiceAccount,
+      clusterResourceNamespace: opts.clusterResourceNamespace,
     });
   }
 
   hasSynced() {
     return (
-      this.started && this.capsules.hasSynced() && this.grants.hasSynced() && this.configMaps.hasSynced()
+      this.started &&
+      this.capsules.hasSynced() &&
+      this.grants.hasSynced() &&
+      this.configMaps.hasSynced() &&
+      this.publishers.hasSynced()
     );
   }
 
@@ -164,6 +177,23 @@ export class Controller {
     this.configMaps.on("add", configMapChanged);
     this.configMaps.on("delete", configMapChanged);
 
+    // A changed Publisher (destination, key, policy) applies to its Capsules at once.
+    const publisherChanged = (p: PublisherObject & KubeObject) => {
+      for (const c of this.capsules.list()) {
+        const ref = c.spec.publisherRef;
+        if (
+          c.metadata.namespace === p.metadata.namespace &&
+          (ref?.kind ?? "Publisher") === "Publisher" &&
+          ref?.name === p.metadata.name
+        )
+          addCapsule(c);
+      }
+    };
+    this.publishers.on("update", (p, old) => {
+      if (p.metadata.generation !== old?.metadata.generation || !old) publisherChanged(p);
+    });
+    this.publishers.on("add", publisherChanged);
+
     // A grant Secret edited or deleted by someone else is put back by its grant's reconcile.
     const secretChanged = (s: KubeObject) => {
       const owner = s.metadata.ownerReferences?.find((r) => r.kind === "CapabilityGrant");
@@ -176,12 +206,14 @@ export class Controller {
       this.capsules.start(),
       this.grants.start(),
       this.configMaps.start(),
+      this.publishers.start(),
       this.grantSecrets.start(),
     ]);
     await Promise.all([
       this.capsules.synced,
       this.grants.synced,
       this.configMaps.synced,
+      this.publishers.synced,
       this.grantSecrets.synced,
     ]);
     this.started = true;
@@ -239,6 +271,7 @@ export class Controller {
       this.capsules.stop(),
       this.grants.stop(),
       this.configMaps.stop(),
+      this.publishers.stop(),
       this.grantSecrets.stop(),
     ]);
   }

@@ -116,7 +116,7 @@ const program = new Command("qcap-operator")
   )
   .option(
     "--http-source-allow <list>",
-    "hosts and networks HTTP sources may reach although private (HOST, HOST:PORT, *.DOMAIN, IP, IP:PORT, [IPv6]:PORT, CIDR; comma-separated; env QCAP_HTTP_SOURCE_ALLOW)",
+    "hosts and networks HTTP sources may reach although private (HOST, HOST:PORT, *.DOMAIN, IP, IP:PORT, [IPv6]:PORT, CIDR; comma-separated; env QCAP_HTTP_SOURCE_ALLOW); the Capsule's publisher must list the host as well",
     egressList,
     process.env.QCAP_HTTP_SOURCE_ALLOW ?? "",
   )
@@ -138,6 +138,16 @@ const program = new Command("qcap-operator")
     "an HTTP source fails when fetching it takes longer, however steadily bytes arrive",
     duration,
     parseDuration("30m"),
+  )
+  .option(
+    "--default-service-account <name>",
+    "ServiceAccount (in the object's namespace) a Capsule or CapabilityGrant without spec.serviceAccountName acts as",
+    "qcap",
+  )
+  .option(
+    "--cluster-resource-namespace <ns>",
+    "namespace of the Secrets ClusterPublishers refer to (default: POD_NAMESPACE, else qcap-system)",
+    process.env.POD_NAMESPACE ?? "qcap-system",
   )
   .option("--log-level <level>", "debug, info, warn or error", "info")
   .showHelpAfterError();
@@ -169,11 +179,17 @@ interface Options {
   httpSourceMaxSize: number;
   httpSourceTimeout: number;
   httpSourceDeadline: number;
+  defaultServiceAccount: string;
+  clusterResourceNamespace: string;
 }
 
 async function main() {
   program.parse();
   const o = program.opts<Options>();
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.defaultServiceAccount)) {
+    process.stderr.write(`qcap-operator: --default-service-account must be a ServiceAccount name\n`);
+    process.exit(2);
+  }
   if (!["debug", "info", "warn", "error"].includes(o.logLevel)) {
     process.stderr.write(`qcap-operator: --log-level must be debug, info, warn or error\n`);
     process.exit(2);
@@ -232,6 +248,8 @@ async function main() {
       timeoutMs: o.httpSourceTimeout,
       deadlineMs: o.httpSourceDeadline,
     },
+    defaultServiceAccount: o.defaultServiceAccount,
+    clusterResourceNamespace: o.clusterResourceNamespace,
   });
   controller.grantReconciler = new GrantReconciler({
     kube,

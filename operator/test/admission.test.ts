@@ -14,9 +14,8 @@ const base = {
   kind: "Capsule",
   metadata: { name: "x" },
   spec: {
+    publisherRef: { name: "p" },
     sources: [{ inline: { "a.txt": "a" } }],
-    signingKeySecretRef: { name: "k" },
-    destination: { bucket: "qcap-public", credentialsSecretRef: { name: "c" } },
   },
 };
 type Spec = Record<string, unknown>;
@@ -40,7 +39,7 @@ async function create(obj: unknown) {
 describe("admission", () => {
   it("accepts a valid Capsule and the examples as written", async () => {
     expect((await create(capsule({}))).code).toBe(0);
-    for (const file of ["capsule.yaml", "grant.yaml"]) {
+    for (const file of ["publisher.yaml", "capsule.yaml", "grant.yaml"]) {
       const r = await kubectl(["-n", ns, "apply", "--dry-run=server", "-f", "-"], example(file));
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -49,9 +48,24 @@ describe("admission", () => {
 
   const rejected: [string, unknown, RegExp][] = [
     [
-      "a Secret source without allowSecretSources",
-      capsule({ sources: [{ secret: { name: "s" } }] }),
-      /a Secret source needs allowSecretSources: true/,
+      "an inline destination (the publisher alone holds it)",
+      capsule({ destination: { endpoint: "https://attacker.example", bucket: "qcap-public" } }),
+      /unknown field "spec.destination"/,
+    ],
+    [
+      "an author-set allowSecretSources (publisher policy decides)",
+      capsule({ allowSecretSources: true }),
+      /unknown field "spec.allowSecretSources"/,
+    ],
+    [
+      "an S3 source without its own credentials (never the destination's)",
+      capsule({ sources: [{ s3: { endpoint: "https://s3.example.com", bucket: "abc", key: "k" } }] }),
+      /credentialsSecretRef: Required value/,
+    ],
+    [
+      "an unknown publisher kind",
+      capsule({ publisherRef: { kind: "Issuer", name: "p" } }),
+      /Unsupported value: "Issuer"/,
     ],
     [
       "two source kinds in one source",
@@ -69,13 +83,25 @@ describe("admission", () => {
     ["hideNames without recipients", capsule({ hideNames: true }), /hideNames needs at least one recipient/],
     [
       "an S3 source with both key and prefix",
-      capsule({ sources: [{ s3: { bucket: "abc", key: "k", prefix: "p" } }] }),
+      capsule({
+        sources: [
+          {
+            s3: {
+              endpoint: "https://s3.example.com",
+              bucket: "abc",
+              key: "k",
+              prefix: "p",
+              credentialsSecretRef: { name: "c" },
+            },
+          },
+        ],
+      }),
       /exactly one of key and prefix/,
     ],
     [
-      "a missing destination",
-      { ...base, spec: { ...base.spec, destination: undefined } },
-      /spec.destination: Required value/,
+      "a missing publisherRef",
+      { ...base, spec: { ...base.spec, publisherRef: undefined } },
+      /spec.publisherRef: Required value/,
     ],
     [
       "a grant with duration and expiresAt",

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allowServiceAccount,
   apply,
   type CapsuleView,
   condition,
@@ -14,6 +15,7 @@ import {
   events,
   example,
   exampleNamespace,
+  examplePublisher,
   getJson,
   getObject,
   kubectl,
@@ -41,7 +43,7 @@ let op: OperatorProcess;
 
 beforeAll(async () => {
   await ensureBucket(s3, BUCKET);
-  ({ ns, dir, publisher, reader } = await exampleNamespace("capsule"));
+  ({ ns, dir, publisher, reader } = await exampleNamespace("capsule", BUCKET));
   op = startOperator(ns);
 });
 
@@ -197,11 +199,23 @@ describe("Capsule", () => {
   it("a missing Secret shows Ready=False SecretNotFound, and the capsule recovers when it appears", async () => {
     await apply(
       ns,
+      examplePublisher("late-publisher", BUCKET, { "name: qcap-signing-key": "name: late-key" }),
+    );
+    await allowServiceAccount(ns, "use-late-publisher", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["publishers"],
+        resourceNames: ["late-publisher"],
+        verbs: ["use"],
+      },
+    ]);
+    await apply(
+      ns,
       example(
         "capsule.yaml",
         {
           "name: survey\n": "name: survey-late\n",
-          "name: qcap-signing-key": "name: late-key",
+          "name: survey-publisher": "name: late-publisher",
         },
         BUCKET,
       )
@@ -258,11 +272,23 @@ describe("Capsule", () => {
     await createSecret(ns, "junk-key", ["--from-literal=signing.key=not a key"], "s");
     await apply(
       ns,
+      examplePublisher("junk-publisher", BUCKET, { "name: qcap-signing-key": "name: junk-key" }),
+    );
+    await allowServiceAccount(ns, "use-junk-publisher", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["publishers"],
+        resourceNames: ["junk-publisher"],
+        verbs: ["use"],
+      },
+    ]);
+    await apply(
+      ns,
       example(
         "capsule.yaml",
         {
           "name: survey\n": "name: survey-junk\n",
-          "name: qcap-signing-key": "name: junk-key",
+          "name: survey-publisher": "name: junk-publisher",
         },
         BUCKET,
       )
@@ -275,7 +301,7 @@ describe("Capsule", () => {
     expect(op.alive).toBe(true);
   });
 
-  it("S3 prefix and Secret sources (with allowSecretSources) are packed as given", async () => {
+  it("S3 prefix and Secret sources (allowed by the publisher, readable by the ServiceAccount) are packed as given", async () => {
     for (const [key, body] of [
       ["raw/2026/a.bin", "alpha"],
       ["raw/2026/sub/b.bin", "beta"],
@@ -283,25 +309,72 @@ describe("Capsule", () => {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${ns}/${key}`, Body: body }));
     }
     await createSecret(ns, "station-keys", ["--from-literal=station.conf=id=42"], "Secret source");
+    // The administrator's part: a publisher allowing these kinds and this S3 location, and a
+    // ServiceAccount able to read the Secret source and the source's S3 credentials.
+    await apply(
+      ns,
+      JSON.stringify({
+        apiVersion: "qcap.dev/v1alpha1",
+        kind: "Publisher",
+        metadata: { name: "mixed-publisher" },
+        spec: {
+          signingKeySecretRef: { name: "qcap-signing-key" },
+          destination: {
+            endpoint: env("AWS_ENDPOINT_URL"),
+            bucket: BUCKET,
+            prefix: "registry",
+            credentialsSecretRef: { name: "qcap-s3-credentials" },
+          },
+          sources: {
+            allowedKinds: ["configMap", "secret", "inline", "s3"],
+            s3: [{ endpoint: env("AWS_ENDPOINT_URL"), bucket: BUCKET, prefix: ns }],
+          },
+        },
+      }),
+    );
+    await allowServiceAccount(ns, "mixed-sources", [
+      {
+        apiGroups: ["qcap.dev"],
+        resources: ["publishers"],
+        resourceNames: ["mixed-publisher"],
+        verbs: ["use"],
+      },
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        resourceNames: ["station-keys", "source-credentials"],
+        verbs: ["get"],
+      },
+    ]);
+    await createSecret(
+      ns,
+      "source-credentials",
+      [
+        `--from-literal=AWS_ACCESS_KEY_ID=${env("AWS_ACCESS_KEY_ID")}`,
+        `--from-literal=AWS_SECRET_ACCESS_KEY=${env("AWS_SECRET_ACCESS_KEY")}`,
+      ],
+      "S3 source credentials",
+    );
     const spec = {
       apiVersion: "qcap.dev/v1alpha1",
       kind: "Capsule",
       metadata: { name: "mixed" },
       spec: {
+        publisherRef: { name: "mixed-publisher" },
         sources: [
-          { s3: { bucket: BUCKET, prefix: `${ns}/raw` }, path: "raw" },
+          {
+            s3: {
+              endpoint: env("AWS_ENDPOINT_URL"),
+              bucket: BUCKET,
+              prefix: `${ns}/raw`,
+              credentialsSecretRef: { name: "source-credentials" },
+            },
+            path: "raw",
+          },
           { secret: { name: "station-keys" }, path: "conf" },
           { inline: { "notes.md": "# notes" }, into: "meta" },
         ],
-        allowSecretSources: true,
         recipients: [{ key: reader.recipient }],
-        signingKeySecretRef: { name: "qcap-signing-key" },
-        destination: {
-          endpoint: env("AWS_ENDPOINT_URL"),
-          bucket: BUCKET,
-          prefix: "registry",
-          credentialsSecretRef: { name: "qcap-s3-credentials" },
-        },
       },
     };
     await apply(ns, JSON.stringify(spec));

@@ -7,12 +7,13 @@ import { join } from "node:path";
 import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allowServiceAccount,
   apply,
   type CapsuleView,
   condition,
   ensureBucket,
-  env,
   exampleNamespace,
+  examplePublisher,
   getJson,
   getObject,
   kubectl,
@@ -49,7 +50,7 @@ let served = 0;
 
 beforeAll(async () => {
   await ensureBucket(s3, BUCKET);
-  ({ ns, dir, publisher, reader } = await exampleNamespace("crash"));
+  ({ ns, dir, publisher, reader } = await exampleNamespace("crash", BUCKET));
   http = createServer(async (req, res) => {
     const body = content;
     res.writeHead(200, { "content-length": body.length, "content-type": "application/octet-stream" });
@@ -65,6 +66,21 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   port = (http.address() as { port: number }).port;
+  await apply(
+    ns,
+    examplePublisher("crash-publisher", BUCKET, {
+      "prefix: registry": "prefix: crash",
+      "allowedKinds: [configMap, inline]": "allowedKinds: [http]\n    http:\n      allowedHosts: [127.0.0.1]",
+    }),
+  );
+  await allowServiceAccount(ns, "use-crash-publisher", [
+    {
+      apiGroups: ["qcap.dev"],
+      resources: ["publishers"],
+      resourceNames: ["crash-publisher"],
+      verbs: ["use"],
+    },
+  ]);
   op = startOperator(ns, allowSource());
 });
 
@@ -75,7 +91,8 @@ afterAll(async () => {
   http?.close();
 });
 
-// The HTTP source is on 127.0.0.1, refused unless the policy admits it.
+// The HTTP source is on 127.0.0.1: the publisher lists the host, and the operator-wide policy must admit
+// the loopback address as well.
 const allowSource = () => ["--http-source-allow", `127.0.0.1:${port}`];
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -87,13 +104,7 @@ const capsule = (sha: string) => ({
   spec: {
     sources: [{ http: { url: `http://127.0.0.1:${port}/data/big.bin`, sha256: sha } }],
     recipients: [{ key: reader.recipient }],
-    signingKeySecretRef: { name: "qcap-signing-key" },
-    destination: {
-      endpoint: env("AWS_ENDPOINT_URL"),
-      bucket: BUCKET,
-      prefix: "crash",
-      credentialsSecretRef: { name: "qcap-s3-credentials" },
-    },
+    publisherRef: { name: "crash-publisher" },
   },
 });
 

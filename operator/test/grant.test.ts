@@ -66,7 +66,7 @@ const qcap = (args: string[]) =>
 
 beforeAll(async () => {
   await ensureBucket(s3, BUCKET);
-  ({ ns, dir, publisher, reader } = await exampleNamespace("grant"));
+  ({ ns, dir, publisher, reader } = await exampleNamespace("grant", BUCKET));
   analyst = makeKey(dir, "analyst");
   op = startOperator(ns);
   await apply(ns, example("capsule.yaml", {}, BUCKET));

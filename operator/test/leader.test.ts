@@ -27,7 +27,7 @@ let b: OperatorProcess;
 
 beforeAll(async () => {
   await ensureBucket(s3Client(), BUCKET);
-  ({ ns } = await exampleNamespace("leader"));
+  ({ ns } = await exampleNamespace("leader", BUCKET));
   a = startOperator(ns, ["--identity", "replica-a"]);
   b = startOperator(ns, ["--identity", "replica-b"]);
 });

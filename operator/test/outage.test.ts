@@ -31,6 +31,7 @@ beforeAll(async () => {
   server = new PrivateS3(await freePort(), setup.dir);
   await server.start();
   await ensureBucket(s3Client(server.endpoint), "qcap-public");
+  await apply(ns, example("publisher.yaml", { [env("AWS_ENDPOINT_URL")]: server.endpoint }));
   op = startOperator(ns);
 });
 
@@ -41,7 +42,7 @@ afterAll(async () => {
 
 describe("S3 outage", () => {
   it("shows Ready=False DestinationUnreachable while S3 is down, then recovers", async () => {
-    await apply(ns, example("capsule.yaml", { [env("AWS_ENDPOINT_URL")]: server.endpoint }));
+    await apply(ns, example("capsule.yaml"));
     const first = await waitReady<CapsuleView>(ns, "capsule/survey");
     const rev1 = first.status?.artifact?.revision;
     expect(first.status?.artifact?.url.startsWith(server.endpoint)).toBe(true);

@@ -2,17 +2,22 @@
 // service on 127.0.0.1, directly or through a redirect from an admitted server, and to tell closed
 // ports from refused addresses. Nothing is fetched, the status and events never show fetched content
 // or its digest, and every failure reads the same.
+//
+// The administrator's Publisher lists the host 127.0.0.1 (a stand-in for a public artifact host): the
+// publisher's host list alone never admits a loopback address; the operator-wide allow-list admits only
+// the two ports of the artifact server (and a closed one), so both policies must allow a fetch.
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allowServiceAccount,
   apply,
   type CapsuleView,
   condition,
   ensureBucket,
-  env,
   events,
   exampleNamespace,
+  examplePublisher,
   freePort,
   type OperatorProcess,
   s3Client,
@@ -41,7 +46,22 @@ const listen = (s: Server) =>
 
 beforeAll(async () => {
   await ensureBucket(s3Client(), BUCKET);
-  ({ ns, reader } = await exampleNamespace("ssrf"));
+  ({ ns, reader } = await exampleNamespace("ssrf", BUCKET));
+  await apply(
+    ns,
+    examplePublisher("ssrf-publisher", BUCKET, {
+      "prefix: registry": "prefix: ssrf",
+      "allowedKinds: [configMap, inline]": "allowedKinds: [http]\n    http:\n      allowedHosts: [127.0.0.1]",
+    }),
+  );
+  await allowServiceAccount(ns, "use-ssrf-publisher", [
+    {
+      apiGroups: ["qcap.dev"],
+      resources: ["publishers"],
+      resourceNames: ["ssrf-publisher"],
+      verbs: ["use"],
+    },
+  ]);
   metadata = createServer((_req, res) => {
     metadataHits++;
     res.writeHead(200, { "content-length": Buffer.byteLength(SECRET) });
@@ -52,6 +72,11 @@ beforeAll(async () => {
   allowed = createServer((req, res) => {
     if (req.url?.startsWith("/redirect")) {
       res.writeHead(302, { location: `http://127.0.0.1:${mPort}/latest/meta-data/iam` });
+      return res.end();
+    }
+    if (req.url?.startsWith("/elsewhere")) {
+      // Same server, another name: the operator-wide policy admits its address, the publisher not the host.
+      res.writeHead(302, { location: `http://localhost:${aPort}/table.csv` });
       return res.end();
     }
     const body = "published table\n";
@@ -77,13 +102,7 @@ const capsule = (name: string, url: string, sha: string) =>
     spec: {
       sources: [{ http: { url, sha256: sha, name: "data.txt" } }],
       recipients: [{ key: reader.recipient }],
-      signingKeySecretRef: { name: "qcap-signing-key" },
-      destination: {
-        endpoint: env("AWS_ENDPOINT_URL"),
-        bucket: BUCKET,
-        prefix: "ssrf",
-        credentialsSecretRef: { name: "qcap-s3-credentials" },
-      },
+      publisherRef: { name: "ssrf-publisher" },
     },
   });
 
@@ -94,7 +113,7 @@ async function authorView(name: string) {
 }
 
 describe("HTTP sources cannot reach the operator's network", () => {
-  it("a metadata-like service on 127.0.0.1 is refused, even pinned to the right digest", async () => {
+  it("a metadata-like service on 127.0.0.1 is refused, even pinned to the right digest and on a host the publisher lists", async () => {
     const url = `http://127.0.0.1:${mPort}/latest/meta-data/iam`;
     await apply(ns, capsule("metadata", url, sha256(SECRET)));
     const { o, text } = await authorView("metadata");
@@ -112,6 +131,15 @@ describe("HTTP sources cannot reach the operator's network", () => {
     expect(condition(o, "Ready")?.message).toBe(`${url}: source could not be fetched`);
     expect(metadataHits).toBe(0);
     expect(op.logText()).toContain("is a loopback address");
+  });
+
+  it("a redirect to a host the publisher does not list is refused, though the operator-wide policy admits its address", async () => {
+    const url = `http://127.0.0.1:${aPort}/elsewhere/table.csv`;
+    await apply(ns, capsule("elsewhere", url, sha256("published table\n")));
+    const { o } = await authorView("elsewhere");
+    expect(condition(o, "Ready")?.reason).toBe("SourceFetchFailed");
+    expect(condition(o, "Ready")?.message).toBe(`${url}: source could not be fetched`);
+    expect(op.logText()).toContain(`localhost:${aPort} is not a host the publisher lists`);
   });
 
   it("a digest mismatch never shows the digest of what was fetched, in the status or the events", async () => {

@@ -1,9 +1,14 @@
 // One tenant's S3 endpoint accepts connections and never answers; another tenant's S3 server freezes
 // (SIGSTOP). Neither holds the operator: a Capsule in another namespace is published meanwhile, the
 // stalled Capsules show Ready=False within the timeouts, and the frozen one recovers when it thaws.
+//
+// Destinations belong to publishers, which administrators set up: tenant A's Publisher points at the
+// endpoint that never answers, tenant B's Capsules use healthy Publishers (the shared S3 server, and a
+// private one that is later frozen).
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allowServiceAccount,
   apply,
   type CapsuleView,
   condition,
@@ -11,6 +16,7 @@ import {
   ensureBucket,
   env,
   exampleNamespace,
+  examplePublisher,
   freePort,
   getJson,
   type OperatorProcess,
@@ -33,8 +39,8 @@ let op: OperatorProcess | undefined;
 
 beforeAll(async () => {
   await ensureBucket(s3Client(), BUCKET);
-  a = await exampleNamespace("stall-a");
-  b = await exampleNamespace("stall-b");
+  a = await exampleNamespace("stall-a", BUCKET);
+  b = await exampleNamespace("stall-b", BUCKET);
   silent = createServer((s) => {
     sockets.add(s);
     s.on("data", () => {});
@@ -46,7 +52,26 @@ beforeAll(async () => {
   frozen = new PrivateS3(await freePort(), b.dir);
   await frozen.start();
   await ensureBucket(s3Client(frozen.endpoint), BUCKET);
+  // What the administrators set up: A's publisher at the dead endpoint; B's at the shared S3 server and
+  // at the private one.
+  await publisher(a.ns, "dead", dead);
+  await publisher(b.ns, "healthy", env("AWS_ENDPOINT_URL"));
+  await publisher(b.ns, "frozen", frozen.endpoint);
 });
+
+/** A Publisher `name` writing to `endpoint`, and the namespace's ServiceAccount allowed to use it. */
+async function publisher(ns: string, name: string, endpoint: string) {
+  await apply(
+    ns,
+    examplePublisher(name, BUCKET, {
+      [`endpoint: ${env("AWS_ENDPOINT_URL")}`]: `endpoint: ${endpoint}`,
+      "prefix: registry": "prefix: stall",
+    }),
+  );
+  await allowServiceAccount(ns, `use-${name}`, [
+    { apiGroups: ["qcap.dev"], resources: ["publishers"], resourceNames: [name], verbs: ["use"] },
+  ]);
+}
 
 afterAll(async () => {
   await op?.kill("SIGKILL");
@@ -62,20 +87,14 @@ const SHORT = ["--s3-connect-timeout", "2s", "--s3-idle-timeout", "2s", "--s3-re
 const operator = (timeouts: string[]) =>
   startOperator(a.ns, ["--namespaces", `${a.ns},${b.ns}`, ...timeouts]);
 
-const capsule = (name: string, endpoint: string, text = "a,b\n1,2\n") =>
+const capsule = (name: string, publisher: string, text = "a,b\n1,2\n") =>
   JSON.stringify({
     apiVersion: "qcap.dev/v1alpha1",
     kind: "Capsule",
     metadata: { name },
     spec: {
       sources: [{ inline: { "table.csv": text } }],
-      signingKeySecretRef: { name: "qcap-signing-key" },
-      destination: {
-        endpoint,
-        bucket: BUCKET,
-        prefix: "stall",
-        credentialsSecretRef: { name: "qcap-s3-credentials" },
-      },
+      publisherRef: { name: publisher },
     },
   });
 
@@ -83,11 +102,11 @@ describe("a stalled S3 endpoint", () => {
   it("three Capsules at an endpoint that never answers do not delay a Capsule in another namespace", async () => {
     // Timeouts far longer than the bound below: only the per-destination limit can meet it.
     op = operator(["--s3-idle-timeout", "60s", "--s3-request-timeout", "2m"]);
-    for (const name of ["one", "two", "three"]) await apply(a.ns, capsule(name, dead));
+    for (const name of ["one", "two", "three"]) await apply(a.ns, capsule(name, "dead"));
     await waitFor("a reconcile stuck at the silent endpoint", () => sockets.size > 0, 60_000, 50);
 
     const t0 = Date.now();
-    await apply(b.ns, capsule("other", env("AWS_ENDPOINT_URL")));
+    await apply(b.ns, capsule("other", "healthy"));
     await waitReady<CapsuleView>(b.ns, "capsule/other", "True", undefined, 20_000);
     expect(Date.now() - t0).toBeLessThan(20_000);
     await op.kill("SIGKILL");
@@ -115,10 +134,10 @@ describe("a stalled S3 endpoint", () => {
 
   it("a frozen (SIGSTOP) S3 server turns an existing Ready Capsule to Ready=False after a spec change", async () => {
     op = startOperator(b.ns, SHORT);
-    await apply(b.ns, capsule("frozen", frozen.endpoint));
+    await apply(b.ns, capsule("frozen", "frozen"));
     const before = await waitReady<CapsuleView>(b.ns, "capsule/frozen");
     frozen.signal("SIGSTOP");
-    await apply(b.ns, capsule("frozen", frozen.endpoint, "a,b\n3,4\n"));
+    await apply(b.ns, capsule("frozen", "frozen", "a,b\n3,4\n"));
     const t0 = Date.now();
     const down = await waitReady<CapsuleView>(
       b.ns,

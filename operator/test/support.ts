@@ -70,6 +70,8 @@ export async function installCrds() {
       "--timeout=60s",
       "crd/capsules.qcap.dev",
       "crd/capabilitygrants.qcap.dev",
+      "crd/publishers.qcap.dev",
+      "crd/clusterpublishers.qcap.dev",
     ]),
     "wait for CRDs",
   );
@@ -119,16 +121,19 @@ export async function waitReady<T extends CapsuleView>(
 ): Promise<T> {
   let seen = "nothing";
   return waitFor(
-    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns} (last seen: ${{ toString: () => seen }})`,
+    `${resource} Ready=${status}${reason ? ` (${reason})` : ""} in ${ns}`,
     async () => {
       const o = await getJson<T>(["-n", ns, "get", resource]);
       const c = condition(o, "Ready");
       seen = c ? `${c.status} ${c.reason}: ${c.message}` : "no Ready condition";
-      return c?.status === status &&
+      if (
+        c?.status === status &&
         (reason === undefined || c.reason === reason) &&
         o.status?.observedGeneration === o.metadata.generation
-        ? o
-        : undefined;
+      )
+        return o;
+      // Shown when the wait times out.
+      throw new Error(`last seen: ${seen}`);
     },
     timeoutMs,
   );
@@ -360,16 +365,39 @@ export interface ExampleNamespace {
 
 /**
  * The CRDs installed, a fresh namespace and temporary folder named after `prefix`, a publisher and a
- * reader key, and the Secrets and ConfigMap the examples expect in that namespace.
+ * reader key, the Secrets and ConfigMap the examples expect in that namespace, and what the
+ * administrator sets up (examples/publisher.yaml: the Publisher writing to `bucket`, the ServiceAccount
+ * qcap and its Role).
  */
-export async function exampleNamespace(prefix: string): Promise<ExampleNamespace> {
+export async function exampleNamespace(prefix: string, bucket?: string): Promise<ExampleNamespace> {
   await installCrds();
   const ns = await newNamespace(prefix);
   const dir = tempDir(prefix);
   const publisher = makeKey(dir, "publisher");
   const reader = makeKey(dir, "reader");
   await createExamplePrerequisites(ns, publisher, reader, dir);
+  await apply(ns, example("publisher.yaml", {}, bucket));
   return { ns, dir, publisher, reader };
+}
+
+/** A Role with `rules` bound to the ServiceAccount `sa` (default: qcap) of the namespace. */
+export async function allowServiceAccount(ns: string, name: string, rules: object[], sa = "qcap") {
+  const role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name }, rules };
+  const binding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+    subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
+  };
+  await apply(ns, JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding] }));
+}
+
+/** A Publisher (only the first document of examples/publisher.yaml), renamed and changed by `replace`. */
+export function examplePublisher(name: string, bucket: string, replace: Record<string, string> = {}) {
+  return example("publisher.yaml", { "name: survey-publisher": `name: ${name}`, ...replace }, bucket).split(
+    "---",
+  )[0] as string;
 }
 
 /** `kubectl patch --type=merge` of one object; fails (saying `what`) when kubectl does. */

@@ -103,6 +103,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --http-source-max-size={{ .Values.httpSources.maxSize }}
 - --http-source-timeout={{ .Values.httpSources.timeout }}
 - --http-source-deadline={{ .Values.httpSources.deadline }}
+- --default-service-account={{ .Values.tenancy.defaultServiceAccount }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
@@ -134,11 +135,25 @@ makes, as recorded by charts/test/rbac.test.ts, which fails on any rule the oper
 - apiGroups: ["qcap.dev"]
   resources: ["capabilitygrants/finalizers"]
   verbs: ["update"]
-# Sources and recipient lists (informer, and a fresh read on each reconcile).
+# ConfigMaps change events (informer). Their content is read as the Capsule's ServiceAccount, not with
+# these rules.
 - apiGroups: [""]
   resources: ["configmaps"]
+  verbs: ["list", "watch"]
+# The Publisher a Capsule refers to (after its ServiceAccount was found allowed to use it), and an
+# informer (list, watch) so that a changed Publisher applies to its Capsules at once.
+- apiGroups: ["qcap.dev"]
+  resources: ["publishers"]
   verbs: ["get", "list", "watch"]
-# Signing keys, S3 credentials and Secret sources (get); the grant Secrets it manages: written (create,
+# Sources, recipient lists and access reviews are made as the Capsule's (or grant's) ServiceAccount, so
+# that a Capsule author gets no permission that ServiceAccount lacks.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  {{- with .Values.tenancy.serviceAccountNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+  verbs: ["impersonate"]
+# Publisher signing keys and S3 credentials (get); the grant Secrets it manages: written (create,
 # update), watched by label (list, watch), deleted or released (delete, patch) with their grant.
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,4 +1,5 @@
-/** The Capsule resource: what to pack, who can open it, who signs it and where it is published. */
+/** The Capsule resource: what to pack, who can open it, and the publisher that signs and publishes it. */
+
 import {
   AGE_RECIPIENT_PATTERN,
   conditions,
@@ -10,6 +11,7 @@ import {
   observedGeneration,
   secretRef,
 } from "./common.js";
+import { bucket, s3Endpoint } from "./publisher.js";
 import {
   anyJson,
   array,
@@ -35,22 +37,6 @@ const folder = string({
   maxLength: 512,
 });
 
-const s3Endpoint = string({
-  description: "S3 endpoint URL (http or https), e.g. https://s3.eu-central-1.amazonaws.com or a MinIO URL.",
-  pattern: "^https?://[^\\s]+$",
-  maxLength: 2048,
-});
-const bucket = string({
-  description: "Bucket name.",
-  pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-  maxLength: 63,
-});
-const objectPrefix = string({
-  description: "Key prefix (no leading or trailing slash).",
-  pattern: "^[^/]+(/[^/]+)*$",
-  maxLength: 512,
-});
-
 export const sourceSchema = object(
   {
     configMap: optional(
@@ -68,7 +54,10 @@ export const sourceSchema = object(
           name: objectName("Name of the Secret, in the Capsule's namespace."),
           keys: optional(array(dataKey("A key of the Secret."), { maxItems: 256 })),
         },
-        { description: "Like configMap, for a Secret. Needs spec.allowSecretSources: true." },
+        {
+          description:
+            "Like configMap, for a Secret. Read as the Capsule's ServiceAccount: whoever cannot get the Secret cannot pack it.",
+        },
       ),
     ),
     inline: optional(
@@ -80,7 +69,7 @@ export const sourceSchema = object(
     s3: optional(
       object(
         {
-          endpoint: optional(s3Endpoint),
+          endpoint: s3Endpoint,
           region: optional(string({ maxLength: 64 })),
           bucket,
           key: optional(string({ description: "One object.", minLength: 1, maxLength: 1024 })),
@@ -90,14 +79,13 @@ export const sourceSchema = object(
               maxLength: 1024,
             }),
           ),
-          credentialsSecretRef: optional(
-            secretRef(
-              "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: the destination's).",
-            ),
+          credentialsSecretRef: secretRef(
+            "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, read as the Capsule's ServiceAccount.",
           ),
         },
         {
-          description: "Objects in S3 (default endpoint and credentials: those of the destination).",
+          description:
+            "Objects in S3, at an endpoint and bucket the publisher's policy allows (spec.sources.s3 of the Publisher).",
           "x-kubernetes-validations": [
             exactlyOne(["key", "prefix"], "s3: set exactly one of key and prefix"),
           ],
@@ -123,7 +111,7 @@ export const sourceSchema = object(
         },
         {
           description:
-            "A file fetched over HTTP(S), pinned by its digest. The operator refuses to connect to loopback, link-local (cloud metadata), private (RFC 1918), CGNAT (100.64.0.0/10), unique-local (fc00::/7), unspecified (0.0.0.0, ::), multicast and other special-purpose addresses (IPv4-mapped and NAT64/6to4 forms included), the API server's address and the networks of its --http-source-deny flag, checked on the address it connects to after DNS resolution, unless its --http-source-allow flag admits the host or network. Every failure to fetch reads \"source could not be fetched\"; a mismatch never shows the fetched content's digest.",
+            "A file fetched over HTTP(S), pinned by its digest. The publisher must allow http sources and list the URL's host (and every redirect's) in sources.http.allowedHosts; on top of that, the operator refuses to connect to loopback, link-local (cloud metadata), private (RFC 1918), CGNAT (100.64.0.0/10), unique-local (fc00::/7), unspecified (0.0.0.0, ::), multicast and other special-purpose addresses (IPv4-mapped and NAT64/6to4 forms included), the API server's address and the networks of its --http-source-deny flag, checked on the address it connects to after DNS resolution, unless its --http-source-allow flag admits the host or network. Every failure to fetch reads \"source could not be fetched\"; a mismatch never shows the fetched content's digest.",
         },
       ),
     ),
@@ -166,53 +154,34 @@ export const recipientSchema = object(
   },
 );
 
-export const destinationSchema = object(
-  {
-    endpoint: optional(s3Endpoint),
-    region: optional(string({ description: "Region (default us-east-1).", maxLength: 64 })),
-    bucket,
-    prefix: optional(objectPrefix),
-    forcePathStyle: optional(boolean({ description: "Path-style addressing (default true)." })),
-    credentialsSecretRef: secretRef(
-      "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN).",
-    ),
-    publicURL: optional(
-      string({
-        description:
-          "Public base URL of the prefix (a CDN or website endpoint); default: the endpoint, path style.",
-        pattern: "^https?://[^\\s]+$",
-        maxLength: 2048,
-      }),
-    ),
-  },
-  {
-    description: "Where the capsule and the registry (index.json, index.html, revocations.json) are written.",
-  },
-);
-
 export const capsuleSpecSchema = object(
   {
-    sources: array(sourceSchema, { description: "Where the files come from.", maxItems: 64 }),
-    allowSecretSources: optional(
-      boolean({
-        description: "Allow Secrets as sources (off by default so no Secret is published by mistake).",
-      }),
+    publisherRef: object(
+      {
+        kind: optional(
+          enumOf(["Publisher", "ClusterPublisher"] as const, {
+            description: "Publisher (in this namespace, the default) or ClusterPublisher.",
+            default: "Publisher",
+          }),
+        ),
+        name: objectName("Name of the Publisher or ClusterPublisher."),
+      },
+      {
+        description:
+          "Who signs and where it is published: the publisher holds the signing key, the destination and its credentials. Needs the verb use on it (publishers or clusterpublishers, qcap.dev), for the user at admission and for the ServiceAccount at reconcile time.",
+      },
     ),
+    serviceAccountName: optional(
+      objectName(
+        "ServiceAccount (in this namespace) whose permissions read the sources and recipients and are checked for use of the publisher (default: the operator's --default-service-account, qcap). Naming one needs the verb impersonate on it.",
+      ),
+    ),
+    sources: array(sourceSchema, { description: "Where the files come from.", maxItems: 64 }),
     recipients: optional(
       array(recipientSchema, {
         description: "Who can open the payload. None: the capsule is signed but not encrypted.",
         maxItems: 256,
       }),
-    ),
-    signingKeySecretRef: object(
-      {
-        name: objectName("Name of the Secret."),
-        key: optional(dataKey("Key holding the Ed25519 signing key (default signing.key).")),
-      },
-      {
-        description:
-          "Secret with the Ed25519 signing key: a Q-Cap key file, a PKCS#8 PEM key or a 64-hex-digit seed.",
-      },
     ),
     meta: optional(
       map(anyJson(), {
@@ -222,7 +191,6 @@ export const capsuleSpecSchema = object(
       }),
     ),
     hideNames: optional(boolean({ description: "Hide payload file names (sealed capsules only)." })),
-    destination: destinationSchema,
     interval: optional(duration("How often to re-check the sources (default 10m).", "10m")),
     suspend: optional(boolean({ description: "Stop reconciling (nothing is published or deleted)." })),
     deletionPolicy: optional(
@@ -231,13 +199,33 @@ export const capsuleSpecSchema = object(
         default: "Retain",
       }),
     ),
+    grantPolicy: optional(
+      object(
+        {
+          audiences: optional(
+            array(
+              string({ description: "An age X25519 recipient (age1…).", pattern: AGE_RECIPIENT_PATTERN }),
+              { description: "The only audiences grants may be minted for (default: any).", maxItems: 256 },
+            ),
+          ),
+          maxDuration: optional(duration("Longest lifetime of a minted grant (default: no limit).")),
+          paths: optional(
+            array(string({ minLength: 1, maxLength: 1024 }), {
+              description:
+                "The only path globs grants may name (each grant path must be one of these); a grant for all paths is then refused.",
+              maxItems: 64,
+            }),
+          ),
+        },
+        {
+          description:
+            "Limits on the CapabilityGrants of this Capsule, enforced by the operator when it mints them (on top of the verb grant).",
+        },
+      ),
+    ),
   },
   {
     "x-kubernetes-validations": [
-      {
-        rule: "!self.sources.exists(s, has(s.secret)) || (has(self.allowSecretSources) && self.allowSecretSources)",
-        message: "a Secret source needs allowSecretSources: true",
-      },
       {
         rule: "!(has(self.hideNames) && self.hideNames) || (has(self.recipients) && size(self.recipients) > 0)",
         message: "hideNames needs at least one recipient",
@@ -267,7 +255,6 @@ export type CapsuleSpec = Infer<typeof capsuleSpecSchema>;
 export type CapsuleStatus = Infer<typeof capsuleStatusSchema>;
 export type CapsuleSource = Infer<typeof sourceSchema>;
 export type CapsuleRecipient = Infer<typeof recipientSchema>;
-export type Destination = Infer<typeof destinationSchema>;
 export type Artifact = Infer<typeof artifactSchema>;
 
 export interface CapsuleObject {

@@ -13,7 +13,15 @@ export const grantSpecSchema = object(
   {
     capsuleRef: object(
       { name: objectName("Name of the Capsule.") },
-      { description: "The Capsule (in this namespace) the grant opens." },
+      {
+        description:
+          "The Capsule (in this namespace) the grant opens. Needs the verb grant on it (capsules, qcap.dev), for the user at admission and for the ServiceAccount at reconcile time.",
+      },
+    ),
+    serviceAccountName: optional(
+      objectName(
+        "ServiceAccount (in this namespace) whose permission to grant the Capsule the operator checks (default: the operator's --default-service-account, qcap). Naming one needs the verb impersonate on it.",
+      ),
     ),
     audience: string({
       description: "The age X25519 recipient (age1…) the grant is for: only its identity can use it.",

@@ -6,20 +6,14 @@
  */
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import {
-  bytesInput,
-  loadKeyMaterial,
-  type PackInput,
-  parseRecipient,
-  QcapError,
-  type SigningKey,
-} from "@qcap/core";
+import { bytesInput, type PackInput, parseRecipient, QcapError, type SigningKey } from "@qcap/core";
 import type { CapsuleObject, CapsuleSource } from "../api/capsule.js";
 import type { KubeClient } from "../kube/client.js";
 import { ReconcileError } from "../kube/conditions.js";
 import { isUnreachable, s3Client, s3ErrorMessage } from "../s3/client.js";
 import { DEFAULT_HTTP_SOURCE_OPTIONS, type HttpSourceOptions, httpSourceInput } from "../sources/http.js";
-import { pickKey, readConfigMap, readS3Credentials, readSecret, type S3Credentials } from "./refs.js";
+import type { SigningMaterial } from "../tenancy/publisher.js";
+import { pickKey, readConfigMap, readS3Credentials, readSecret } from "./refs.js";
 
 export interface GatheredInputs {
   inputs: PackInput[];
@@ -48,21 +42,25 @@ function memoryFile(name: string, bytes: Uint8Array): Described {
 }
 
 export interface InputContext {
+  /** Acts as the Capsule's ServiceAccount: every ConfigMap, Secret and credential is read with its permissions. */
   kube: KubeClient;
-  destinationCredentials: () => Promise<S3Credentials>;
-  destination: { endpoint?: string; region?: string; forcePathStyle?: boolean };
   /** Egress policy and limits of HTTP sources (default: public addresses only). */
   http?: HttpSourceOptions;
   /** Aborts the S3 requests of sources when the reconcile is abandoned. */
   signal?: AbortSignal;
 }
 
-export async function gatherInputs(ctx: InputContext, capsule: CapsuleObject): Promise<GatheredInputs> {
+/** The sources must already have passed the publisher's policy (tenancy/policy.ts). */
+export async function gatherInputs(
+  ctx: InputContext,
+  capsule: CapsuleObject,
+  signing: SigningMaterial,
+): Promise<GatheredInputs> {
   const { namespace } = capsule.metadata;
   const spec = capsule.spec;
   const files: Described[] = [];
   for (const [i, src] of spec.sources.entries()) {
-    files.push(...(await sourceFiles(ctx, namespace, src, i, spec.allowSecretSources === true)));
+    files.push(...(await sourceFiles(ctx, namespace, src, i)));
   }
   for (const [file, value] of Object.entries(spec.meta ?? {})) {
     const text = typeof value === "string" ? value : `${JSON.stringify(value, null, 2)}\n`;
@@ -102,11 +100,7 @@ export async function gatherInputs(ctx: InputContext, capsule: CapsuleObject): P
     }
   }
 
-  const {
-    signingKey,
-    identities: issuerIdentities,
-    recipients: issuerRecipients,
-  } = await loadSigningMaterial(ctx.kube, capsule);
+  const { signingKey, identities: issuerIdentities, recipients: issuerRecipients } = signing;
   // A Q-Cap key file also holds the publisher's X25519 identity: seal to it too, so the operator can
   // open its own capsules to mint grants.
   for (const r of issuerRecipients) {
@@ -136,7 +130,6 @@ async function sourceFiles(
   namespace: string,
   src: CapsuleSource,
   index: number,
-  allowSecrets: boolean,
 ): Promise<Described[]> {
   const into = src.into ?? "payload";
   const name = (file: string) => joinName(into, src.path, file);
@@ -146,12 +139,6 @@ async function sourceFiles(
     return keys.map((k) => memoryFile(name(k), pickKey(data, k, "ConfigMap", src.configMap?.name ?? "")));
   }
   if (src.secret) {
-    if (!allowSecrets)
-      throw new ReconcileError(
-        "SecretSourceNotAllowed",
-        "a Secret source needs spec.allowSecretSources: true",
-        true,
-      );
     const data = await readSecret(ctx.kube, namespace, src.secret.name);
     const keys = src.secret.keys ?? [...data.keys()].sort();
     return keys.map((k) => memoryFile(name(k), pickKey(data, k, "Secret", src.secret?.name ?? "")));
@@ -175,17 +162,10 @@ async function s3Files(
 ): Promise<Described[]> {
   const s = src.s3;
   if (!s) return [];
-  const creds = s.credentialsSecretRef
-    ? await readS3Credentials(ctx.kube, namespace, s.credentialsSecretRef.name)
-    : await ctx.destinationCredentials();
-  const endpoint = s.endpoint ?? ctx.destination.endpoint;
-  const client = s3Client({
-    endpoint,
-    region: s.region ?? ctx.destination.region,
-    forcePathStyle: ctx.destination.forcePathStyle,
-    ...creds,
-    signal: ctx.signal,
-  });
+  // Never the destination's credentials: a source is read with what the ServiceAccount can read.
+  const creds = await readS3Credentials(ctx.kube, namespace, s.credentialsSecretRef.name);
+  const endpoint = s.endpoint;
+  const client = s3Client({ endpoint, region: s.region, ...creds, signal: ctx.signal });
   const where = `sources[${index}] s3://${s.bucket}/${s.key ?? s.prefix ?? ""}`;
   const fail = (err: unknown): never => {
     if (err instanceof ReconcileError) throw err;
@@ -244,33 +224,4 @@ async function s3Files(
       },
     },
   }));
-}
-
-export interface SigningMaterial {
-  signingKey: SigningKey;
-  /** X25519 identities in the same Secret (a Q-Cap key file), and their recipients. */
-  identities: Uint8Array[];
-  recipients: Uint8Array[];
-}
-
-/** The signing key (and identity, for a Q-Cap key file) from the Capsule's signingKeySecretRef. */
-export async function loadSigningMaterial(
-  kube: KubeClient,
-  capsule: CapsuleObject,
-): Promise<SigningMaterial> {
-  const ref = capsule.spec.signingKeySecretRef;
-  const keyName = ref.key ?? "signing.key";
-  const data = await readSecret(kube, capsule.metadata.namespace, ref.name);
-  const keyText = pickKey(data, keyName, "Secret", ref.name).toString("utf8");
-  try {
-    const material = loadKeyMaterial(keyText);
-    if (!material.signing) {
-      throw new QcapError("input", "no Ed25519 signing key in it (an age identity alone cannot sign)");
-    }
-    return { signingKey: material.signing, identities: material.identities, recipients: material.recipients };
-  } catch (err) {
-    // Core's messages never quote the key text.
-    const why = err instanceof QcapError ? err.message : "unreadable";
-    throw new ReconcileError("InvalidSigningKey", `Secret "${ref.name}" key "${keyName}": ${why}`, true);
-  }
 }

@@ -13,13 +13,13 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  type S3Client,
 } from "@aws-sdk/client-s3";
-import { pack, QcapError } from "@qcap/core";
+import { pack } from "@qcap/core";
 import type { Artifact, CapsuleObject } from "../api/capsule.js";
+import { capsulePath } from "../api/paths.js";
+import type { PublisherObject } from "../api/publisher.js";
 import { parseDuration } from "../duration.js";
-import { ensureRevocations } from "../grant/revocations.js";
-import { type KubeClient, paths } from "../kube/client.js";
+import type { KubeClient } from "../kube/client.js";
 import {
   type Condition,
   getCondition,
@@ -31,62 +31,67 @@ import {
 } from "../kube/conditions.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Outcome } from "../kube/queue.js";
-import { errorMessage, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
-import { isUnreachable, objectUrl, s3Client, s3ErrorMessage } from "../s3/client.js";
+import { classify, destinationCall } from "../reconcile-errors.js";
+import { type RegistryEntry, readIndex, updateEntry } from "../registry/entries.js";
+import { ensureRevocations } from "../registry/revocations.js";
+import { objectUrl, s3ErrorMessage } from "../s3/client.js";
 import { DestinationLimiter } from "../s3/destination-limit.js";
 import { s3Sink } from "../s3/sink.js";
 import { DEFAULT_HTTP_SOURCE_OPTIONS, type HttpSourceOptions } from "../sources/http.js";
+import { actingServiceAccount, DEFAULT_SERVICE_ACCOUNT, selfAccessCheck } from "../tenancy/access.js";
+import { AdmissionPolicyProbe, admissionNote } from "../tenancy/admission.js";
+import {
+  authorizePublisherUse,
+  checkSourcePolicy,
+  describeRef,
+  httpHostAllowed,
+  publisherRefOf,
+} from "../tenancy/policy.js";
+import { getPublisher } from "../tenancy/publisher.js";
+import { type Destination, type Publishing, resolvePublishing } from "../tenancy/publishing.js";
 import { gatherInputs } from "./inputs.js";
-import { readS3Credentials, type S3Credentials } from "./refs.js";
-import { type RegistryEntry, type RegistryLocation, readIndex, updateEntry } from "./registry.js";
 
 export const FINALIZER = "qcap.dev/finalizer";
 const DEFAULT_INTERVAL = "10m";
-
-export const capsulePath = (ns?: string, name?: string) =>
-  paths.namespaced("qcap.dev", "v1alpha1", "capsules", ns, name);
-
-export interface Destination {
-  client: S3Client;
-  loc: RegistryLocation;
-  /** Folder of this capsule's artifacts: "<prefix>/<namespace>/<name>/". */
-  folder: string;
-  credentials: S3Credentials;
-}
 
 export interface CapsuleReconcilerDeps {
   kube: KubeClient;
   events: EventRecorder;
   log: Logger;
   metrics: Metrics;
+  /** ServiceAccount a Capsule or grant without spec.serviceAccountName acts as (in its own namespace). */
+  defaultServiceAccount?: string;
+  /** Namespace of the Secrets ClusterPublishers refer to. */
+  clusterResourceNamespace?: string;
   /** Test hook: called with the object key when an upload has started sending bytes. */
   onUploadProgress?: (key: string, loaded: number) => void;
   /** Egress policy and limits of HTTP sources (default: public addresses only). */
   httpSources?: HttpSourceOptions;
   /** Bounds the reconciles talking to one destination at a time. */
   limiter?: DestinationLimiter;
+  /** The informer's copy of a namespaced Publisher (spares the limiter a read per reconcile). */
+  cachedPublisher?: (namespace: string, name: string) => PublisherObject | undefined;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export class CapsuleReconciler {
   private readonly kind: ReconciledKind<CapsuleObject>;
+  readonly admission: AdmissionPolicyProbe;
 
   constructor(private readonly d: CapsuleReconcilerDeps) {
     this.kind = new ReconciledKind({ ...d, kind: "Capsule", path: capsulePath, finalizer: FINALIZER });
+    this.admission = new AdmissionPolicyProbe(d.kube);
   }
 
   async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<Outcome | undefined> {
     const capsule = await this.kind.get(namespace, name);
     if (!capsule) return undefined;
     const log = this.d.log.child({ capsule: `${namespace}/${name}` });
-    const { endpoint, bucket } = capsule.spec.destination;
-    const release = this.d.limiter?.tryAcquire(
-      DestinationLimiter.destinationKey(endpoint, bucket),
-      `${namespace}/${name}`,
-    );
+    const release = this.d.limiter?.tryAcquire(await this.limiterKey(capsule), `${namespace}/${name}`);
     if (this.d.limiter && !release) return { requeueAfterMs: 30_000 }; // woken earlier when a slot frees
     try {
       return await this.reconcileWith(capsule, log, signal);
@@ -131,37 +136,84 @@ export class CapsuleReconciler {
     }
   }
 
-  async destination(capsule: CapsuleObject, signal?: AbortSignal): Promise<Destination> {
-    const d = capsule.spec.destination;
-    const credentials = await readS3Credentials(
-      this.d.kube,
-      capsule.metadata.namespace,
-      d.credentialsSecretRef.name,
+  get clusterResourceNamespace() {
+    return this.d.clusterResourceNamespace ?? "qcap-system";
+  }
+
+  /**
+   * The limiter's key: the destination (endpoint + bucket) the Capsule's publisher names, read with the
+   * operator's own client (from the informer's cache when it has the Publisher), so that Capsules of any
+   * publishers writing to one dead endpoint share its slots. Nothing of it reaches the Capsule's status;
+   * when the publisher cannot be read (missing, API error), the key is the publisher itself and the
+   * reconcile reports the error after its authorization checks.
+   */
+  private async limiterKey(capsule: CapsuleObject): Promise<string> {
+    if (!this.d.limiter) return "";
+    const ref = publisherRefOf(capsule.spec);
+    const { namespace } = capsule.metadata;
+    try {
+      const cached = ref.kind === "Publisher" ? this.d.cachedPublisher?.(namespace, ref.name) : undefined;
+      const p =
+        cached ?? (await getPublisher(this.d.kube, ref, namespace, this.clusterResourceNamespace)).publisher;
+      const d = p.spec.destination;
+      return DestinationLimiter.destinationKey(d.endpoint, d.bucket);
+    } catch {
+      return `publisher|${describeRef(ref, namespace)}`;
+    }
+  }
+
+  get defaultServiceAccount() {
+    return this.d.defaultServiceAccount ?? DEFAULT_SERVICE_ACCOUNT;
+  }
+
+  /** The publisher a Capsule refers to, its destination and signing key; no authorization here. */
+  publishing(capsule: CapsuleObject, signal?: AbortSignal): Promise<Publishing> {
+    return resolvePublishing(this.d.kube, capsule, this.clusterResourceNamespace, signal);
+  }
+
+  /**
+   * Checks, as the Capsule's ServiceAccount, that it may use its publisher, then that the publisher's
+   * policy allows its sources. Returns the publishing context and a client acting as that account.
+   */
+  async authorized(
+    capsule: CapsuleObject,
+    signal?: AbortSignal,
+  ): Promise<{ publishing: Publishing; tenant: KubeClient }> {
+    const sa = actingServiceAccount(capsule, this.defaultServiceAccount);
+    const tenant = this.d.kube.as(sa.user);
+    const who = `ServiceAccount "${sa.namespace}/${sa.name}"`;
+    const ref = publisherRefOf(capsule.spec);
+    // Before the publisher is read: a Capsule learns nothing about publishers it may not use.
+    await authorizePublisherUse(selfAccessCheck(tenant), who, ref, capsule.metadata.namespace);
+    const publishing = await this.publishing(capsule, signal);
+    checkSourcePolicy(
+      publishing.publisher.publisher.spec.sources,
+      capsule.spec.sources,
+      publishing.publisher.label,
     );
-    const client = s3Client({
-      endpoint: d.endpoint,
-      region: d.region,
-      forcePathStyle: d.forcePathStyle,
-      ...credentials,
-      signal,
-    });
-    const prefix = d.prefix ?? "";
-    const folder = `${[prefix, capsule.metadata.namespace, capsule.metadata.name].filter(Boolean).join("/")}/`;
-    return { client, loc: { client, bucket: d.bucket, prefix }, folder, credentials };
+    return { publishing, tenant };
   }
 
   private async converge(capsule: CapsuleObject, log: Logger, signal?: AbortSignal) {
     const { namespace, name, generation } = capsule.metadata;
-    const dest = await this.destination(capsule, signal);
+    const { publishing, tenant } = await this.authorized(capsule, signal);
+    const dest = publishing.dest;
+    const sourcePolicy = publishing.publisher.publisher.spec.sources;
     const gathered = await gatherInputs(
       {
-        kube: this.d.kube,
-        destinationCredentials: async () => dest.credentials,
-        destination: capsule.spec.destination,
-        http: { ...(this.d.httpSources ?? DEFAULT_HTTP_SOURCE_OPTIONS), signal, log },
+        kube: tenant,
+        http: {
+          ...(this.d.httpSources ?? DEFAULT_HTTP_SOURCE_OPTIONS),
+          // Both must admit every URL fetched (redirects included): the operator-wide policy (the
+          // addresses connected to) and the hosts the publisher lists.
+          hostAllowed: (url) => httpHostAllowed(sourcePolicy, url),
+          signal,
+          log,
+        },
         signal,
       },
       capsule,
+      await publishing.signing(),
     );
     const revision = `sha256:${gathered.digest}`;
     const index = await destinationCall("read the registry", () => readIndex(dest.loc));
@@ -173,19 +225,26 @@ export class CapsuleReconciler {
         ensureRevocations(dest.loc, gathered.signingKey, null),
       );
       const artifact = artifactOf(current);
+      const note = admissionNote(await this.admission.state("capsules"));
       const st = capsule.status ?? {};
       if (
         st.inputsDigest !== revision ||
         st.artifact?.key !== artifact.key ||
         st.observedGeneration !== generation ||
         getCondition(st.conditions as Condition[], READY)?.status !== "True" ||
+        getCondition(st.conditions as Condition[], READY)?.message !== readyMessage(artifact) + note ||
         getCondition(st.conditions as Condition[], RECONCILING) !== undefined
       ) {
         await this.kind.writeStatus(capsule, {
           observedGeneration: generation,
           inputsDigest: revision,
           artifact: st.artifact?.key === artifact.key ? st.artifact : artifact,
-          conditions: ready(st.conditions as Condition[], "Succeeded", readyMessage(artifact), generation),
+          conditions: ready(
+            st.conditions as Condition[],
+            "Succeeded",
+            readyMessage(artifact) + note,
+            generation,
+          ),
         });
       }
       await this.collectGarbage(
@@ -245,7 +304,7 @@ export class CapsuleReconciler {
       root: result.manifest.root,
       size: result.size,
       digest: `sha256:${sha}`,
-      url: objectUrl({ ...capsule.spec.destination, prefix: dest.loc.prefix }, key),
+      url: objectUrl({ ...dest.target, prefix: dest.loc.prefix }, key),
       key,
       issuer: result.manifest.issuer,
       sealed: result.manifest.seal !== null,
@@ -269,7 +328,7 @@ export class CapsuleReconciler {
       conditions: ready(
         capsule.status?.conditions as Condition[],
         "Succeeded",
-        readyMessage(artifact),
+        readyMessage(artifact) + admissionNote(await this.admission.state("capsules")),
         generation,
       ),
     });
@@ -345,8 +404,10 @@ export class CapsuleReconciler {
   private async finalize(capsule: CapsuleObject, log: Logger, signal?: AbortSignal) {
     const { namespace, name } = capsule.metadata;
     if (!this.kind.hasFinalizer(capsule)) return;
-    if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete") {
-      const dest = await this.destination(capsule, signal);
+    // Only what this Capsule published (its status points at it): a Capsule that was never allowed to
+    // publish through its publisher cannot make the operator delete anything there.
+    if ((capsule.spec.deletionPolicy ?? "Retain") === "Delete" && capsule.status?.artifact) {
+      const { dest } = await this.publishing(capsule, signal);
       await destinationCall("delete the artifacts", async () => {
         await updateEntry(dest.loc, namespace, name, null);
         await this.abortStaleUploads(dest, log);
@@ -377,34 +438,3 @@ function artifactOf(e: RegistryEntry): Artifact {
 }
 
 const readyMessage = (a: Artifact) => `published revision ${a.revision.slice(0, 19)}… root ${a.root}`;
-
-/** Runs an S3 call, turning its errors into conditions that say what could not be done. */
-export async function destinationCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw classify(err, what);
-  }
-}
-
-/** Maps any error to a condition reason and message. */
-export function classify(err: unknown, what?: string): ReconcileError {
-  if (err instanceof ReconcileError) return err;
-  if (err instanceof QcapError) {
-    const permanent = err.kind === "input" || err.kind === "usage";
-    return new ReconcileError(permanent ? "InvalidInput" : "PackFailed", err.message, permanent);
-  }
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (e?.$metadata || isUnreachable(err)) {
-    const msg = `cannot ${what ?? "reach the destination"}: ${s3ErrorMessage(err)}`;
-    if (isUnreachable(err)) return new ReconcileError("DestinationUnreachable", msg);
-    if (e.name === "NoSuchBucket") return new ReconcileError("BucketNotFound", msg);
-    if (
-      /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden/.test(e.name ?? "") ||
-      e.$metadata?.httpStatusCode === 403
-    )
-      return new ReconcileError("AccessDenied", msg);
-    return new ReconcileError("UploadFailed", msg);
-  }
-  return new ReconcileError("ReconcileError", errorMessage(err));
-}

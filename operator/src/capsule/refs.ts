@@ -1,7 +1,21 @@
 /** Reading the Secrets and ConfigMaps a spec refers to, with errors that name what is missing. */
 
-import { isNotFound, type KubeClient, type KubeObject, paths } from "../kube/client.js";
+import { isForbidden, isNotFound, type KubeClient, type KubeObject, paths } from "../kube/client.js";
 import { ReconcileError } from "../kube/conditions.js";
+
+/** "ServiceAccount "ns/name"" for an impersonating client (how a refusal names who was refused). */
+function actor(kube: KubeClient): string {
+  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(kube.impersonating ?? "");
+  return m ? `ServiceAccount "${m[1]}/${m[2]}"` : (kube.impersonating ?? "the operator");
+}
+
+/** A read refused by RBAC: permanent until someone changes the permissions (no retry storm). */
+const forbidden = (kube: KubeClient, kind: string, name: string, namespace: string) =>
+  new ReconcileError(
+    "Forbidden",
+    `${actor(kube)} cannot get ${kind} "${name}" in namespace "${namespace}"`,
+    true,
+  );
 
 interface SecretObject extends KubeObject {
   data?: Record<string, string>;
@@ -23,6 +37,7 @@ export async function readSecret(
   } catch (err) {
     if (isNotFound(err))
       throw new ReconcileError("SecretNotFound", `Secret "${name}" not found in namespace "${namespace}"`);
+    if (isForbidden(err)) throw forbidden(kube, "Secret", name, namespace);
     throw err;
   }
   return new Map(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
@@ -43,6 +58,7 @@ export async function readConfigMap(
         "ConfigMapNotFound",
         `ConfigMap "${name}" not found in namespace "${namespace}"`,
       );
+    if (isForbidden(err)) throw forbidden(kube, "ConfigMap", name, namespace);
     throw err;
   }
   const out = new Map<string, Buffer>();

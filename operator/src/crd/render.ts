@@ -3,6 +3,7 @@ import yaml from "js-yaml";
 import { capsuleSpecSchema, capsuleStatusSchema } from "../api/capsule.js";
 import { GROUP, VERSION } from "../api/common.js";
 import { grantSpecSchema, grantStatusSchema } from "../api/grant.js";
+import { publisherSpecSchema } from "../api/publisher.js";
 import type { JsonSchema, Schema } from "../api/schema.js";
 
 interface PrinterColumn {
@@ -20,8 +21,10 @@ interface CrdInput {
   shortNames: string[];
   description: string;
   spec: Schema<unknown>;
-  status: Schema<unknown>;
+  /** None: the kind is configuration only (no status subresource). */
+  status?: Schema<unknown>;
   columns: PrinterColumn[];
+  scope?: "Namespaced" | "Cluster";
 }
 
 const readyColumns: PrinterColumn[] = [
@@ -39,6 +42,13 @@ const trailingColumns: PrinterColumn[] = [
     priority: 1,
     jsonPath: '.status.conditions[?(@.type=="Ready")].message',
   },
+  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+];
+
+const publisherColumns: PrinterColumn[] = [
+  { name: "Bucket", type: "string", jsonPath: ".spec.destination.bucket" },
+  { name: "Prefix", type: "string", jsonPath: ".spec.destination.prefix" },
+  { name: "Endpoint", type: "string", jsonPath: ".spec.destination.endpoint", priority: 1 },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
 ];
 
@@ -77,6 +87,30 @@ export const CRDS: CrdInput[] = [
   },
 ];
 
+CRDS.push(
+  {
+    kind: "Publisher",
+    plural: "publishers",
+    singular: "publisher",
+    shortNames: ["qpub"],
+    description:
+      "Signing key, destination and source policy of the Capsules in this namespace that refer to it; set up by an administrator. Using it needs the verb use on it.",
+    spec: publisherSpecSchema,
+    columns: publisherColumns,
+  },
+  {
+    kind: "ClusterPublisher",
+    plural: "clusterpublishers",
+    singular: "clusterpublisher",
+    shortNames: ["qcpub"],
+    description:
+      "A Publisher for Capsules of any namespace (its Secrets live in the operator's cluster resource namespace). Using it needs the verb use on it.",
+    spec: publisherSpecSchema,
+    columns: publisherColumns,
+    scope: "Cluster",
+  },
+);
+
 export function crdObject(c: CrdInput) {
   const openAPIV3Schema: JsonSchema = {
     type: "object",
@@ -86,7 +120,7 @@ export function crdObject(c: CrdInput) {
       kind: { type: "string" },
       metadata: { type: "object" },
       spec: c.spec.json,
-      status: c.status.json,
+      ...(c.status ? { status: c.status.json } : {}),
     },
     required: ["spec"],
   };
@@ -103,14 +137,14 @@ export function crdObject(c: CrdInput) {
         singular: c.singular,
         shortNames: c.shortNames,
       },
-      scope: "Namespaced",
+      scope: c.scope ?? "Namespaced",
       versions: [
         {
           name: VERSION,
           served: true,
           storage: true,
           schema: { openAPIV3Schema },
-          subresources: { status: {} },
+          ...(c.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: c.columns,
         },
       ],

@@ -5,7 +5,6 @@
  * revocations.json. The Secret is written only after a new grant was minted; token material never
  * reaches the status, events or logs (token ids are public: they are what revocation lists hold).
  */
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   Capsule,
   describeGrant,
@@ -18,10 +17,7 @@ import {
 import type { CapsuleObject } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
 import type { GrantObject } from "../api/grant.js";
-import { loadSigningMaterial } from "../capsule/inputs.js";
-import type { CapsuleReconciler } from "../capsule/reconciler.js";
-import { capsulePath, classify, destinationCall } from "../capsule/reconciler.js";
-import { registryKey } from "../capsule/registry.js";
+import { capsulePath, grantPath } from "../api/paths.js";
 import { GRANT_SECRET_LABEL } from "../controller-labels.js";
 import { parseDuration } from "../duration.js";
 import { isNotFound, type KubeClient, type KubeObject, paths } from "../kube/client.js";
@@ -40,23 +36,34 @@ import type { Outcome } from "../kube/queue.js";
 import { errorMessage, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
+import { classify, destinationCall } from "../reconcile-errors.js";
+import { publishGrant } from "../registry/grants.js";
+import { ensureRevocations } from "../registry/revocations.js";
 import { s3Source } from "../s3/source.js";
-import { ensureRevocations } from "./revocations.js";
+import { actingServiceAccount, selfAccessCheck } from "../tenancy/access.js";
+import type { AdmissionPolicyProbe } from "../tenancy/admission.js";
+import { admissionNote } from "../tenancy/admission.js";
+import { authorizeGrant, checkGrantPolicy } from "../tenancy/policy.js";
+import type { Publishing } from "../tenancy/publishing.js";
 
 export const GRANT_FINALIZER = "qcap.dev/grant-finalizer";
 export const GRANT_SECRET_KEY = "cap.json";
 const DEFAULT_DURATION = "720h";
 const MAX_REQUEUE_MS = 12 * 3_600_000;
 
-export const grantPath = (ns?: string, name?: string) =>
-  paths.namespaced("qcap.dev", "v1alpha1", "capabilitygrants", ns, name);
+export { grantPath };
 
 export interface GrantReconcilerDeps {
   kube: KubeClient;
   events: EventRecorder;
   log: Logger;
   metrics: Metrics;
-  capsules: CapsuleReconciler;
+  /** What grants need of Capsules (the Capsule reconciler provides it). */
+  capsules: {
+    defaultServiceAccount: string;
+    admission: AdmissionPolicyProbe;
+    publishing(capsule: CapsuleObject): Promise<Publishing>;
+  };
   /** The current time in ms (tests of expiry use the real clock; this is for clarity). */
   now?: () => number;
 }
@@ -172,6 +179,14 @@ export class GrantReconciler {
         );
       throw err;
     }
+    // Minting opens the Capsule for the audience: only for an identity allowed to grant it.
+    const sa = actingServiceAccount(grant, this.d.capsules.defaultServiceAccount);
+    await authorizeGrant(
+      selfAccessCheck(this.d.kube.as(sa.user)),
+      `ServiceAccount "${sa.namespace}/${sa.name}"`,
+      namespace,
+      spec.capsuleRef.name,
+    );
     const artifact = capsule.status?.artifact;
     if (!artifact) {
       throw new ReconcileError(
@@ -219,13 +234,20 @@ export class GrantReconciler {
     let renewBefore = spec.renewBefore ? parseDuration(spec.renewBefore) : Math.floor(lifetime / 3);
     if (renewBefore >= lifetime) renewBefore = Math.floor(lifetime / 3);
     const renewalTime = fixedExpiry !== undefined ? notAfter : notAfter - renewBefore;
+    checkGrantPolicy(
+      capsule.spec.grantPolicy,
+      { audience: spec.audience, paths: spec.paths, lifetimeMs: lifetime },
+      capsule.metadata.name,
+      parseDuration,
+    );
 
-    const dest = await this.d.capsules.destination(capsule);
-    const material = await loadSigningMaterial(this.d.kube, capsule);
+    const publishing = await this.d.capsules.publishing(capsule);
+    const dest = publishing.dest;
+    const material = await publishing.signing();
     if (material.identities.length === 0) {
       throw new ReconcileError(
         "NoIssuerIdentity",
-        `the signing key Secret of Capsule "${capsule.metadata.name}" must be a Q-Cap key file (signing key and identity) for the operator to mint grants`,
+        `the signing key Secret of ${publishing.publisher.label} must be a Q-Cap key file (signing key and identity) for the operator to mint grants`,
         true,
       );
     }
@@ -268,16 +290,7 @@ export class GrantReconciler {
       notAfter: rfc3339(notAfter),
     });
     if (spec.publish) {
-      await destinationCall("publish the grant", () =>
-        dest.client.send(
-          new PutObjectCommand({
-            Bucket: dest.loc.bucket,
-            Key: registryKey(dest.loc.prefix, `grants/${tokenId}.json`),
-            Body: text,
-            ContentType: "application/json",
-          }),
-        ),
-      );
+      await destinationCall("publish the grant", () => publishGrant(dest.loc, tokenId, text));
     }
     this.d.metrics.grants.inc();
     const superseded = [...(st.supersededTokens ?? [])].filter((t) => Date.parse(t.notAfter) > now);
@@ -292,7 +305,12 @@ export class GrantReconciler {
       capsuleRevision: artifact.root,
       supersededTokens: superseded.slice(-64),
       revokedTokenIds: st.revokedTokenIds,
-      conditions: ready(st.conditions as Condition[], "Minted", message, generation),
+      conditions: ready(
+        st.conditions as Condition[],
+        "Minted",
+        message + admissionNote(await this.d.capsules.admission.state("grants")),
+        generation,
+      ),
     });
     const what = st.tokenId
       ? st.capsuleRevision !== artifact.root
@@ -377,8 +395,9 @@ export class GrantReconciler {
     const capsule = await this.d.kube.get<CapsuleObject>(
       capsulePath(grant.metadata.namespace, grant.spec.capsuleRef.name),
     );
-    const dest = await this.d.capsules.destination(capsule);
-    const { signingKey } = await loadSigningMaterial(this.d.kube, capsule);
+    const publishing = await this.d.capsules.publishing(capsule);
+    const dest = publishing.dest;
+    const { signingKey } = await publishing.signing();
     const { list } = await destinationCall("publish the revocation list", () =>
       ensureRevocations(dest.loc, signingKey, { ids, reason: reason.slice(0, 200) || "revoked" }),
     );

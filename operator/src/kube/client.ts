@@ -21,6 +21,7 @@ export class KubeError extends Error {
 }
 
 export const isNotFound = (e: unknown) => e instanceof KubeError && e.status === 404;
+export const isForbidden = (e: unknown) => e instanceof KubeError && e.status === 403;
 export const isConflict = (e: unknown) => e instanceof KubeError && e.status === 409;
 export const isAlreadyExists = (e: unknown) =>
   e instanceof KubeError && e.status === 409 && e.reason === "AlreadyExists";
@@ -64,10 +65,23 @@ export interface OwnerReference {
 
 export class KubeClient {
   readonly server: string;
-  constructor(readonly kc: KubeConfig) {
+  /**
+   * @param impersonating the user every request acts as (Impersonate-User), e.g. a ServiceAccount's
+   * `system:serviceaccount:<ns>:<name>`; the API server then adds that account's groups and authorizes
+   * the request as it, after checking that this client may impersonate it.
+   */
+  constructor(
+    readonly kc: KubeConfig,
+    readonly impersonating?: string,
+  ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("no cluster in the Kubernetes configuration");
     this.server = cluster.server.replace(/\/+$/, "");
+  }
+
+  /** A client whose requests act as `user` (never with this client's own permissions). */
+  as(user: string): KubeClient {
+    return new KubeClient(this.kc, user);
   }
 
   async request<T = unknown>(
@@ -87,6 +101,7 @@ export class KubeClient {
       headers: { accept: "application/json" },
     };
     await this.kc.applyToHTTPSOptions(opts);
+    if (this.impersonating) (opts.headers as Record<string, string>)["impersonate-user"] = this.impersonating;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) (opts.headers as Record<string, string>)["content-type"] = contentType;
     const send = url.protocol === "http:" ? httpRequest : httpsRequest;

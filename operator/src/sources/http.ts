@@ -30,6 +30,12 @@ export interface HttpSourceOptions {
   timeoutMs?: number;
   /** Longest time for one request, redirects and body included (a slow trickle holds a worker). */
   deadlineMs?: number;
+  /**
+   * A second allow-list on top of `policy` (the publisher's hosts): when set, the URL and every redirect
+   * target must pass it as well. It can only narrow `policy`: a listed host still connects only to
+   * addresses `policy` admits.
+   */
+  hostAllowed?: (url: string) => boolean;
   signal?: AbortSignal;
   /** Where the detail of a failure goes (never the author's status). */
   log?: Logger;
@@ -168,6 +174,8 @@ export async function fetchHttpSource(
   for (let hop = 0; ; hop++) {
     if (current.protocol !== "http:" && current.protocol !== "https:")
       throw new HttpSourceError(CANNOT_FETCH, `redirect to a ${current.protocol} URL`);
+    if (o.hostAllowed && !o.hostAllowed(current.href))
+      throw new HttpSourceError(CANNOT_FETCH, `refused: ${current.host} is not a host the publisher lists`);
     let res: IncomingMessage;
     try {
       res = await requestOnce(current, method, { ...o, signal });

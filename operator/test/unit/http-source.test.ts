@@ -13,6 +13,7 @@ import {
   type HttpSourceOptions,
   httpSourceInput,
 } from "../../src/sources/http.ts";
+import { httpHostAllowed } from "../../src/tenancy/policy.ts";
 
 const SECRET = "instance-role-credentials: do-not-leak\n";
 const sha256 = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
@@ -136,6 +137,28 @@ describe("HTTP source egress", () => {
     expect(errors.map((e) => e.message)).toEqual([CANNOT_FETCH, CANNOT_FETCH, CANNOT_FETCH, CANNOT_FETCH]);
     // The detail, for the operator log, tells them apart.
     expect(new Set(errors.map((e) => e.detail)).size).toBe(4);
+  });
+
+  it("with a publisher's host list, both must allow: the list neither re-admits loopback nor lets a redirect leave it", async () => {
+    const before = metadataHits;
+    const publisherLists = (hosts: string[]) => (url: string) =>
+      httpHostAllowed({ allowedKinds: ["http"], http: { allowedHosts: hosts } }, url);
+    // The publisher lists 127.0.0.1, the operator-wide policy admits only the artifact server's port.
+    const both = { ...opts(`127.0.0.1:${aPort}`), hostAllowed: publisherLists(["127.0.0.1"]) };
+    expect((await fetchHttpSource(`http://127.0.0.1:${aPort}/file.txt`, both)).status).toBe(200);
+    const loopback = await failure(fetchHttpSource(`http://127.0.0.1:${mPort}/latest/meta-data`, both));
+    expect(loopback.message).toBe(CANNOT_FETCH);
+    expect(loopback.detail).toMatch(/refused: .*loopback/);
+    // The operator-wide policy admits the artifact server by address whatever the name; the publisher
+    // does not list "localhost".
+    const renamed = { ...opts(`127.0.0.0/8`), hostAllowed: publisherLists(["127.0.0.1"]) };
+    const e = await failure(fetchHttpSource(`http://localhost:${aPort}/file.txt`, renamed));
+    expect(e.message).toBe(CANNOT_FETCH);
+    expect(e.detail).toBe(`refused: localhost:${aPort} is not a host the publisher lists`);
+    // Nor may a redirect from a listed host lead to a host it does not list.
+    const hop = await failure(fetchHttpSource(`http://127.0.0.1:${aPort}/to-metadata-name`, renamed));
+    expect(hop.detail).toBe(`refused: localhost:${mPort} is not a host the publisher lists`);
+    expect(metadataHits).toBe(before);
   });
 
   it("cuts a body off past maxBytes while streaming", async () => {

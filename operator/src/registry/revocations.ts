@@ -12,8 +12,8 @@ import {
   updateRevocationList,
   verifyRevocationList,
 } from "@qcap/core";
-import { type RegistryLocation, registryKey, withLock } from "../capsule/registry.js";
 import { ReconcileError } from "../kube/conditions.js";
+import { type RegistryLocation, registryKey, withLock } from "./entries.js";
 
 /** How long a list is valid; it is re-signed once a quarter of that has passed. */
 export const REVOCATION_VALIDITY_MS = 7 * 24 * 3_600_000;
