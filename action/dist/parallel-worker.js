@@ -3623,6 +3623,14 @@ function nativeFailure(e) {
     return { code, index, errno: count(o.errno) ?? 0, message };
   return void 0;
 }
+function rethrowChunkFailure(e, firstChunk, entry) {
+  const f = nativeFailure(e);
+  if (f?.code === "QCAP_CHUNK_MISMATCH")
+    fail("integrity", `${entry ? `${entry}: ` : ""}chunk ${firstChunk + f.chunk} does not match the signed digest`);
+  if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC")
+    authFailed(firstChunk + f.chunk);
+  throw e;
+}
 
 // ../core/dist/block-jobs.js
 var kernels = chunkCipherImplementation === "native" ? qcapNative : void 0;
@@ -3678,12 +3686,7 @@ function openBlock(s, job) {
       const plainLength = kernels.openBlock(k && streamSubkey(k.fileKey), k?.aad ?? EMPTY, job.firstChunk, job.totalChunks, job.chunkSize, s.input, job.length, job.expected, s.output);
       return { plainLength };
     } catch (e) {
-      const f = nativeFailure(e);
-      if (f?.code === "QCAP_CHUNK_MISMATCH")
-        fail("integrity", `chunk ${job.firstChunk + f.chunk} does not match the signed digest`);
-      if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC")
-        authFailed(job.firstChunk + f.chunk);
-      throw e;
+      rethrowChunkFailure(e, job.firstChunk);
     }
   }
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;

@@ -6,7 +6,6 @@
  */
 import type { BlockSlot, FileRange, OpenJob, SealJob } from "./blocks.js";
 import {
-  authFailed,
   chunkCipher,
   chunkCipherImplementation,
   PLAIN_CHUNK,
@@ -18,7 +17,7 @@ import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
 import { equalBytes } from "./hash/hex.js";
 import { qcapNative } from "./native.js";
-import { nativeFailure } from "./native-errors.js";
+import { rethrowChunkFailure } from "./native-errors.js";
 
 /** The native block kernels, used when the native STREAM engine passed its known-answer test. */
 const kernels = chunkCipherImplementation === "native" ? qcapNative : undefined;
@@ -98,11 +97,7 @@ export function openBlock(s: BlockSlot, job: OpenJob): { plainLength: number } {
       );
       return { plainLength };
     } catch (e) {
-      const f = nativeFailure(e);
-      if (f?.code === "QCAP_CHUNK_MISMATCH")
-        fail("integrity", `chunk ${job.firstChunk + f.chunk} does not match the signed digest`);
-      if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC") authFailed(job.firstChunk + f.chunk);
-      throw e;
+      rethrowChunkFailure(e, job.firstChunk);
     }
   }
   const cipher = job.key ? chunkCipher(job.key.fileKey, job.key.aad) : null;

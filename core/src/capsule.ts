@@ -5,7 +5,7 @@
  */
 
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
-import { authFailed, PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
+import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { blake3 } from "./hash/blake3.js";
 import { crc32 } from "./hash/crc32.js";
@@ -29,7 +29,7 @@ import {
   storedChunkSize,
 } from "./manifest.js";
 import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
-import { nativeFailure } from "./native-errors.js";
+import { nativeFailure, rethrowChunkFailure } from "./native-errors.js";
 import {
   computeLayout,
   dataDescriptor,
@@ -349,12 +349,8 @@ export class Capsule {
               )
             : na.checkFileChunks(fd, position, length, e.chunkSize, expected, threads));
         } catch (err) {
-          const f = nativeFailure(err);
-          if (f?.code === "QCAP_TRUNCATED") fail("integrity", `${e.name}: truncated`);
-          if (f?.code === "QCAP_CHUNK_MISMATCH")
-            fail("integrity", `${e.name}: chunk ${first + f.chunk} does not match the signed digest`);
-          if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC") authFailed(first + f.chunk);
-          throw err;
+          if (nativeFailure(err)?.code === "QCAP_TRUNCATED") fail("integrity", `${e.name}: truncated`);
+          rethrowChunkFailure(err, first, e.name);
         }
         onProgress?.(into ? length - n * TAG_BYTES : length);
       }

@@ -4,6 +4,9 @@
  * reads and writes, an input that changed or could not be read. Any other error is not one of these
  * and is left to the caller.
  */
+import { authFailed } from "./crypto/stream.js";
+import { fail } from "./errors.js";
+
 export type NativeFailure =
   | { code: "QCAP_CHUNK_MISMATCH"; chunk: number }
   | { code: "QCAP_CHUNK_NOT_AUTHENTIC"; chunk: number }
@@ -33,4 +36,19 @@ export function nativeFailure(e: unknown): NativeFailure | undefined {
   if (code === "QCAP_FILE_UNREADABLE" && index !== undefined)
     return { code, index, errno: count(o.errno) ?? 0, message };
   return undefined;
+}
+
+/**
+ * Rethrows a chunk that does not match its digest or does not authenticate as the library's error,
+ * numbering chunks from `firstChunk` and naming `entry` when given; any other error as it is.
+ */
+export function rethrowChunkFailure(e: unknown, firstChunk: number, entry?: string): never {
+  const f = nativeFailure(e);
+  if (f?.code === "QCAP_CHUNK_MISMATCH")
+    fail(
+      "integrity",
+      `${entry ? `${entry}: ` : ""}chunk ${firstChunk + f.chunk} does not match the signed digest`,
+    );
+  if (f?.code === "QCAP_CHUNK_NOT_AUTHENTIC") authFailed(firstChunk + f.chunk);
+  throw e;
 }
