@@ -40,7 +40,7 @@ let http: Server;
 let port = 0;
 
 // What the HTTP source serves; `held` stops the body after `holdAfter` bytes until released.
-let content = Buffer.from("small first version\n");
+let content: Buffer = Buffer.from("small first version\n");
 let holdAfter = Number.POSITIVE_INFINITY;
 let release: () => void = () => {};
 const held = new Promise<void>((r) => {
