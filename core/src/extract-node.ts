@@ -23,15 +23,15 @@ import {
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "./blocks.js";
-import type { Capsule } from "./capsule.js";
+import type { Capsule } from "./capsule/capsule.js";
+import { plainChunks } from "./capsule/read.js";
+import type { EntryKeys } from "./capsule/unlock.js";
 import { streamAad } from "./crypto/kdf.js";
 import { PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail, QcapError } from "./errors.js";
 import { type Dir, openDir, openDirAt } from "./io/dir-handle-node.js";
 import { fsReason } from "./io/source-node.js";
 import { forgetTemp, rememberTemp } from "./io/temp-files-node.js";
-import { plainChunks } from "./read.js";
-import type { EntryKeys } from "./unlock.js";
 
 export interface ExtractItem {
   /** Entry name inside the capsule. */
@@ -77,7 +77,7 @@ async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
 
 /** Writes the verified plaintext of `entry` to `fh`. */
 async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, options: ExtractOptions) {
-  const e = capsule.entry(entry);
+  const e = await capsule.entry(entry);
   if (e.stored >= ENGINE_MIN_BYTES && capsule.opensNatively(entry)) {
     const key = streamKeyOf(capsule, entry, options.keys) as StreamKey;
     await capsule.openEntryNatively(entry, key, fh.fd, options.onProgress);

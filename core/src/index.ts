@@ -9,7 +9,27 @@ export {
   type OpenOptions,
   SIGNATURE_NAME,
   type StoredChunk,
-} from "./capsule.js";
+} from "./capsule/capsule.js";
+export {
+  type BatchKeys,
+  bytesInput,
+  type PackInput,
+  type PackOptions,
+  type PackResult,
+  pack,
+  type SigningKey,
+  type SmallFileBatcher,
+  type SmallFileJob,
+  type SmallFilesSealed,
+} from "./capsule/pack.js";
+export { plainChunks, readRange } from "./capsule/read.js";
+export {
+  type EntryKeys,
+  type Keyring,
+  masterEntryKeys,
+  realNames,
+  unlockMasterKey,
+} from "./capsule/unlock.js";
 export { type ErrorKind, QcapError } from "./errors.js";
 export { type AttenuateOptions, attenuateGrant } from "./grant/attenuate.js";
 export {
@@ -64,18 +84,4 @@ export {
   type ManifestEntry,
   parseManifest,
   type Seal,
-} from "./manifest.js";
-export {
-  type BatchKeys,
-  bytesInput,
-  type PackInput,
-  type PackOptions,
-  type PackResult,
-  pack,
-  type SigningKey,
-  type SmallFileBatcher,
-  type SmallFileJob,
-  type SmallFilesSealed,
-} from "./pack.js";
-export { plainChunks, readRange } from "./read.js";
-export { type EntryKeys, type Keyring, masterEntryKeys, realNames, unlockMasterKey } from "./unlock.js";
+} from "./v1/manifest.js";

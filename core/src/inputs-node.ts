@@ -3,11 +3,11 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { lstat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { getSystemErrorName } from "node:util";
+import type { PackInput } from "./capsule/pack.js";
 import { fail, QcapError } from "./errors.js";
 import { fsReason } from "./io/source-node.js";
-import { MODE_EXEC, MODE_FILE } from "./manifest.js";
 import { type QcapNative, qcapNative } from "./native.js";
-import type { PackInput } from "./pack.js";
+import { MODE_EXEC, MODE_FILE } from "./v1/manifest.js";
 import { validateEntryName } from "./zip/names.js";
 
 /**

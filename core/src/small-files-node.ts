@@ -4,13 +4,13 @@
  * most of the work. `pack` takes a batcher through `PackOptions.smallFiles`.
  */
 import { getSystemErrorName } from "node:util";
+import type { SmallFileBatcher } from "./capsule/pack.js";
 import { PLAIN_CHUNK } from "./crypto/stream.js";
 import { fail } from "./errors.js";
 import { localPathOf } from "./inputs-node.js";
 import { fsReason } from "./io/source-node.js";
 import { nativeThreads, qcapNative } from "./native.js";
 import { nativeFailure } from "./native-errors.js";
-import type { SmallFileBatcher } from "./pack.js";
 
 /** Files per batch, and stored bytes per batch at most (one batch is sealed while the last is written). */
 const BATCH_FILES = 256;

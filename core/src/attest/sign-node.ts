@@ -14,10 +14,10 @@ import {
   TSAWitness,
   type Witness,
 } from "@sigstore/sign";
+import type { SigningKey } from "../capsule/pack.js";
 import { fail, QcapError } from "../errors.js";
 import { toHex } from "../hash/hex.js";
 import { publicKeyToPem, sign } from "../keys/ed25519.js";
-import type { SigningKey } from "../pack.js";
 import { RekorV2Witness } from "./rekor-v2.js";
 import { INTOTO_PAYLOAD_TYPE, type Statement } from "./statement.js";
 

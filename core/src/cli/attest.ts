@@ -1,5 +1,5 @@
 /** `qcap verify --attestation`: the sigstore bundle of a capsule, checked offline. */
-import type { Capsule } from "../capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
 import { fail } from "../errors.js";
 import { MiB, readTextLimited } from "../io/limited-read-node.js";
 

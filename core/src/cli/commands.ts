@@ -1,15 +1,15 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
-import { type Capsule, MANIFEST_NAME } from "../capsule.js";
+import { type Capsule, MANIFEST_NAME } from "../capsule/capsule.js";
+import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../capsule/pack.js";
+import { plainChunks, rangePlainChunks } from "../capsule/read.js";
+import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../extract-node.js";
 import { directoryInputs, fileOrDirectoryInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
-import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../pack.js";
 import { withBlockEngine } from "../parallel-node.js";
-import { plainChunks, rangePlainChunks } from "../read.js";
 import { nativeSmallFiles } from "../small-files-node.js";
-import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import {
   type GrantUseOpts,
@@ -44,7 +44,7 @@ async function entryKeys(
     return { keys: g.keys, names: g.names, grant: g.checked.id };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
-  if (!capsule.sealed) return { names: realNames(capsule) };
+  if (!capsule.sealed) return { names: await realNames(capsule) };
   if (!o.passphrase && (o.identity ?? []).length === 0) {
     const stanzas = capsule.manifest.seal?.recipients ?? [];
     if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
@@ -56,7 +56,36 @@ async function entryKeys(
     identities,
     ...(passphrase !== undefined ? { passphrase } : {}),
   });
-  return { keys: masterEntryKeys(capsule, master), names: realNames(capsule, master) };
+  return { keys: masterEntryKeys(capsule, master), names: await realNames(capsule, master) };
+}
+
+/**
+ * Keys for reading one payload entry, and its ZIP name: from a grant, or with the master key. With
+ * hidden names of version 2 the ZIP name is derived from the real one: no list of names is read.
+ */
+async function oneEntryKeys(
+  capsule: Capsule,
+  o: KeyOpts,
+  wanted: string,
+): Promise<{ keys?: EntryKeys; entry: string }> {
+  if (o.cap !== undefined || capsule.version === 1 || !capsule.sealed) {
+    const { keys, names } = await entryKeys(capsule, o);
+    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    return { ...(keys ? { keys } : {}), entry };
+  }
+  if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
+  if (!o.passphrase && (o.identity ?? []).length === 0) {
+    const stanzas = capsule.manifest.seal?.recipients ?? [];
+    if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
+      fail("usage", "this capsule is sealed with a passphrase: give --passphrase");
+  }
+  const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
+  const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
+  const master = await unlockMasterKey(capsule, {
+    identities,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+  });
+  return { keys: masterEntryKeys(capsule, master), entry: zipNameOf(capsule, wanted, master) ?? wanted };
 }
 
 // ---- pack and seal --------------------------------------------------------------------------
@@ -107,7 +136,7 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
     issuer: result.manifest.issuer,
     sealed: result.manifest.seal !== null,
     recipients: (result.manifest.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? r.kid : r.type)),
-    entries: result.manifest.entries.length,
+    entries: result.manifest.entries,
     bytes: result.size,
     ...o.report,
   };
@@ -143,7 +172,7 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
     const resigned = resigning(capsule, (await loadSigningKey(o.signKey)).publicKey);
-    const inputs: PackInput[] = capsule.manifest.entries.map((e) => ({
+    const inputs: PackInput[] = (await capsule.allEntries()).map((e) => ({
       name: e.name,
       size: e.size,
       mode: e.mode,
@@ -171,12 +200,14 @@ export async function verifyCommand(
   const attestationInputs = await loadAttestationInputs(o);
   const { capsule, signer } = await openTrusted(location, o);
   try {
-    const total = [...capsule.entries.values()].reduce((s, e) => s + e.stored, 0);
+    // Sizes only, for the progress bar and the engine's size: the pages are read again by verifyAll.
+    const sizes: number[] = [];
+    for await (const e of capsule.entries()) sizes.push(e.stored);
+    const total = sizes.reduce((s, n) => s + n, 0);
     const bar = progress(`verifying ${location}`, total, !o.json);
     // The native kernels read and hash on threads of their own: no block engine for them.
-    await withBlockEngine(
-      capsule.checksNatively ? [] : [...capsule.entries.values()].map((e) => e.stored),
-      (engine) => capsule.verifyAll((n) => bar.add(n), engine),
+    await withBlockEngine(capsule.checksNatively ? [] : sizes, (engine) =>
+      capsule.verifyAll((n) => bar.add(n), engine),
     );
     bar.done();
     const attestation = attestationInputs
@@ -196,7 +227,7 @@ export async function verifyCommand(
       issuerTrusted: signer.pinned !== null,
       signer,
       sealed: capsule.sealed,
-      entries: capsule.manifest.entries.length,
+      entries: capsule.manifest.entries,
       bytes: capsule.source.size,
       ...(attestation ? { attestation } : {}),
       ...grantParts,
@@ -221,7 +252,7 @@ export async function inspectCommand(location: string, o: { json?: boolean }) {
   if (await inspectJsonFile(location, o)) return;
   const capsule = await openCapsule(location);
   try {
-    const s = capsule.summary();
+    const s = await capsule.summary();
     if (o.json) return printJson(s);
     print(`capsule  ${location} (format ${s.format}, ${plural(s.size, "byte")})`);
     print(`issuer   ${s.issuer}`);
@@ -254,11 +285,10 @@ export async function catCommand(
   try {
     const wanted = entryNameOf(path);
     // meta/ is never encrypted (SPEC §2): it is read without any key.
-    const { keys, names } = wanted.startsWith("meta/")
-      ? { keys: undefined, names: new Map<string, string>() }
-      : await entryKeys(capsule, o);
-    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
-    const e = capsule.entry(entry);
+    const { keys, entry } = wanted.startsWith("meta/")
+      ? { keys: undefined, entry: wanted }
+      : await oneEntryKeys(capsule, o, wanted);
+    const e = await capsule.entry(entry);
     const chunks =
       o.offset === undefined && o.length === undefined
         ? plainChunks(capsule, entry, keys)
@@ -332,7 +362,9 @@ export async function openCommand(
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
     const items: ExtractItem[] = [];
     const metaItems: ExtractItem[] = [];
-    for (const e of capsule.manifest.entries) {
+    const sizes = new Map<string, number>();
+    for await (const e of capsule.entries()) {
+      sizes.set(e.name, e.size);
       if (e.name.startsWith("payload/")) {
         const real = names.get(e.name);
         if (real === undefined) continue; // not granted
@@ -343,13 +375,11 @@ export async function openCommand(
       }
     }
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
-    const total = items.reduce((s, i) => s + (capsule.entries.get(i.entry)?.size ?? 0), 0);
+    const total = items.reduce((s, i) => s + (sizes.get(i.entry) ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
     // Entries the native kernels decrypt file to file need no block engine.
     await withBlockEngine(
-      items
-        .filter((i) => !capsule.opensNatively(i.entry))
-        .map((i) => capsule.entries.get(i.entry)?.size ?? 0),
+      items.filter((i) => !capsule.opensNatively(i.entry)).map((i) => sizes.get(i.entry) ?? 0),
       (engine) => {
         // Payload and meta/ are staged together: nothing is moved into either until both verified.
         const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];

@@ -6,14 +6,21 @@
  * listed, never passed over.
  */
 import { x25519 } from "@noble/curves/ed25519.js";
-import type { Capsule } from "../capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
+import { unlockMasterKey } from "../capsule/unlock.js";
 import { fromHex } from "../crypto/bytes.js";
 import { kid } from "../crypto/recipients.js";
 import { fail, QcapError } from "../errors.js";
-import { type CheckedGrant, checkGrant, describeGrant, type Grant, grantRootKey } from "../grant/grant.js";
+import {
+  type CheckedGrant,
+  checkGrant,
+  checkGrantEntriesHeld,
+  describeGrant,
+  type Grant,
+  grantRootKey,
+} from "../grant/grant.js";
 import { verifyMacaroonChain } from "../grant/macaroon.js";
 import type { RevocationList } from "../grant/revocation.js";
-import { unlockMasterKey } from "../unlock.js";
 
 export interface GrantCheck {
   grant: Grant;
@@ -65,6 +72,7 @@ export async function checkGrantFor(capsule: Capsule, o: GrantCheckOptions): Pro
     ...(o.revocations ? { revocations: o.revocations } : {}),
     ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
   });
+  if (checked.entries) await checkGrantEntriesHeld(capsule, checked.entries);
   const notChecked: string[] = [];
   if (root) {
     if (!verifyMacaroonChain(grant.macaroon, root)) {

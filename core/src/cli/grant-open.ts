@@ -1,11 +1,11 @@
 /** The grant side of `open`, `cat`, `verify` and `inspect`: --cap, --revocations, --purpose, cap.json. */
-import type { Capsule } from "../capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
+import type { EntryKeys } from "../capsule/unlock.js";
 import { fail } from "../errors.js";
 import { type CheckedGrant, describeGrant, grantEntryKeys, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, verifyRevocationList } from "../grant/revocation.js";
 import { formatRfc3339 } from "../grant/time.js";
 import { startsWithBrace } from "../io/limited-read-node.js";
-import type { EntryKeys } from "../unlock.js";
 import { checkGrantFor } from "./grant-check.js";
 import { loadRevocations, MAX_GRANT_BYTES, readGrant } from "./grant-io.js";
 import { loadIdentities, readText } from "./keys.js";

@@ -1,11 +1,11 @@
 /** `qcap grant`: a capability for a sealed capsule, opening only the given paths, for one audience. */
 import type { Command } from "commander";
+import { unlockMasterKey } from "../capsule/unlock.js";
 import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import type { Allow } from "../grant/caveats.js";
 import { describeGrant, issueGrant, serializeGrant } from "../grant/grant.js";
 import { timeOrDuration } from "../grant/time.js";
-import { unlockMasterKey } from "../unlock.js";
 import { payloadGlob } from "./grant-io.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
@@ -69,7 +69,7 @@ async function grantCommand(location: string, o: GrantOpts): Promise<void> {
       identities,
       ...(passphrase !== undefined ? { passphrase } : {}),
     });
-    const grant = issueGrant(capsule, master, {
+    const grant = await issueGrant(capsule, master, {
       signingKey: await grantSigningKey(o),
       audience,
       now: t,

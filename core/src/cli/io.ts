@@ -1,5 +1,5 @@
 /** Opening capsules named on the command line: local paths or http(s) URLs. */
-import { Capsule, type OpenOptions } from "../capsule.js";
+import { Capsule, type OpenOptions } from "../capsule/capsule.js";
 import { DEFAULT_HTTP_TAIL, httpSource, type RangeSource, tailCachedSource } from "../io/source.js";
 import { fileSource } from "../io/source-node.js";
 

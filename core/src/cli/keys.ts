@@ -5,6 +5,7 @@
  */
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
+import type { SigningKey } from "../capsule/pack.js";
 import { fail } from "../errors.js";
 import { MiB, readTextLimited } from "../io/limited-read-node.js";
 import { parseRecipient } from "../keys/age.js";
@@ -12,7 +13,6 @@ import { defaultKeyPath } from "../keys/config-node.js";
 import { parsePublicKey } from "../keys/ed25519.js";
 import { type KeyMaterial, loadKeyMaterial } from "../keys/keyfile.js";
 import { isProtectedKeyFile, keyFilePublic, loadKeyMaterialUnlocked } from "../keys/keyfile-protected.js";
-import type { SigningKey } from "../pack.js";
 import { readPassphrase } from "./passphrase.js";
 
 /** Environment variables a key file's passphrase is read from, in order. */

@@ -1,22 +1,19 @@
 /**
  * `qcap recipients`: add or remove recipients by re-wrapping the master key and re-signing the
- * manifest. The payload bytes are copied as they are (verified on the way); only the manifest, its
- * signature and the central directory change. `--rotate` re-encrypts under a new master key instead.
+ * manifest. The capsule is packed again under the same master key and capsule id, so the entries'
+ * stored bytes, the pages and the root stay the same; only the manifest, its signature and the
+ * central directory change. `--rotate` re-encrypts under a new master key instead.
  */
 import type { Command } from "commander";
-import { Capsule, MANIFEST_NAME, SIGNATURE_NAME } from "../capsule.js";
+import { Capsule } from "../capsule/capsule.js";
+import { type PackInput, pack } from "../capsule/pack.js";
+import { plainChunks } from "../capsule/read.js";
+import { masterEntryKeys, realNames, unlockMasterKey } from "../capsule/unlock.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
 import { kid, MAX_RECIPIENTS, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
-import { crc32 } from "../hash/crc32.js";
 import { fileSink } from "../io/sink-node.js";
 import { fileSource } from "../io/source-node.js";
-import { sign } from "../keys/ed25519.js";
-import { encodeManifest, type Manifest } from "../manifest.js";
-import { type PackInput, pack } from "../pack.js";
-import { plainChunks } from "../read.js";
-import { masterEntryKeys, realNames, unlockMasterKey } from "../unlock.js";
-import { computeLayout, dataDescriptor, localHeader, type ZipEntrySpec } from "../zip/layout.js";
 import { openCapsule } from "./io.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
@@ -46,62 +43,6 @@ async function signingKeyOf(o: RecipientsOpts) {
     if (m.signing) return m.signing;
   }
   return loadSigningKey(undefined);
-}
-
-/** The new manifest's signed bytes, written after the unchanged entries: manifest, signature, directory. */
-async function rewrap(
-  capsule: Capsule,
-  manifest: Manifest,
-  seed: Uint8Array,
-  output: string,
-  replace: boolean,
-): Promise<number> {
-  const manifestBytes = encodeManifest(manifest);
-  const signature = sign(seed, manifestBytes);
-  const specs: ZipEntrySpec[] = [];
-  for (const e of capsule.entries.values()) {
-    specs.push({ name: e.name, size: e.stored, crc32: e.placed.crc32, mode: e.mode });
-    if (e.index)
-      specs.push({ name: e.index.name, size: e.index.size, crc32: e.index.crc32, mode: e.index.mode });
-  }
-  specs.push({ name: MANIFEST_NAME, size: manifestBytes.length, crc32: crc32(manifestBytes), mode: 0o644 });
-  specs.push({ name: SIGNATURE_NAME, size: 64, crc32: crc32(signature), mode: 0o644 });
-  const layout = computeLayout(specs);
-  const sink = await fileSink(output, { replace });
-  try {
-    for (const e of capsule.entries.values()) {
-      // Every chunk is checked against the signed tree as it is copied (and the index with it).
-      await sink.write(localHeader(e.name));
-      for await (const c of capsule.entryChunks(e.name)) await sink.write(c.bytes);
-      await sink.write(dataDescriptor(e.placed.crc32, e.stored));
-      if (e.index) {
-        // Read again after entryChunks verified it; a change in between only breaks the copy, which
-        // readers then refuse: the signed digests are unchanged.
-        const ix = e.index;
-        await sink.write(localHeader(ix.name));
-        await sink.write(await capsule.source.read(ix.dataOffset, ix.size));
-        await sink.write(dataDescriptor(ix.crc32, ix.size));
-      }
-    }
-    for (const [name, bytes] of [
-      [MANIFEST_NAME, manifestBytes],
-      [SIGNATURE_NAME, signature],
-    ] as const) {
-      const spec = specs.find((s) => s.name === name) as ZipEntrySpec;
-      await sink.write(localHeader(name));
-      await sink.write(bytes);
-      await sink.write(dataDescriptor(spec.crc32, spec.size));
-    }
-    await sink.write(layout.centralDirectory);
-    await sink.write(layout.end);
-    if (sink.bytesWritten !== layout.totalSize)
-      fail("format", "internal: the rewritten capsule has the wrong size");
-    await sink.close();
-  } catch (e) {
-    await sink.abort();
-    throw e;
-  }
-  return layout.totalSize;
 }
 
 async function recipientsCommand(location: string, o: RecipientsOpts): Promise<void> {
@@ -144,12 +85,20 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
           "the capsule is re-signed by another key: its grants, signed by the old issuer, no longer apply",
         );
       }
-      const manifest: Manifest = {
-        ...capsule.manifest,
-        issuer: toHex(signingKey.publicKey),
-        seal: { ...seal, recipients: stanzas },
-      };
-      const bytes = await rewrap(capsule, manifest, signingKey.seed, o.output, o.force ?? false);
+      // Packed again with the same master key and capsule id: every entry's stored bytes, the
+      // pages and the root come out the same (a version 1 capsule becomes version 2).
+      const keys = masterEntryKeys(capsule, master);
+      const names = await realNames(capsule, master);
+      const r = await pack(
+        (await capsule.allEntries()).map((e) => ({
+          name: names.get(e.name) ?? e.name,
+          size: e.size,
+          mode: e.mode,
+          read: () => plainChunks(capsule, e.name, keys),
+        })),
+        await fileSink(o.output, { replace: o.force ?? false }),
+        { signingKey, reuseSeal: { masterKey: master, capsuleId, stanzas }, hideNames: seal.hiddenNames },
+      );
       const check = await fileSource(o.output);
       try {
         await Capsule.open(check); // the new file's layout and signature, before reporting success
@@ -157,8 +106,8 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         await check.close();
       }
       result = {
-        root: manifest.root,
-        bytes,
+        root: r.manifest.root,
+        bytes: r.size,
         recipients: stanzas.map((s) => (s.type === "x25519" ? s.kid : s.type)),
       };
       if (removeArgs.length > 0) {
@@ -187,8 +136,8 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
       }
       if (added.length === 0 && !keepPass) fail("usage", "a sealed capsule needs at least one recipient");
       const keys = masterEntryKeys(capsule, master);
-      const names = realNames(capsule, master);
-      const inputs: PackInput[] = capsule.manifest.entries.map((e) => ({
+      const names = await realNames(capsule, master);
+      const inputs: PackInput[] = (await capsule.allEntries()).map((e) => ({
         name: names.get(e.name) ?? e.name,
         size: e.size,
         mode: e.mode,
@@ -198,7 +147,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         signingKey,
         recipients: added,
         ...(keepPass ? { passphrase: passphrase as string } : {}),
-        hideNames: seal.names !== null,
+        hideNames: seal.hiddenNames,
       });
       result = {
         root: r.manifest.root,

@@ -6,7 +6,7 @@
  */
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { Capsule } from "../capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
 import { kid } from "../crypto/recipients.js";
 import { fail } from "../errors.js";

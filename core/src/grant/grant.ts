@@ -7,14 +7,14 @@
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { blake3 } from "@noble/hashes/blake3.js";
-import type { Capsule } from "../capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
+import { type EntryKeys, realNames } from "../capsule/unlock.js";
 import { concatBytes, equalBytes, fromHex, isHex, randomBytes, toHex, utf8 } from "../crypto/bytes.js";
 import { fileKey as deriveFileKey, hkdf32 } from "../crypto/kdf.js";
 import { kid, x25519ReceiverKey, x25519SenderKey } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { jcs } from "../jcs.js";
 import { type SigningKey, sign, verify } from "../keys/ed25519.js";
-import { type EntryKeys, realNames } from "../unlock.js";
 import { validateEntryName } from "../zip/names.js";
 import {
   type Allow,
@@ -227,7 +227,7 @@ export function unionGlob(globs: readonly string[]): string {
 }
 
 /** Mints a grant for a sealed capsule whose master key the issuer holds. */
-export function issueGrant(capsule: Capsule, masterKey: Uint8Array, o: IssueOptions): Grant {
+export async function issueGrant(capsule: Capsule, masterKey: Uint8Array, o: IssueOptions): Promise<Grant> {
   const seal = capsule.manifest.seal ?? fail("usage", "the capsule is not sealed: there is nothing to grant");
   if (toHex(o.signingKey.publicKey) !== capsule.manifest.issuer) {
     fail("usage", "the signing key is not the capsule's issuer key: only the issuer can sign grants");
@@ -246,7 +246,7 @@ export function issueGrant(capsule: Capsule, masterKey: Uint8Array, o: IssueOpti
   const texts = caveats.map(formatCaveat);
 
   const match = pathMatcher(o.paths && o.paths.length > 0 ? [unionGlob(o.paths)] : []);
-  const names = realNames(capsule, masterKey);
+  const names = await realNames(capsule, masterKey);
   const entries: GrantEntry[] = [];
   for (const [entry, name] of names) {
     if (!match(name)) continue;
@@ -408,15 +408,22 @@ function unwrapEntries(
     if ((eff.allow === "read") !== (e.key !== undefined))
       edited(`its keys do not agree with "allow = ${eff.allow}"`);
   }
-  if (capsule) {
-    const hidden = capsule.manifest.seal?.names != null;
-    for (const e of entries as GrantEntry[]) {
-      const ce = capsule.entries.get(e.entry);
-      if (!ce || (!hidden && e.entry !== e.name))
-        edited(`it names ${e.entry}, which this capsule does not hold`);
-    }
+  if (capsule && !capsule.hiddenNames) {
+    for (const e of entries as GrantEntry[])
+      if (e.entry !== e.name) edited(`it names ${e.entry}, which this capsule does not hold`);
   }
   return entries as GrantEntry[];
+}
+
+/**
+ * Checks that the capsule holds every entry of a checked grant: one index lookup each (the capsule's
+ * index is read page by page, so this is not part of the synchronous `checkGrant`).
+ */
+export async function checkGrantEntriesHeld(capsule: Capsule, entries: readonly GrantEntry[]): Promise<void> {
+  for (const e of entries) {
+    if (!(await capsule.has(e.entry)))
+      fail("integrity", `the grant was tampered with: it names ${e.entry}, which this capsule does not hold`);
+  }
 }
 
 /** Entry keys from a checked grant: the granted entries' keys, null for every other entry. */

@@ -81,22 +81,20 @@ async function readAt(src: RangeSource, offset: number, length: number): Promise
   return b;
 }
 
+/** The fields of a ZIP64 end record, once the three end records are checked exactly. */
+export interface EndRecords {
+  count: number;
+  cdSize: number;
+  cdOffset: number;
+}
+
 /**
- * SPEC §7.3 steps 1–2: reads and checks the end records and the whole central directory.
- * Checks every field of every header against §7.2, the names (§2 without the prefix rule,
- * duplicates, case-fold collisions), and the layout: the first local header at byte 0, each next
- * one right after the previous entry's data descriptor, the directory right after the last one and
- * the end records right after the directory, ending the file.
+ * SPEC §7.3 step 1: checks the three end records (`end`, the last 98 bytes of a file of `size`
+ * bytes) field by field, and that the central directory they point at ends where they start.
  */
-export async function readCentralDirectory(
-  src: RangeSource,
-  limits: ReadLimits = {},
-): Promise<CentralDirectory> {
+export function checkEndRecords(end: Uint8Array, size: number, limits: ReadLimits = {}): EndRecords {
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxDirectoryBytes = limits.maxDirectoryBytes ?? DEFAULT_MAX_DIRECTORY_BYTES;
-  const size = src.size;
-  if (size < END_RECORDS_SIZE) fail("format", TRUNCATED);
-  const end = await readAt(src, size - END_RECORDS_SIZE, END_RECORDS_SIZE);
   const ev = new DataView(end.buffer, end.byteOffset, end.byteLength);
 
   // End record, at the very end: no comment, every field at its ZIP64 "see the other record" value.
@@ -150,6 +148,24 @@ export async function readCentralDirectory(
       cdOffset + cdSize > zip64At ? TRUNCATED : "bytes between the central directory and the end records",
     );
   }
+  return { count, cdSize, cdOffset };
+}
+
+/**
+ * SPEC §7.3 steps 1–2: reads and checks the end records and the whole central directory.
+ * Checks every field of every header against §7.2, the names (§2 without the prefix rule,
+ * duplicates, case-fold collisions), and the layout: the first local header at byte 0, each next
+ * one right after the previous entry's data descriptor, the directory right after the last one and
+ * the end records right after the directory, ending the file.
+ */
+export async function readCentralDirectory(
+  src: RangeSource,
+  limits: ReadLimits = {},
+): Promise<CentralDirectory> {
+  const size = src.size;
+  if (size < END_RECORDS_SIZE) fail("format", TRUNCATED);
+  const end = await readAt(src, size - END_RECORDS_SIZE, END_RECORDS_SIZE);
+  const { count, cdSize, cdOffset } = checkEndRecords(end, size, limits);
   if (cdSize < count * (CENTRAL_HEADER_FIXED + 1))
     fail("format", "central directory too small for its entry count");
 

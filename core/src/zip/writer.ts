@@ -160,11 +160,13 @@ export class ZipWriter {
   /**
    * Whole entries whose stored bytes and CRC-32 are already known (e.g. a batch of small files), in
    * one sink write: the same bytes as `addEntry` of each, without a call and a write per record.
+   * Returns the offset of each local header.
    */
   async addEntries(
     entries: readonly { name: string; mode: number; bytes: Uint8Array; crc32: number }[],
-  ): Promise<void> {
+  ): Promise<number[]> {
     this.#check(false);
+    const offsets: number[] = [];
     const nameLengths: number[] = [];
     let total = 0;
     for (const e of entries) {
@@ -181,6 +183,7 @@ export class ZipWriter {
     let pos = 0;
     entries.forEach((e, i) => {
       const offset = this.#offset + pos;
+      offsets.push(offset);
       pos = localHeaderInto(buf, view, pos, e.name, nameLengths[i] as number);
       buf.set(e.bytes, pos);
       pos = dataDescriptorInto(view, pos + e.bytes.length, e.crc32, e.bytes.length);
@@ -188,6 +191,7 @@ export class ZipWriter {
     });
     await this.#write(buf);
     this.#offset += total;
+    return offsets;
   }
 
   /** Writes the central directory and end records, then closes the sink. */

@@ -1,47 +1,40 @@
 /**
- * Reading a capsule (SPEC §7.3): the signature is checked before the manifest is trusted, the whole
- * container layout is compared with what the manifest implies, and every byte handed out has been
- * checked against the signed chunk tree.
+ * Reading a capsule: the signature is checked before anything signed is trusted, and every byte
+ * handed out has been checked against the signed chunk trees. Version 2 capsules are read through
+ * their paged index (one page per level for one entry); version 1 capsules through a read-only
+ * adaptor that loads their whole manifest. `open` tells them apart by the file's tail.
  */
 
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "./blocks.js";
-import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "./crypto/stream.js";
-import { fail, QcapError } from "./errors.js";
-import { blake3 } from "./hash/blake3.js";
-import { crc32 } from "./hash/crc32.js";
-import { equalBytes, fromHex } from "./hash/hex.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "../blocks.js";
+import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "../crypto/stream.js";
+import { fail, QcapError } from "../errors.js";
 import {
-  chunkCount,
-  DIGEST,
-  FANOUT,
-  indexSize,
-  levelCounts,
-  verifiedChunkDigests,
-} from "./integrity/tree.js";
-import { type RangeSource, readInto } from "./io/source.js";
-import { verify as verifySignature } from "./keys/ed25519.js";
-import {
-  entryStoredSize,
+  MANIFEST_NAME,
   type Manifest,
-  type ManifestEntry,
+  manifestVersion,
   parseManifest,
+  parseManifestJson,
   peekIssuer,
-  storedChunkSize,
-} from "./manifest.js";
-import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
-import { nativeFailure, rethrowChunkFailure } from "./native-errors.js";
-import {
-  computeLayout,
-  dataDescriptor,
-  localHeader,
-  type PlacedEntry,
-  type ZipEntrySpec,
-} from "./zip/layout.js";
-import { readCentralDirectory, readEntryData } from "./zip/reader.js";
+  SIGNATURE_NAME,
+} from "../format/manifest.js";
+import { blake3 } from "../hash/blake3.js";
+import { equalBytes, fromHex } from "../hash/hex.js";
+import { chunkCount, DIGEST, FANOUT, levelCounts, verifiedChunkDigests } from "../integrity/tree.js";
+import { type RangeSource, readInto } from "../io/source.js";
+import { verify as verifySignature } from "../keys/ed25519.js";
+import { nativeThreads, type QcapNative, qcapNative } from "../native.js";
+import { nativeFailure, rethrowChunkFailure } from "../native-errors.js";
+import { openV1, readV1Signed } from "../v1/open.js";
+import { dataDescriptor, localHeader, type PlacedEntry } from "../zip/layout.js";
+import { readCentralDirectory } from "../zip/reader.js";
+import { IndexV2 } from "./index-v2.js";
+import { isV2Tail, parseTail, readHeaderGroup, readTail } from "./tail.js";
+import type { CapsuleEntry, CapsuleHeader, EntryIndex } from "./types.js";
+import { verifyV2 } from "./verify-v2.js";
 
-export const MANIFEST_NAME = "manifest.json";
-export const SIGNATURE_NAME = "signatures/manifest.ed25519";
-const MAX_MANIFEST = 512 * 1024 * 1024;
+export type { CapsuleEntry, CapsuleHeader } from "./types.js";
+export { MANIFEST_NAME, SIGNATURE_NAME };
+
 /** Bytes read per request when streaming a whole entry: a whole number of chunks. */
 const READ_CHUNKS = 16;
 /** Chunks per native check call (64 MiB): progress is reported between calls. */
@@ -52,13 +45,6 @@ export interface OpenOptions {
   trust?: Uint8Array[];
 }
 
-export interface CapsuleEntry extends ManifestEntry {
-  stored: number;
-  chunkSize: number;
-  placed: PlacedEntry;
-  index: PlacedEntry | null;
-}
-
 /** One verified stored chunk of an entry. */
 export interface StoredChunk {
   bytes: Uint8Array;
@@ -66,17 +52,36 @@ export interface StoredChunk {
   last: boolean;
 }
 
+/** Checks the signature over the manifest with the key it names, and that key against `trust`. */
+function checkSigned(json: unknown, manifestBytes: Uint8Array, signature: Uint8Array, o: OpenOptions): void {
+  const issuerHex = peekIssuer(json);
+  const issuer = fromHex(issuerHex, 32);
+  if (!verifySignature(issuer, manifestBytes, signature)) fail("integrity", "manifest signature is invalid");
+  if (o.trust && o.trust.length > 0 && !o.trust.some((k) => equalBytes(k, issuer)))
+    fail("unauthorized", `capsule is signed by ${issuerHex}, which is not a trusted key`);
+}
+
 export class Capsule {
   private constructor(
     readonly source: RangeSource,
-    readonly manifest: Manifest,
+    /** The signed header (for version 1, its manifest in this shape). */
+    readonly manifest: CapsuleHeader,
     readonly manifestBytes: Uint8Array,
     readonly signature: Uint8Array,
-    readonly entries: ReadonlyMap<string, CapsuleEntry>,
+    private readonly index: EntryIndex,
   ) {}
+
+  /** Format version: 2, or 1 for a capsule read through the version 1 adaptor. */
+  get version(): 1 | 2 {
+    return this.manifest.qcap;
+  }
 
   get sealed(): boolean {
     return this.manifest.seal !== null;
+  }
+
+  get hiddenNames(): boolean {
+    return this.manifest.seal?.hiddenNames === true;
   }
 
   get issuer(): Uint8Array {
@@ -84,91 +89,90 @@ export class Capsule {
   }
 
   static async open(source: RangeSource, options: OpenOptions = {}): Promise<Capsule> {
+    const tailBytes = await readTail(source);
+    if (isV2Tail(tailBytes)) {
+      const tail = parseTail(tailBytes, source.size);
+      const group = await readHeaderGroup(source, tail);
+      const json = parseManifestJson(group.manifestBytes);
+      if (manifestVersion(json) !== 2) fail("format", "a version 1 manifest in a version 2 layout");
+      checkSigned(json, group.manifestBytes, group.signature, options);
+      const manifest: Manifest = parseManifest(group.manifestBytes);
+      const ix = new IndexV2(source, manifest, group.rootPage, tail.root.offset);
+      const index: EntryIndex = {
+        checksDescriptors: false,
+        lookup: (name) => ix.lookup(name),
+        entries: () => ix.entries(),
+        verify: (checkEntry) => verifyV2(ix, tail, group, checkEntry),
+        realNames: (masterKey) => ix.realNames(masterKey),
+      };
+      return new Capsule(source, manifest, group.manifestBytes, group.signature, index);
+    }
     const cd = await readCentralDirectory(source);
-    const n = cd.entries.length;
-    const mEntry = cd.entries[n - 2];
-    const sEntry = cd.entries[n - 1];
-    if (!mEntry || !sEntry || mEntry.name !== MANIFEST_NAME || sEntry.name !== SIGNATURE_NAME) {
-      fail("format", "not a capsule: manifest.json and its signature must be the last entries");
-    }
-    if (mEntry.size > MAX_MANIFEST) fail("format", "manifest.json is too large");
-    if (sEntry.size !== 64) fail("format", "signature entry must be 64 bytes");
-    const manifestBytes = await readEntryData(source, mEntry);
-    const signature = await readEntryData(source, sEntry);
-
-    const issuerHex = peekIssuer(manifestBytes);
-    const issuer = fromHex(issuerHex, 32);
-    if (!verifySignature(issuer, manifestBytes, signature)) {
-      fail("integrity", "manifest signature is invalid");
-    }
-    if (options.trust && options.trust.length > 0 && !options.trust.some((k) => equalBytes(k, issuer))) {
-      fail("unauthorized", `capsule is signed by ${issuerHex}, which is not a trusted key`);
-    }
-    const manifest = parseManifest(manifestBytes);
-    const sealed = manifest.seal !== null;
-
-    // The layout the signed manifest implies must be exactly the file we have.
-    const specs: ZipEntrySpec[] = [];
-    for (const e of manifest.entries) {
-      specs.push({ name: e.name, size: entryStoredSize(e, sealed), crc32: parseCrc(e.crc32), mode: e.mode });
-      if (e.indexCrc32 !== undefined) {
-        specs.push({
-          name: `index/${e.name}`,
-          size: indexSize(entryStoredSize(e, sealed), storedChunkSize(e.name, sealed)),
-          crc32: parseCrc(e.indexCrc32),
-          mode: 0o644,
-        });
-      }
-    }
-    specs.push({ name: MANIFEST_NAME, size: manifestBytes.length, crc32: crc32(manifestBytes), mode: 0o644 });
-    specs.push({ name: SIGNATURE_NAME, size: 64, crc32: crc32(signature), mode: 0o644 });
-    const layout = computeLayout(specs);
-    if (
-      layout.totalSize !== source.size ||
-      layout.centralDirectoryOffset !== cd.offset ||
-      !equalBytes(layout.centralDirectory, cd.bytes) ||
-      !equalBytes(layout.end, cd.end)
-    ) {
-      fail("integrity", "the archive layout does not match the signed manifest");
-    }
-
-    const entries = new Map<string, CapsuleEntry>();
-    let at = 0;
-    for (const e of manifest.entries) {
-      const placed = layout.entries[at++] as PlacedEntry;
-      const index = e.indexCrc32 !== undefined ? (layout.entries[at++] as PlacedEntry) : null;
-      entries.set(e.name, {
-        ...e,
-        stored: placed.size,
-        chunkSize: storedChunkSize(e.name, sealed),
-        placed,
-        index,
-      });
-    }
-    return new Capsule(source, manifest, manifestBytes, signature, entries);
+    const { manifestBytes, signature } = await readV1Signed(source, cd);
+    const json = parseManifestJson(manifestBytes);
+    if (manifestVersion(json) !== 1) fail("format", "a version 2 manifest without its index");
+    checkSigned(json, manifestBytes, signature, options);
+    const { header, index } = openV1(source, cd, manifestBytes, signature);
+    return new Capsule(source, header, manifestBytes, signature, index);
   }
 
-  entry(name: string): CapsuleEntry {
-    const e = this.entries.get(name);
+  /** The entry with ZIP name `name`: only the index pages on its path are read. */
+  async entry(name: string): Promise<CapsuleEntry> {
+    const e = await this.index.lookup(name);
     if (!e) fail("input", `no entry "${name}" in the capsule`);
     return e as CapsuleEntry;
+  }
+
+  /** Whether the capsule holds an entry named `name`. */
+  async has(name: string): Promise<boolean> {
+    return (await this.index.lookup(name)) !== null;
+  }
+
+  /** Every content entry, in file order, read page by page. */
+  entries(): AsyncGenerator<CapsuleEntry> {
+    return this.index.entries();
+  }
+
+  /** Every content entry at once, for whole-capsule operations. */
+  async allEntries(): Promise<CapsuleEntry[]> {
+    const out: CapsuleEntry[] = [];
+    for await (const e of this.index.entries()) out.push(e);
+    return out;
+  }
+
+  /**
+   * The real names of payload entries, keyed by their ZIP names. Without hidden names they are the
+   * same; with them, `masterKey` opens them (without it, the ZIP names are returned).
+   */
+  realNames(masterKey?: Uint8Array): Promise<Map<string, string>> {
+    return this.index.realNames(masterKey);
   }
 
   /**
    * The verified stored chunks of a whole entry, in order. Its local header and index are checked
    * first, each chunk before it is yielded, and the data descriptor after the last one.
    */
-  async *entryChunks(name: string): AsyncGenerator<StoredChunk> {
-    const e = this.entry(name);
+  async *entryChunks(
+    entry: string | CapsuleEntry,
+    descriptor = this.index.checksDescriptors,
+  ): AsyncGenerator<StoredChunk> {
+    const e = await this.resolve(entry);
     const src = this.source;
-    await this.checkLocalHeader(e);
     const chunks = chunkCount(e.stored, e.chunkSize);
     const digests = await this.levelZero(e);
+    const headerLength = e.placed.dataOffset - e.placed.offset;
     for (let i = 0; i < chunks; ) {
       const off = i * e.chunkSize;
       const want = Math.min(e.stored - off, e.chunkSize * READ_CHUNKS);
-      const block = want > 0 ? await src.read(e.placed.dataOffset + off, want) : new Uint8Array(0);
-      if (block.length !== want) fail("integrity", `${e.name}: truncated`);
+      // The local header comes with the first block: an entry of one chunk is one request.
+      const from = i === 0 ? e.placed.offset : e.placed.dataOffset + off;
+      const extra = i === 0 ? headerLength : 0;
+      let block = await src.read(from, want + extra);
+      if (block.length !== want + extra) fail("integrity", `${e.name}: truncated`);
+      if (i === 0) {
+        this.checkLocalHeaderBytes(e, block.subarray(0, headerLength));
+        block = block.subarray(headerLength);
+      }
       // An empty entry still has one (empty) chunk.
       for (let p = 0; p === 0 || p < block.length; p += e.chunkSize) {
         const chunk = block.subarray(p, Math.min(block.length, p + e.chunkSize));
@@ -179,7 +183,7 @@ export class Capsule {
         i++;
       }
     }
-    await this.checkDataDescriptor(e);
+    if (descriptor) await this.checkDataDescriptor(e);
   }
 
   /**
@@ -187,10 +191,15 @@ export class Capsule {
    * decrypted on `engine` with up to `engine.depth` blocks read ahead. Each block is valid only until
    * the next one is requested. The same checks as `entryChunks`, in the same order.
    */
-  async *entryBlocks(name: string, engine: BlockEngine, key?: StreamKey): AsyncGenerator<Uint8Array> {
-    const e = this.entry(name);
+  async *entryBlocks(
+    entry: string | CapsuleEntry,
+    engine: BlockEngine,
+    key?: StreamKey,
+    descriptor = this.index.checksDescriptors,
+  ): AsyncGenerator<Uint8Array> {
+    const e = await this.resolve(entry);
     if (e.stored === 0) {
-      for await (const c of this.entryChunks(name)) yield c.bytes;
+      for await (const c of this.entryChunks(e, descriptor)) yield c.bytes;
       return;
     }
     const src = this.source;
@@ -256,11 +265,21 @@ export class Capsule {
         engine.release(q.slot);
       }
     }
-    await this.checkDataDescriptor(e);
+    if (descriptor) await this.checkDataDescriptor(e);
+  }
+
+  private async resolve(entry: string | CapsuleEntry): Promise<CapsuleEntry> {
+    return typeof entry === "string" ? this.entry(entry) : entry;
   }
 
   private async checkLocalHeader(e: CapsuleEntry): Promise<void> {
-    const header = await this.source.read(e.placed.offset, e.placed.dataOffset - e.placed.offset);
+    this.checkLocalHeaderBytes(
+      e,
+      await this.source.read(e.placed.offset, e.placed.dataOffset - e.placed.offset),
+    );
+  }
+
+  private checkLocalHeaderBytes(e: CapsuleEntry, header: Uint8Array): void {
     if (!equalBytes(header, localHeader(e.name))) fail("integrity", `${e.name}: local header does not match`);
   }
 
@@ -305,7 +324,7 @@ export class Capsule {
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
     if (!this.opensNatively(name)) throw new Error(`${name} cannot be opened natively`);
-    await this.nativeEntry(this.entry(name), onProgress, { key, fd });
+    await this.nativeEntry(await this.entry(name), onProgress, { key, fd });
   }
 
   /**
@@ -362,7 +381,7 @@ export class Capsule {
 
   /** Verified level-0 digests of an entry: its digest alone, or its whole verified index. */
   private async levelZero(e: CapsuleEntry): Promise<Uint8Array> {
-    const digest = fromHex(e.digest, 32);
+    const digest = e.digest;
     if (!e.index) return digest;
     const bytes = await this.readIndexEntry(e);
     const counts = levelCounts(chunkCount(e.stored, e.chunkSize));
@@ -405,20 +424,26 @@ export class Capsule {
    * Reads stored chunks [first, last] of an entry, verified against the signed tree while fetching
    * only the index groups on their path. Used for range reads of large entries.
    */
-  async *rangeChunks(name: string, first: number, last: number): AsyncGenerator<StoredChunk> {
-    const e = this.entry(name);
+  async *rangeChunks(entry: string | CapsuleEntry, first: number, last: number): AsyncGenerator<StoredChunk> {
+    const e = await this.resolve(entry);
+    const name = e.name;
     const chunks = chunkCount(e.stored, e.chunkSize);
     if (first < 0 || last >= chunks || first > last) fail("usage", `${name}: chunk range out of bounds`);
     const digests = e.index
-      ? await verifiedChunkDigests(fromHex(e.digest, 32), e.stored, e.chunkSize, first, last, (off, len) =>
+      ? await verifiedChunkDigests(e.digest, e.stored, e.chunkSize, first, last, (off, len) =>
           this.source.read((e.index as PlacedEntry).dataOffset + off, len),
         )
-      : [fromHex(e.digest, 32)];
+      : [e.digest];
     const start = first * e.chunkSize;
     const end = Math.min(e.stored, (last + 1) * e.chunkSize);
-    const bytes =
-      end > start ? await this.source.read(e.placed.dataOffset + start, end - start) : new Uint8Array(0);
-    if (bytes.length !== end - start) fail("integrity", `${name}: truncated`);
+    // The local header is checked too: with the chunks when they start the entry.
+    const headerLength = e.placed.dataOffset - e.placed.offset;
+    if (first > 0) await this.checkLocalHeader(e);
+    const extra = first === 0 ? headerLength : 0;
+    const all = await this.source.read(e.placed.dataOffset + start - extra, end - start + extra);
+    if (all.length !== end - start + extra) fail("integrity", `${name}: truncated`);
+    if (extra > 0) this.checkLocalHeaderBytes(e, all.subarray(0, extra));
+    const bytes = all.subarray(extra);
     for (let i = first; i <= last; i++) {
       const chunk = bytes.subarray(
         (i - first) * e.chunkSize,
@@ -432,7 +457,8 @@ export class Capsule {
   }
 
   /**
-   * Checks every entry of the capsule: all stored bytes against the signed tree. Entries of at least
+   * Checks the whole capsule: the index and layout (version 2: streaming over the pages and the
+   * central directory) and every entry's stored bytes against its signed tree. Entries of at least
    * `engineMinBytes` (default 4 MiB) are checked by the native kernels when `checksNatively`, else
    * with `engine`, a block at a time, when one is given.
    */
@@ -441,35 +467,33 @@ export class Capsule {
     engine?: BlockEngine,
     engineMinBytes = 4 * BLOCK_CHUNKS * 65536,
   ): Promise<void> {
-    for (const e of this.entries.values()) {
+    await this.index.verify(async (e) => {
       if (this.checksNatively && e.stored >= engineMinBytes) {
         await this.nativeEntry(e, onProgress);
       } else if (engine && e.stored >= engineMinBytes) {
-        for await (const b of this.entryBlocks(e.name, engine)) onProgress?.(b.length);
+        for await (const b of this.entryBlocks(e, engine, undefined, true)) onProgress?.(b.length);
       } else {
-        for await (const c of this.entryChunks(e.name)) onProgress?.(c.bytes.length);
+        for await (const c of this.entryChunks(e, true)) onProgress?.(c.bytes.length);
       }
-    }
+    });
   }
 
   /** Short summary used by `inspect`: no secret, no plaintext digest of sealed data. */
-  summary() {
+  async summary() {
     const m = this.manifest;
+    const entries: { name: string; size: number; mode: number }[] = [];
+    for await (const e of this.entries()) entries.push({ name: e.name, size: e.size, mode: e.mode });
     return {
       format: m.qcap,
       issuer: m.issuer,
       root: m.root,
       sealed: this.sealed,
-      hiddenNames: m.seal?.names != null,
+      hiddenNames: this.hiddenNames,
       recipients: (m.seal?.recipients ?? []).map((r) =>
         r.type === "x25519" ? { type: r.type, kid: r.kid } : { type: r.type },
       ),
-      entries: m.entries.map((e) => ({ name: e.name, size: e.size, mode: e.mode })),
+      entries,
       size: this.source.size,
     };
   }
-}
-
-function parseCrc(hex: string): number {
-  return new DataView(fromHex(hex, 4).buffer).getUint32(0, false);
 }

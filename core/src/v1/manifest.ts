@@ -1,12 +1,12 @@
 /** The signed manifest (SPEC §4): types, canonical encoding and strict parsing. */
 import canonicalizeModule from "canonicalize";
-import { MAX_RECIPIENTS, type Stanza, validateStanza } from "./crypto/recipients.js";
-import { storedSize } from "./crypto/stream.js";
-import { fail } from "./errors.js";
-import { fromHex, toHex } from "./hash/hex.js";
-import { capsuleRoot } from "./integrity/merkle.js";
-import { chunkCount } from "./integrity/tree.js";
-import { checkNameSet, validateEntryName } from "./zip/names.js";
+import { MAX_RECIPIENTS, type Stanza, validateStanza } from "../crypto/recipients.js";
+import { storedSize } from "../crypto/stream.js";
+import { fail } from "../errors.js";
+import { fromHex, toHex } from "../hash/hex.js";
+import { capsuleRoot } from "../integrity/merkle.js";
+import { chunkCount } from "../integrity/tree.js";
+import { checkNameSet, validateEntryName } from "../zip/names.js";
 
 export const FORMAT_VERSION = 1;
 export const CHUNK_SIZE = 65536;

@@ -1,8 +1,9 @@
 /** Verified plaintext reads: whole entries and byte ranges, decrypting sealed payload. */
+
+import { streamAad } from "../crypto/kdf.js";
+import { chunkCipher, PLAIN_CHUNK } from "../crypto/stream.js";
+import { fail } from "../errors.js";
 import type { Capsule, CapsuleEntry } from "./capsule.js";
-import { streamAad } from "./crypto/kdf.js";
-import { chunkCipher, PLAIN_CHUNK } from "./crypto/stream.js";
-import { fail } from "./errors.js";
 import type { EntryKeys } from "./unlock.js";
 
 function decryptor(capsule: Capsule, e: CapsuleEntry, keys?: EntryKeys) {
@@ -19,9 +20,9 @@ export async function* plainChunks(
   name: string,
   keys?: EntryKeys,
 ): AsyncGenerator<Uint8Array> {
-  const e = capsule.entry(name);
+  const e = await capsule.entry(name);
   const cipher = decryptor(capsule, e, keys);
-  for await (const c of capsule.entryChunks(name))
+  for await (const c of capsule.entryChunks(e))
     yield cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
 }
 
@@ -40,7 +41,7 @@ export async function* rangePlainChunks(
   length: number,
   keys?: EntryKeys,
 ): AsyncGenerator<Uint8Array> {
-  const e = capsule.entry(name);
+  const e = await capsule.entry(name);
   if (Number.isSafeInteger(offset) && offset > e.size)
     fail("usage", `offset ${offset} is past the end of ${name} (${e.size} bytes)`);
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
@@ -52,7 +53,7 @@ export async function* rangePlainChunks(
   const first = Math.floor(offset / PLAIN_CHUNK);
   const last = Math.floor((end - 1) / PLAIN_CHUNK);
   for (let w = first; w <= last; w += RANGE_WINDOW_CHUNKS) {
-    for await (const c of capsule.rangeChunks(name, w, Math.min(last, w + RANGE_WINDOW_CHUNKS - 1))) {
+    for await (const c of capsule.rangeChunks(e, w, Math.min(last, w + RANGE_WINDOW_CHUNKS - 1))) {
       const plain = cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
       const chunkStart = c.index * PLAIN_CHUNK;
       const a = Math.max(offset, chunkStart) - chunkStart;
@@ -73,7 +74,7 @@ export async function readRange(
   length: number,
   keys?: EntryKeys,
 ): Promise<Uint8Array> {
-  const e = capsule.entry(name);
+  const e = await capsule.entry(name);
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
     fail("usage", "offset and length must be non-negative integers");
   }
@@ -84,7 +85,7 @@ export async function readRange(
   const first = Math.floor(offset / PLAIN_CHUNK);
   const last = Math.floor((end - 1) / PLAIN_CHUNK);
   const out = new Uint8Array(end - offset);
-  for await (const c of capsule.rangeChunks(name, first, last)) {
+  for await (const c of capsule.rangeChunks(e, first, last)) {
     const plain = cipher ? cipher.open(c.index, c.last, c.bytes) : c.bytes;
     const chunkStart = c.index * PLAIN_CHUNK;
     const a = Math.max(offset, chunkStart) - chunkStart;

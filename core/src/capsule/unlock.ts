@@ -1,13 +1,11 @@
 /** Turning keys into the per-entry keys of a sealed capsule (SPEC §5.1, §5.3, §5.4). */
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
+import { fileKey, keyCommitment, namesKey } from "../crypto/kdf.js";
+import { kid, unwrapPassphrase, unwrapX25519 } from "../crypto/recipients.js";
+import { fail } from "../errors.js";
+import { hiddenZipName } from "../format/hidden-names.js";
+import { equalBytes, fromHex } from "../hash/hex.js";
 import type { Capsule } from "./capsule.js";
-import { fileKey, keyCommitment, namesKey } from "./crypto/kdf.js";
-import { kid, unwrapPassphrase, unwrapX25519 } from "./crypto/recipients.js";
-import { fail } from "./errors.js";
-import { equalBytes, fromHex } from "./hash/hex.js";
-import { hiddenName } from "./manifest.js";
-import { checkNameSet, validateEntryName } from "./zip/names.js";
 
 export interface Keyring {
   /** X25519 identity secrets (32 bytes each). */
@@ -72,38 +70,25 @@ export function masterEntryKeys(capsule: Capsule, masterKey: Uint8Array): EntryK
 }
 
 /**
- * The real names of payload entries, keyed by their entry names. Without hidden names they are the
- * same; with them, the names blob is decrypted with the master key.
+ * The real names of payload entries, keyed by their ZIP names. Without hidden names they are the
+ * same; with them, each entry's sealed name is opened with the master key.
  */
-export function realNames(capsule: Capsule, masterKey?: Uint8Array): Map<string, string> {
-  const out = new Map<string, string>();
+export function realNames(capsule: Capsule, masterKey?: Uint8Array): Promise<Map<string, string>> {
+  return capsule.realNames(masterKey);
+}
+
+/**
+ * The ZIP name of the payload entry whose real name is `realName`: itself, or with hidden names
+ * (version 2) the keyed hash of it. Null for hidden names of version 1, which have no such rule.
+ */
+export function zipNameOf(capsule: Capsule, realName: string, masterKey?: Uint8Array): string | null {
   const seal = capsule.manifest.seal;
-  const payload = capsule.manifest.entries.filter((e) => e.name.startsWith("payload/"));
-  if (!seal?.names) {
-    for (const e of payload) out.set(e.name, e.name);
-    return out;
-  }
-  if (!masterKey) {
-    for (const e of payload) out.set(e.name, e.name);
-    return out;
-  }
-  const capsuleId = fromHex(seal.capsuleId, 16);
-  let names: unknown;
+  if (!seal?.hiddenNames || !realName.startsWith("payload/")) return realName;
+  if (capsule.version !== 2 || !masterKey) return null;
+  const key = namesKey(masterKey, fromHex(seal.capsuleId, 16));
   try {
-    const plain = xchacha20poly1305(namesKey(masterKey, capsuleId), new Uint8Array(24), capsuleId).decrypt(
-      fromHex(seal.names),
-    );
-    names = JSON.parse(new TextDecoder().decode(plain));
-  } catch {
-    return fail("decrypt", "cannot decrypt the hidden names");
+    return hiddenZipName(key, realName);
+  } finally {
+    key.fill(0);
   }
-  if (!Array.isArray(names) || names.length !== payload.length)
-    fail("format", "hidden names list is malformed");
-  (names as unknown[]).forEach((n, i) => {
-    if (typeof n !== "string" || !n.startsWith("payload/")) fail("format", "hidden names list is malformed");
-    validateEntryName(n as string);
-    out.set(hiddenName(i), n as string);
-  });
-  checkNameSet([...out.values()]);
-  return out;
 }

@@ -1,5 +1,5 @@
 /** Small inputs grouped into batches for a `SmallFileBatcher`, and the results of a batch entry by entry. */
-import { TAG_BYTES } from "./crypto/stream.js";
+import { TAG_BYTES } from "../crypto/stream.js";
 import type { PackInput, SmallFileBatcher, SmallFilesSealed } from "./pack.js";
 
 /** Inputs in pack order, cut into batches of small files (for `PackOptions.smallFiles`) and the rest. */

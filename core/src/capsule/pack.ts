@@ -1,39 +1,38 @@
 /**
- * Packing (and sealing) a capsule from any sources into any sink, in one streaming pass
- * (SPEC §7.1 order): entry, its index, …, manifest, signature, central directory.
+ * Packing (and sealing) a version 2 capsule from any sources into any sink, in one streaming pass
+ * (design §6): the entries in index order with their chunk trees and the index pages in post-order,
+ * then the manifest, its signature and the central directory.
  */
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { randomBytes } from "@noble/hashes/utils.js";
-import type { BlockEngine, StreamKey } from "./blocks.js";
-import { MANIFEST_NAME, SIGNATURE_NAME } from "./capsule.js";
-import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "./crypto/kdf.js";
+import type { BlockEngine, StreamKey } from "../blocks.js";
+import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "../crypto/kdf.js";
 import {
   MAX_RECIPIENTS,
   type Stanza,
   wrapToPassphraseWithSalt,
   wrapToX25519WithEphemeral,
-} from "./crypto/recipients.js";
-import { fail } from "./errors.js";
-import { toHex } from "./hash/hex.js";
-import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
-import type { Sink } from "./io/sink.js";
-import { sign } from "./keys/ed25519.js";
+} from "../crypto/recipients.js";
+import { fail } from "../errors.js";
+import { compareNames, MODE_FILE } from "../format/entries.js";
+import { sealName } from "../format/hidden-names.js";
 import {
   AEAD,
-  CHUNK_SIZE,
-  compareEntries,
   encodeManifest,
   FORMAT_VERSION,
-  hiddenName,
+  MANIFEST_NAME,
   type Manifest,
-  type ManifestEntry,
-  MODE_FILE,
   type Seal,
-} from "./manifest.js";
+  SIGNATURE_NAME,
+} from "../format/manifest.js";
+import { PageTreeBuilder } from "../format/page-tree.js";
+import { MAX_ENTRIES } from "../format/pages.js";
+import { toHex } from "../hash/hex.js";
+import type { Sink } from "../io/sink.js";
+import { sign } from "../keys/ed25519.js";
+import { NameSet, validateEntryName } from "../zip/names.js";
+import { ZipWriter } from "../zip/writer.js";
 import { batchEntries, type Segment, segment } from "./pack-batches.js";
-import { Scratch, writeEntry, writeStoredEntries } from "./pack-entry.js";
-import { checkNameSet, validateEntryName } from "./zip/names.js";
-import { ZipWriter } from "./zip/writer.js";
+import { Scratch, type WrittenEntry, writeEntry, writeStoredEntries } from "./pack-entry.js";
 
 export { sealsNatively } from "./pack-entry.js";
 
@@ -113,7 +112,7 @@ export interface PackOptions {
   recipients?: Uint8Array[];
   passphrase?: string;
   argon2?: { m?: number; t?: number; p?: number };
-  /** Hide payload names behind numbers (sealed capsules only). */
+  /** Hide payload names behind keyed hashes of them (sealed capsules only). */
   hideNames?: boolean;
   /** Called with the number of input bytes just processed. */
   onProgress?: (bytes: number) => void;
@@ -130,6 +129,12 @@ export interface PackOptions {
    */
   smallFiles?: SmallFileBatcher;
   /**
+   * Seal with this master key, capsule id and recipient stanzas (which must wrap that key) instead
+   * of new ones: re-signing a capsule for other recipients keeps every stored byte of its entries.
+   * `recipients` and `passphrase` must then be absent.
+   */
+  reuseSeal?: { masterKey: Uint8Array; capsuleId: Uint8Array; stanzas: Stanza[] };
+  /**
    * @internal Source of the random values (master key, capsule id, ephemeral keys, salts), in that
    * order. Only for reproducible test vectors: real capsules must use the default.
    */
@@ -144,34 +149,60 @@ export interface PackResult {
 }
 
 export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
-  const recipients = options.recipients ?? [];
-  const sealed = recipients.length > 0 || options.passphrase !== undefined;
-  if (options.hideNames && !sealed) fail("usage", "hiding names needs a recipient or a passphrase");
-  if (recipients.length + (options.passphrase !== undefined ? 1 : 0) > MAX_RECIPIENTS) {
-    fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
+  try {
+    return await packInto(inputs, sink, options);
+  } catch (err) {
+    await sink.abort().catch(() => {});
+    throw err;
   }
+}
+
+/** Names and sizes of the inputs: a bad one is the caller's input error (exit 2). */
+function checkInputs(inputs: readonly PackInput[]): void {
+  if (inputs.length > MAX_ENTRIES) fail("input", `a capsule holds at most ${MAX_ENTRIES} entries`);
+  const names = new NameSet();
   for (const input of inputs) {
-    validateEntryName(input.name);
+    try {
+      validateEntryName(input.name);
+      names.add(input.name);
+    } catch (err) {
+      fail("input", (err as Error).message);
+    }
     if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {
       fail("input", `"${input.name}" must be under payload/ or meta/`);
     }
     if (!Number.isSafeInteger(input.size) || input.size < 0) fail("input", `${input.name}: invalid size`);
   }
-  checkNameSet(inputs.map((i) => i.name));
-  const ordered = [...inputs].sort((a, b) => compareEntries(a.name, b.name));
+}
+
+async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
+  const recipients = options.recipients ?? [];
+  const reuse = options.reuseSeal;
+  if (reuse && (recipients.length > 0 || options.passphrase !== undefined))
+    fail("usage", "a reused seal takes no new recipients");
+  const sealed = recipients.length > 0 || options.passphrase !== undefined || reuse !== undefined;
+  if (options.hideNames && !sealed) fail("usage", "hiding names needs a recipient or a passphrase");
+  if (recipients.length + (options.passphrase !== undefined ? 1 : 0) > MAX_RECIPIENTS) {
+    fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
+  }
+  checkInputs(inputs);
 
   let seal: Seal | null = null;
   let masterKey: Uint8Array | null = null;
   let capsuleId: Uint8Array | null = null;
-  const entryNames = new Map<PackInput, string>();
-  let p = 0;
-  for (const input of ordered) {
-    entryNames.set(
-      input,
-      options.hideNames && input.name.startsWith("payload/") ? hiddenName(p++) : input.name,
-    );
-  }
-  if (sealed) {
+  if (reuse) {
+    if (reuse.stanzas.length === 0 || reuse.stanzas.length > MAX_RECIPIENTS)
+      fail("usage", `a capsule has 1 to ${MAX_RECIPIENTS} recipients`);
+    masterKey = reuse.masterKey;
+    capsuleId = reuse.capsuleId;
+    seal = {
+      aead: AEAD,
+      capsuleId: toHex(capsuleId),
+      commitment: toHex(keyCommitment(masterKey, capsuleId)),
+      recipients: reuse.stanzas,
+      hiddenNames: options.hideNames === true,
+    };
+  } else if (sealed) {
     const random = options.random ?? randomBytes;
     const mk = random(32);
     const id = random(16);
@@ -181,33 +212,52 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
     if (options.passphrase !== undefined) {
       stanzas.push(await wrapToPassphraseWithSalt(mk, id, options.passphrase, options.argon2, random(16)));
     }
-    let names: string | null = null;
-    if (options.hideNames) {
-      const real = ordered.filter((i) => i.name.startsWith("payload/")).map((i) => i.name);
-      const blob = xchacha20poly1305(namesKey(masterKey, capsuleId), new Uint8Array(24), capsuleId).encrypt(
-        new TextEncoder().encode(JSON.stringify(real)),
-      );
-      names = toHex(blob);
-    }
     seal = {
       aead: AEAD,
       capsuleId: toHex(capsuleId),
       commitment: toHex(keyCommitment(mk, id)),
       recipients: stanzas,
-      names,
+      hiddenNames: options.hideNames === true,
     };
   }
 
+  // ZIP names (hidden ones are keyed hashes of the real names) and index order by their UTF-8 bytes.
+  const entryNames = new Map<PackInput, string>();
+  const sealedNames = new Map<PackInput, Uint8Array>();
+  const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
+  for (const input of inputs) {
+    if (nk && input.name.startsWith("payload/")) {
+      const { zipName, sealedName } = sealName(nk, input.name);
+      entryNames.set(input, zipName);
+      sealedNames.set(input, sealedName);
+    } else entryNames.set(input, input.name);
+  }
+  nk?.fill(0);
+  const ordered = [...inputs].sort((a, b) =>
+    compareNames(entryNames.get(a) as string, entryNames.get(b) as string),
+  );
+  const NO_NAME = new Uint8Array(0);
+
   const writer = new ZipWriter(sink);
   try {
-    const entries: ManifestEntry[] = [];
-    // The root is computed from the digests as made, not parsed back from the manifest's hex.
-    const leaves: RootLeaf[] = [];
+    const pages = new PageTreeBuilder(async (name, bytes) => {
+      const at = writer.offset;
+      await writer.addEntry(name, MODE_FILE, bytes);
+      return at;
+    });
     const fileKeys = masterKey && capsuleId ? fileKeyDeriver(masterKey, capsuleId) : null;
     const scratch = new Scratch();
-    const add = ({ entry, digest }: { entry: ManifestEntry; digest: Uint8Array }) => {
-      entries.push(entry);
-      leaves.push({ name: entry.name, size: entry.size, digest });
+    const add = (input: PackInput, w: WrittenEntry) => {
+      pages.add({
+        name: w.name,
+        size: w.size,
+        mode: w.mode,
+        crc32: w.crc32,
+        digest: w.digest,
+        offset: w.offset,
+        treeCrc32: w.treeCrc32,
+        sealedName: sealedNames.get(input) ?? NO_NAME,
+      });
     };
     const keyOf = (name: string): StreamKey | null =>
       sealed && name.startsWith("payload/")
@@ -239,7 +289,8 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
         const s = segments[k] as Segment;
         if (s.kind === "one") {
           const name = entryNames.get(s.input) as string;
-          add(await writeEntry(writer, s.input, name, sealed, keyOf(name), options, scratch));
+          await pages.beforeEntry();
+          add(s.input, await writeEntry(writer, s.input, name, sealed, keyOf(name), options, scratch));
           continue;
         }
         const batch = (await started.get(k)) as SmallFilesSealed;
@@ -248,19 +299,26 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
           ...w,
           name: entryNames.get(w.input) as string,
         }));
-        for (const written of await writeStoredEntries(writer, items)) add(written);
+        // A full level-0 page goes between two entries of a batch: written in runs that fit the page.
+        for (let at = 0; at < items.length; ) {
+          await pages.beforeEntry();
+          const run = items.slice(at, at + pages.room());
+          const written = await writeStoredEntries(writer, run);
+          for (const [i, w] of written.entries()) add((run[i] as (typeof run)[number]).input, w);
+          at += run.length;
+        }
         options.onProgress?.(items.reduce((n, w) => n + w.input.size, 0));
       }
     } finally {
       // The batcher took its copy of the key when each batch started.
       (prk as Uint8Array | null)?.fill(0);
     }
+    const tree = await pages.finish();
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
       issuer: toHex(options.signingKey.publicKey),
-      chunkSize: CHUNK_SIZE,
-      entries,
-      root: toHex(capsuleRoot(leaves)),
+      entries: inputs.length,
+      root: toHex(tree.root),
       seal,
     };
     const manifestBytes = encodeManifest(manifest);

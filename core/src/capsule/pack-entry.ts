@@ -3,7 +3,7 @@
  * block at a time on a block engine, file to file with the native kernels, or from bytes already
  * sealed (a small-file batch).
  */
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "./blocks.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "../blocks.js";
 import {
   chunkCipher,
   chunkCipherImplementation,
@@ -11,17 +11,27 @@ import {
   STORED_CHUNK,
   streamSubkey,
   TAG_BYTES,
-} from "./crypto/stream.js";
-import { fail, QcapError } from "./errors.js";
-import { toHex } from "./hash/hex.js";
-import { chunkCount, TreeBuilder } from "./integrity/tree.js";
-import { entryStoredSize, type ManifestEntry, MODE_EXEC, MODE_FILE, storedChunkSize } from "./manifest.js";
-import { nativeThreads, type QcapNative, qcapNative } from "./native.js";
-import { nativeFailure as nativeError } from "./native-errors.js";
+} from "../crypto/stream.js";
+import { fail, QcapError } from "../errors.js";
+import { entryStoredSize, MODE_FILE, packedMode, storedChunkSize } from "../format/entries.js";
+import { chunkCount, TreeBuilder } from "../integrity/tree.js";
+import { nativeThreads, type QcapNative, qcapNative } from "../native.js";
+import { nativeFailure as nativeError } from "../native-errors.js";
+import type { ZipWriter } from "../zip/writer.js";
 import type { PackInput, PackOptions } from "./pack.js";
-import type { ZipWriter } from "./zip/writer.js";
 
-const crcHex = (n: number) => n.toString(16).padStart(8, "0");
+/** What a leaf record says of an entry just written. */
+export interface WrittenEntry {
+  name: string;
+  size: number;
+  mode: number;
+  crc32: number;
+  digest: Uint8Array;
+  /** Offset of its local header. */
+  offset: number;
+  /** CRC-32 of its chunk tree entry; 0 without one. */
+  treeCrc32: number;
+}
 
 /**
  * Writes whole single-chunk entries whose stored bytes, CRC-32 and digest are already known (a
@@ -30,20 +40,19 @@ const crcHex = (n: number) => n.toString(16).padStart(8, "0");
 export async function writeStoredEntries(
   writer: ZipWriter,
   items: readonly { input: PackInput; name: string; stored: Uint8Array; crc32: number; digest: Uint8Array }[],
-): Promise<{ entry: ManifestEntry; digest: Uint8Array }[]> {
-  const modes = items.map((w) => (w.input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE));
-  await writer.addEntries(
+): Promise<WrittenEntry[]> {
+  const modes = items.map((w) => packedMode(w.input.mode ?? MODE_FILE));
+  const offsets = await writer.addEntries(
     items.map((w, i) => ({ name: w.name, mode: modes[i] as number, bytes: w.stored, crc32: w.crc32 })),
   );
   return items.map((w, i) => ({
-    entry: {
-      name: w.name,
-      size: w.input.size,
-      mode: modes[i] as number,
-      crc32: crcHex(w.crc32),
-      digest: toHex(w.digest),
-    },
+    name: w.name,
+    size: w.input.size,
+    mode: modes[i] as number,
+    crc32: w.crc32,
     digest: w.digest,
+    offset: offsets[i] as number,
+    treeCrc32: 0,
   }));
 }
 
@@ -55,9 +64,10 @@ export async function writeEntry(
   key: StreamKey | null,
   options: PackOptions,
   scratch: Scratch,
-): Promise<{ entry: ManifestEntry; digest: Uint8Array }> {
+): Promise<WrittenEntry> {
   const onProgress = options.onProgress;
-  const mode = input.mode === MODE_EXEC ? MODE_EXEC : MODE_FILE;
+  const mode = packedMode(input.mode ?? MODE_FILE);
+  const offset = writer.offset;
   const chunks = chunkCount(input.size, PLAIN_CHUNK);
   const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
   await writer.beginEntry(name, mode);
@@ -71,15 +81,12 @@ export async function writeEntry(
   }
   const { crc32 } = await writer.endEntry();
   const { digest, index } = tree.finish();
-  const entry: ManifestEntry = { name, size: input.size, mode, crc32: crcHex(crc32), digest: toHex(digest) };
-  if (index) {
-    const { crc32: indexCrc } = await writer.addEntry(`index/${name}`, MODE_FILE, index);
-    entry.indexCrc32 = crcHex(indexCrc);
-  }
-  if (entryStoredSize(entry, sealed) !== (key ? input.size + 16 * chunks : input.size)) {
+  const entry: WrittenEntry = { name, size: input.size, mode, crc32, digest, offset, treeCrc32: 0 };
+  if (index) entry.treeCrc32 = (await writer.addEntry(`index/${name}`, MODE_FILE, index)).crc32;
+  if (entryStoredSize(name, input.size, sealed) !== (key ? input.size + 16 * chunks : input.size)) {
     fail("format", "internal: stored size mismatch");
   }
-  return { entry, digest };
+  return entry;
 }
 
 const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
