@@ -12,11 +12,11 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
 import { encodeIdentity, generateIdentity } from "../src/keys/age.js";
-import { bytesInput } from "../src/pack.js";
+import { bytesInput } from "../src/capsule/pack.js";
 import type { PageParams, PageResult } from "./browser/page.js";
 import { packBytes, pseudoRandom, signingKey, text } from "./helpers.js";
 

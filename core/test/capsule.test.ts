@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import { QcapError } from "../src/errors.js";
 import { blake3 } from "../src/hash/blake3.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
 import { generateIdentity, x25519PublicFromSecret } from "../src/keys/age.js";
-import { encodeManifest, parseManifest } from "../src/manifest.js";
-import { bytesInput } from "../src/pack.js";
-import { plainChunks, readRange } from "../src/read.js";
-import { masterEntryKeys, realNames, unlockMasterKey } from "../src/unlock.js";
+import { encodeManifest, parseManifest } from "../src/v1/manifest.js";
+import { bytesInput } from "../src/capsule/pack.js";
+import { plainChunks, readRange } from "../src/capsule/read.js";
+import { masterEntryKeys, realNames, unlockMasterKey } from "../src/capsule/unlock.js";
 import { openBytes, packBytes, pseudoRandom, sampleInputs, signingKey, text } from "./helpers.js";
 
 async function readAll(gen: AsyncIterable<Uint8Array>): Promise<Uint8Array> {

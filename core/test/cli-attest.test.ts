@@ -10,7 +10,7 @@ import {
   signStatement,
 } from "../src/attest/index-node.js";
 import { generateKeyFile, loadKeyMaterial, serializeKeyFile } from "../src/keys/keyfile.js";
-import type { SigningKey } from "../src/pack.js";
+import type { SigningKey } from "../src/capsule/pack.js";
 import { qcap, tempDir } from "./helpers.js";
 
 const tmp = tempDir();

@@ -15,10 +15,10 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import { extract } from "../src/extract-node.js";
 import { fileSource } from "../src/io/source-node.js";
-import { bytesInput } from "../src/pack.js";
+import { bytesInput } from "../src/capsule/pack.js";
 import { cliPath, packBytes, qcap, tempDir, text } from "./helpers.js";
 
 const tmp = tempDir("qcap-extract-safety-");

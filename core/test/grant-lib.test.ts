@@ -1,6 +1,6 @@
 /** Grants through the library: issuing, checking, opening, and every way a grant must be refused. */
 import { beforeAll, describe, expect, test } from "vitest";
-import type { Capsule } from "../src/capsule.js";
+import type { Capsule } from "../src/capsule/capsule.js";
 import { fromHex, toHex, utf8 } from "../src/crypto/bytes.js";
 import { fileKey, hkdf32, namesKey } from "../src/crypto/kdf.js";
 import { attenuateGrant } from "../src/grant/attenuate.js";
@@ -18,7 +18,7 @@ import {
 import { appendCaveats, chainSignature, verifyMacaroonChain } from "../src/grant/macaroon.js";
 import { updateRevocationList } from "../src/grant/revocation.js";
 import { parseRfc3339 } from "../src/grant/time.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/unlock.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { expectQcapError, expectQcapErrorAsync } from "./crypto-test-utils.js";
 import { alice, bob, files, issuerKey, mallory, owner, read, sealedCapsule } from "./grant-helpers.js";
 

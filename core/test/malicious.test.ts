@@ -2,7 +2,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import canonicalizeModule from "canonicalize";
 import { describe, expect, it } from "vitest";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import { QcapError } from "../src/errors.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";

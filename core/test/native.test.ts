@@ -17,7 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import {
   chunkCount,
   hchacha20,
@@ -35,9 +35,9 @@ import { directoryInputs, fileInput } from "../src/inputs-node.js";
 import { fileSink } from "../src/io/sink-node.js";
 import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
-import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/pack.js";
+import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/capsule/pack.js";
 import { nativeSmallFiles } from "../src/small-files-node.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/unlock.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));

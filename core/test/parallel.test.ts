@@ -6,17 +6,17 @@ import { closeSync, openSync, readFileSync, statfsSync, writeFileSync, writeSync
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlockEngine } from "../src/blocks.js";
-import { Capsule } from "../src/capsule.js";
+import { Capsule } from "../src/capsule/capsule.js";
 import { QcapError } from "../src/errors.js";
 import { extract } from "../src/extract-node.js";
 import { fileInput } from "../src/inputs-node.js";
 import { fileSink } from "../src/io/sink-node.js";
 import { bytesSource } from "../src/io/source.js";
 import { fileSource } from "../src/io/source-node.js";
-import { bytesInput, type PackInput } from "../src/pack.js";
+import { bytesInput, type PackInput } from "../src/capsule/pack.js";
 import { createBlockEngine } from "../src/parallel-node.js";
-import { plainChunks } from "../src/read.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/unlock.js";
+import { plainChunks } from "../src/capsule/read.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { packBytes, pseudoRandom, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;

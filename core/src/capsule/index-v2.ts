@@ -60,8 +60,8 @@ export class IndexV2 {
     if (this.shape.length > MAX_LEVELS) fail("format", `the index would have ${this.shape.length} levels`);
     if (!equalBytes(blake3(rootPage), fromHex(manifest.root, 32)))
       fail("integrity", "the root page does not match the signed root");
-    const page = decodePage(rootPage, ROOT_PAGE_NAME);
     const level = this.shape.length - 1;
+    const page = decodePage(rootPage, ROOT_PAGE_NAME, level);
     if (page.level !== level)
       fail(
         "format",
@@ -109,7 +109,7 @@ export class IndexV2 {
       !equalBytes(all.subarray(header.length + r.length), dataDescriptor(crc32(bytes), r.length))
     )
       fail("format", `${name}: data descriptor does not match`);
-    const page = decodePage(bytes, name);
+    const page = decodePage(bytes, name, level);
     if (page.level !== level) fail("format", `${name}: level ${page.level}, expected ${level}`);
     const placed: PlacedPage = { page, bytes, level, position, offset: r.offset, name };
     this.#checkCount(placed);

@@ -164,14 +164,16 @@ class Cursor {
 }
 
 /**
- * Decodes a page: its level, count and records, names strictly increasing by UTF-8 bytes, nothing
+ * Decodes a page (of `expectLevel`, when given): its level, count and records, names strictly increasing by UTF-8 bytes, nothing
  * after the last record. Leaf records must name content entries with modes 420 or 493.
  */
-export function decodePage(bytes: Uint8Array, what: string): Page {
+export function decodePage(bytes: Uint8Array, what: string, expectLevel?: number): Page {
   if (bytes.length > MAX_PAGE_BYTES) fail("format", `${what}: ${bytes.length} bytes is too large`);
   const c = new Cursor(bytes, what);
   c.need(PAGE_HEADER);
   const level = bytes[0] as number;
+  if (expectLevel !== undefined && level !== expectLevel)
+    fail("format", `${what}: level ${level}, expected ${expectLevel}`);
   c.pos = 1;
   const count = c.u16();
   if (level >= MAX_LEVELS) fail("format", `${what}: level ${level} out of bounds`);

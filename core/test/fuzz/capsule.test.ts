@@ -5,13 +5,13 @@
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
-import { Capsule } from "../../src/capsule.js";
+import { Capsule } from "../../src/capsule/capsule.js";
 import { bytesSource } from "../../src/io/source.js";
 import { generateIdentity } from "../../src/keys/age.js";
-import { encodeManifest, parseManifest } from "../../src/manifest.js";
-import { bytesInput } from "../../src/pack.js";
-import { plainChunks } from "../../src/read.js";
-import { masterEntryKeys, unlockMasterKey } from "../../src/unlock.js";
+import { encodeManifest, parseManifest } from "../../src/v1/manifest.js";
+import { bytesInput } from "../../src/capsule/pack.js";
+import { plainChunks } from "../../src/capsule/read.js";
+import { masterEntryKeys, unlockMasterKey } from "../../src/capsule/unlock.js";
 import { readCentralDirectory } from "../../src/zip/reader.js";
 import { packBytes, pseudoRandom, text } from "../helpers.js";
 import {
