@@ -15,7 +15,7 @@ let grant: Grant;
 beforeAll(async () => {
   capsule = await sealedCapsule();
   const master = await unlockMasterKey(capsule, { identities: [owner.secret] });
-  grant = issueGrant(capsule, master, { signingKey: issuerKey, audience: alice.publicKey, now: NOW });
+  grant = await issueGrant(capsule, master, { signingKey: issuerKey, audience: alice.publicKey, now: NOW });
 });
 
 /** The grant with caveats appended until its token holds `n`. */

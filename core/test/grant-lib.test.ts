@@ -29,7 +29,7 @@ let capsule: Capsule;
 let master: Uint8Array;
 let grant: Grant;
 
-const issue = (o: Partial<Parameters<typeof issueGrant>[2]> = {}, c = capsule, mk = master) =>
+const issue = async (o: Partial<Parameters<typeof issueGrant>[2]> = {}, c = capsule, mk = master) =>
   issueGrant(c, mk, {
     signingKey: issuerKey,
     audience: alice.publicKey,
@@ -45,7 +45,7 @@ const copy = (g: Grant): Grant => parseGrant(serializeGrant(g));
 beforeAll(async () => {
   capsule = await sealedCapsule();
   master = await unlockMasterKey(capsule, { identities: [owner.secret] });
-  grant = issue();
+  grant = await issue();
 });
 
 describe("a grant opens exactly its paths", () => {
@@ -69,7 +69,7 @@ describe("a grant opens exactly its paths", () => {
     expect(e.message).toMatch(/no key for payload\/private\/secret.txt/);
   });
 
-  test("the macaroon chain verifies under the capsule's root key, and under no other", () => {
+  test("the macaroon chain verifies under the capsule's root key, and under no other", async () => {
     const capsuleId = fromHex(capsule.manifest.seal?.capsuleId as string);
     expect(verifyMacaroonChain(grant.macaroon, grantRootKey(master, capsuleId))).toBe(true);
     expect(verifyMacaroonChain(grant.macaroon, new Uint8Array(32))).toBe(false);
@@ -81,11 +81,11 @@ describe("a grant opens exactly its paths", () => {
       "path payload/public/**",
     ]);
     expect(grant.issued.id).toMatch(/^[0-9a-f]{32}$/);
-    expect(issue().issued.id).not.toBe(grant.issued.id);
+    expect((await issue()).issued.id).not.toBe(grant.issued.id);
   });
 
   test("several paths become one union glob", async () => {
-    const g = issue({ paths: ["payload/public/*.md", "payload/private/secret.txt"] });
+    const g = await issue({ paths: ["payload/public/*.md", "payload/private/secret.txt"] });
     const c = checkGrant(g, { now: NOW, capsule, identity: alice.secret });
     expect(c.entries?.map((e) => e.name).sort()).toEqual([
       "payload/private/secret.txt",
@@ -166,8 +166,8 @@ describe("crypto, not a check, enforces the paths", () => {
     );
   });
 
-  test("keys swapped in from another grant are refused", () => {
-    const other = issue({ paths: ["payload/private/**"] });
+  test("keys swapped in from another grant are refused", async () => {
+    const other = await issue({ paths: ["payload/private/**"] });
     const g = { ...copy(grant), keys: other.keys };
     const e = expectQcapError(
       () => checkGrant(g, { now: NOW, capsule, identity: alice.secret }),
@@ -299,24 +299,24 @@ describe("refusals", () => {
     );
   });
 
-  test("a signature by a key other than the capsule's issuer", () => {
-    const g = issue();
+  test("a signature by a key other than the capsule's issuer", async () => {
+    const g = await issue();
     const other = { seed: new Uint8Array(32).fill(12), publicKey: new Uint8Array(32) };
-    expectQcapError(() => issue({ signingKey: other }), "usage");
+    await expectQcapErrorAsync(() => issue({ signingKey: other }), "usage");
     // A grant re-signed by someone else: the signature is over the same bytes, but by the wrong key.
     g.issued = { ...g.issued, issuer: toHex(fromHex(g.issued.issuer).map((b, i) => (i === 0 ? b ^ 1 : b))) };
     expectQcapError(() => check(g), "integrity");
   });
 
-  test("purpose must be declared", () => {
-    const g = issue({ purpose: "research" });
+  test("purpose must be declared", async () => {
+    const g = await issue({ purpose: "research" });
     expect(expectQcapError(() => check(g), "unauthorized").message).toMatch(/--purpose research/);
     expect(expectQcapError(() => check(g, { purpose: "ads" }), "unauthorized").message).toMatch(/not "ads"/);
     expect(check(g, { purpose: "research" }).entries).toHaveLength(3);
   });
 
   test("inspect grants carry names but no keys", async () => {
-    const g = issue({ allow: "inspect" });
+    const g = await issue({ allow: "inspect" });
     const c = check(g);
     expect(c.effective.allow).toBe("inspect");
     expect(c.entries?.every((e) => e.key === undefined)).toBe(true);
@@ -417,7 +417,7 @@ describe("hidden names", () => {
   test("a grant carries the real names of its entries only", async () => {
     const hidden = await sealedCapsule({ hideNames: true });
     const mk = await unlockMasterKey(hidden, { identities: [owner.secret] });
-    const g = issue({}, hidden, mk);
+    const g = await issue({}, hidden, mk);
     const c = checkGrant(g, { now: NOW, capsule: hidden, identity: alice.secret });
     const names = (c.entries ?? []).map((e) => e.name).sort();
     expect(names).toEqual([

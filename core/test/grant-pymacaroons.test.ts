@@ -55,7 +55,7 @@ describe.runIf(hasPymacaroons || process.env.CI === "true")("pymacaroons verifie
   });
 
   test("a grant's token, then an attenuated one; forged and cut ones fail", () => {
-    const grant = issueGrant(capsule, master, {
+    const grant = await issueGrant(capsule, master, {
       signingKey: issuerKey,
       audience: alice.publicKey,
       paths: ["payload/public/**"],

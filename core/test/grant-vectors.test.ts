@@ -149,7 +149,7 @@ describe("grants.json", () => {
     const eph1 = det("qcap grant vectors: grant ephemeral", 32);
     const eph2 = det("qcap grant vectors: attenuation ephemeral", 32);
     const rnd = [tokenId, eph1];
-    const grant = issueGrant(capsule, master, {
+    const grant = await issueGrant(capsule, master, {
       signingKey: signingKeyFromSeed(ISSUER_SEED),
       audience: x25519.getPublicKey(ALICE),
       paths: ["payload/public/**"],
