@@ -13,10 +13,10 @@ import { build } from "esbuild";
 import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput } from "../src/capsule/pack.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
 import { encodeIdentity, generateIdentity } from "../src/keys/age.js";
-import { bytesInput } from "../src/capsule/pack.js";
 import type { PageParams, PageResult } from "./browser/page.js";
 import { packBytes, pseudoRandom, signingKey, text } from "./helpers.js";
 
@@ -129,7 +129,7 @@ describe.skipIf(!inCI && !existsSync(CHROMIUM))("the browser entry in headless C
     });
     // One byte flipped in the middle of the large entry's stored data.
     const opened = await Capsule.open(bytesSource(capsule));
-    const placed = (opened.entries.get(BIG) ?? expect.fail("no big entry")).placed;
+    const placed = (await opened.entry(BIG)).placed;
     const tampered = capsule.slice();
     const at = placed.dataOffset + 150_000;
     tampered[at] = (tampered[at] as number) ^ 0x01;

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput } from "../src/capsule/pack.js";
+import { plainChunks, readRange } from "../src/capsule/read.js";
+import { masterEntryKeys, realNames, unlockMasterKey } from "../src/capsule/unlock.js";
 import { QcapError } from "../src/errors.js";
+import { encodeManifest, parseManifest } from "../src/format/manifest.js";
 import { blake3 } from "../src/hash/blake3.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
 import { generateIdentity, x25519PublicFromSecret } from "../src/keys/age.js";
-import { encodeManifest, parseManifest } from "../src/format/manifest.js";
-import { bytesInput } from "../src/capsule/pack.js";
-import { plainChunks, readRange } from "../src/capsule/read.js";
-import { masterEntryKeys, realNames, unlockMasterKey } from "../src/capsule/unlock.js";
 import { openBytes, packBytes, pseudoRandom, sampleInputs, signingKey, text } from "./helpers.js";
 
 async function readAll(gen: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -197,7 +197,9 @@ describe("tampering is detected", () => {
     const c = await openBytes(bytes);
     const m = JSON.parse(new TextDecoder().decode(c.manifestBytes));
     m.qcap = 3;
-    expect(() => parseManifest(encodeManifest(m))).toThrow("format version 3 is not supported by this release");
+    expect(() => parseManifest(encodeManifest(m))).toThrow(
+      "format version 3 is not supported by this release",
+    );
   });
 
   it("refuses a capsule signed by a key other than its issuer, and an untrusted issuer", async () => {

@@ -9,8 +9,8 @@ import {
   githubRunFromEnv,
   signStatement,
 } from "../src/attest/index-node.js";
-import { generateKeyFile, loadKeyMaterial, serializeKeyFile } from "../src/keys/keyfile.js";
 import type { SigningKey } from "../src/capsule/pack.js";
+import { generateKeyFile, loadKeyMaterial, serializeKeyFile } from "../src/keys/keyfile.js";
 import { qcap, tempDir } from "./helpers.js";
 
 const tmp = tempDir();

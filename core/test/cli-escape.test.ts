@@ -6,8 +6,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { escapeText } from "../src/cli/escape.js";
 import { bytesInput } from "../src/capsule/pack.js";
+import { escapeText } from "../src/cli/escape.js";
 import { packBytes, qcap, tempDir, text } from "./helpers.js";
 
 const tmp = tempDir("qcap-escape-");

@@ -100,10 +100,10 @@ describe("qcap CLI", () => {
 
     const i = JSON.parse(qcap(["inspect", out, "--json"]).stdout);
     expect(i.entries.map((e: { name: string }) => e.name)).toEqual([
+      "meta/item.json",
       "payload/hello.txt",
       "payload/run.sh",
       "payload/sub/big.bin",
-      "meta/item.json",
     ]);
     expect(i.recipients).toHaveLength(1);
 

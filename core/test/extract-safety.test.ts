@@ -16,9 +16,9 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput } from "../src/capsule/pack.js";
 import { extract } from "../src/extract-node.js";
 import { fileSource } from "../src/io/source-node.js";
-import { bytesInput } from "../src/capsule/pack.js";
 import { cliPath, packBytes, qcap, tempDir, text } from "./helpers.js";
 
 const tmp = tempDir("qcap-extract-safety-");
@@ -150,7 +150,7 @@ describe("all-or-nothing open", () => {
 
   it("a corrupted meta/ entry with --meta-out writes nothing, and --force replaces nothing", async () => {
     const c = await Capsule.open(await fileSource(at("two.qcap")));
-    const offset = c.entries.get("meta/m.json")?.placed.dataOffset as number;
+    const offset = (await c.entry("meta/m.json")).placed.dataOffset;
     await c.source.close();
     const bytes = readFileSync(at("two.qcap"));
     bytes[offset + 3] ^= 1;

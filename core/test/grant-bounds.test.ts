@@ -1,11 +1,11 @@
 /** Attacker-sized lists in a grant are refused by their length before anything in them is checked. */
 import { beforeAll, expect, test } from "vitest";
 import type { Capsule } from "../src/capsule/capsule.js";
+import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { utf8 } from "../src/crypto/bytes.js";
 import { type Grant, issueGrant, MAX_CAVEATS, parseGrant, serializeGrant } from "../src/grant/grant.js";
 import { appendCaveats } from "../src/grant/macaroon.js";
 import { parseRfc3339 } from "../src/grant/time.js";
-import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { alice, issuerKey, owner, sealedCapsule } from "./grant-helpers.js";
 
 const NOW = parseRfc3339("2030-01-01T00:00:00Z") as number;

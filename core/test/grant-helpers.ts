@@ -1,12 +1,12 @@
 /** Shared fixtures of the grant tests: a sealed capsule with public and private files, and keys. */
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { Capsule } from "../src/capsule/capsule.js";
-import { concatBytes } from "../src/crypto/bytes.js";
-import { bytesSource } from "../src/io/source.js";
-import { generateIdentity } from "../src/keys/age.js";
 import { bytesInput } from "../src/capsule/pack.js";
 import { plainChunks } from "../src/capsule/read.js";
 import type { EntryKeys } from "../src/capsule/unlock.js";
+import { concatBytes } from "../src/crypto/bytes.js";
+import { bytesSource } from "../src/io/source.js";
+import { generateIdentity } from "../src/keys/age.js";
 import { packBytes, pseudoRandom, text } from "./helpers.js";
 
 export const issuerKey = (() => {

@@ -1,6 +1,7 @@
 /** Grants through the library: issuing, checking, opening, and every way a grant must be refused. */
 import { beforeAll, describe, expect, test } from "vitest";
 import type { Capsule } from "../src/capsule/capsule.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { fromHex, toHex, utf8 } from "../src/crypto/bytes.js";
 import { fileKey, hkdf32, namesKey } from "../src/crypto/kdf.js";
 import { attenuateGrant } from "../src/grant/attenuate.js";
@@ -18,7 +19,6 @@ import {
 import { appendCaveats, chainSignature, verifyMacaroonChain } from "../src/grant/macaroon.js";
 import { updateRevocationList } from "../src/grant/revocation.js";
 import { parseRfc3339 } from "../src/grant/time.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { expectQcapError, expectQcapErrorAsync } from "./crypto-test-utils.js";
 import { alice, bob, files, issuerKey, mallory, owner, read, sealedCapsule } from "./grant-helpers.js";
 
@@ -425,7 +425,7 @@ describe("hidden names", () => {
       "payload/public/notes.md",
       "payload/public/readme.txt",
     ]);
-    expect((c.entries ?? []).every((e) => /^payload\/\d{8}$/.test(e.entry))).toBe(true);
+    expect((c.entries ?? []).every((e) => /^payload\/[0-9a-f]{32}$/.test(e.entry))).toBe(true);
     const notes = (c.entries ?? []).find((e) => e.name === "payload/public/notes.md");
     expect(await read(hidden, notes?.entry as string, grantEntryKeys(g, c.entries ?? []))).toEqual(
       files["payload/public/notes.md"],

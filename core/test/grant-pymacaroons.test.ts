@@ -6,12 +6,12 @@
 import { spawnSync } from "node:child_process";
 import { beforeAll, describe, expect, test } from "vitest";
 import type { Capsule } from "../src/capsule/capsule.js";
+import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { fromHex, toHex } from "../src/crypto/bytes.js";
 import { attenuateGrant } from "../src/grant/attenuate.js";
 import { grantRootKey, issueGrant, serializeGrant } from "../src/grant/grant.js";
 import { encodeMacaroonV2 } from "../src/grant/macaroon.js";
 import { parseRfc3339 } from "../src/grant/time.js";
-import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { alice, bob, issuerKey, owner, sealedCapsule } from "./grant-helpers.js";
 
 const hasPymacaroons = spawnSync("python3", ["-c", "import pymacaroons"]).status === 0;
@@ -54,7 +54,7 @@ describe.runIf(hasPymacaroons || process.env.CI === "true")("pymacaroons verifie
     rootKey = grantRootKey(master, fromHex(capsule.manifest.seal?.capsuleId as string));
   });
 
-  test("a grant's token, then an attenuated one; forged and cut ones fail", () => {
+  test("a grant's token, then an attenuated one; forged and cut ones fail", async () => {
     const grant = await issueGrant(capsule, master, {
       signingKey: issuerKey,
       audience: alice.publicKey,

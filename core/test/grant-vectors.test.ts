@@ -15,6 +15,8 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { describe, expect, test } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput, pack } from "../src/capsule/pack.js";
+import { realNames } from "../src/capsule/unlock.js";
 import { fromHex, toHex, utf8 } from "../src/crypto/bytes.js";
 import { fileKey } from "../src/crypto/kdf.js";
 import { attenuateGrant } from "../src/grant/attenuate.js";
@@ -45,8 +47,6 @@ import { encodeIdentity, encodeRecipient } from "../src/keys/age.js";
 import { publicKeyToPem } from "../src/keys/ed25519.js";
 import { signingKeyFromSeed } from "../src/keys/ed25519-codec.js";
 import { protectKeyFile, unlockKeyFile } from "../src/keys/keyfile-protected.js";
-import { bytesInput, pack } from "../src/capsule/pack.js";
-import { realNames } from "../src/capsule/unlock.js";
 import { expectQcapError } from "./crypto-test-utils.js";
 
 const DIR = join(import.meta.dirname, "..", "test-vectors");
@@ -165,7 +165,7 @@ describe("grants.json", () => {
       now: NOW,
       ephemeralSecret: eph2,
     });
-    const entries = [...realNames(capsule, master)]
+    const entries = [...(await realNames(capsule, master))]
       .filter(([, name]) => name.startsWith("payload/public/"))
       .map(([entry, name]) => {
         const key = fileKey(master, capsuleId, entry);

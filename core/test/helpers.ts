@@ -5,13 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput, type PackInput, type PackOptions, pack } from "../src/capsule/pack.js";
 import { blake3 } from "../src/hash/blake3.js";
 import { crc32 } from "../src/hash/crc32.js";
 import { fromHex, toHex } from "../src/hash/hex.js";
 import { capsuleRoot } from "../src/integrity/merkle.js";
 import { memorySink } from "../src/io/sink.js";
 import { bytesSource } from "../src/io/source.js";
-import { bytesInput, type PackInput, type PackOptions, pack } from "../src/capsule/pack.js";
 import { computeLayout, dataDescriptor, localHeader } from "../src/zip/layout.js";
 import { ZipWriter } from "../src/zip/writer.js";
 

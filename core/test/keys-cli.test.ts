@@ -170,7 +170,7 @@ describe("qcap recipients", () => {
   async function payloadPrefix(path: string): Promise<Buffer> {
     const c = await Capsule.open(await fileSource(path));
     let end = 0;
-    for (const e of c.entries.values()) {
+    for (const e of await c.allEntries()) {
       const last = e.index ?? e.placed;
       end = Math.max(end, last.dataOffset + last.size + 24);
     }

@@ -1,4 +1,8 @@
-/** Archives an attacker could build: each is refused with a clear error before anything is trusted. */
+/**
+ * Archives an attacker could build: each is refused with a clear error before anything is trusted.
+ * Most are version 1 layouts (read through the version 1 adaptor); index-v2.test.ts has the version 2
+ * index counterparts.
+ */
 import { ed25519 } from "@noble/curves/ed25519.js";
 import canonicalizeModule from "canonicalize";
 import { describe, expect, it } from "vitest";
@@ -17,6 +21,7 @@ import {
   signingKey,
   text,
 } from "./helpers.js";
+import { assemble, entriesOf } from "./v2-craft.js";
 
 const canonicalize = canonicalizeModule as unknown as (x: unknown) => string;
 
@@ -98,12 +103,19 @@ describe("malicious archives", () => {
   });
 
   it("refuses a huge declared size (zip bomb) without reading it", async () => {
-    const good = await packBytes([...sampleInputs()]);
-    const c = await openBytes(good);
-    const m = JSON.parse(new TextDecoder().decode(c.manifestBytes));
-    m.entries[0].size = 2 ** 50;
-    const bytes = signedCapsule(m, [{ name: m.entries[0].name, bytes: text("tiny") }]);
-    await refusal(bytes);
+    // Version 1: the signed manifest's size does not fit the file.
+    const tiny = text("tiny");
+    const m = manifestFor([{ ...plainEntry("payload/a", tiny), size: 2 ** 50 }]);
+    await refusal(signedCapsule(m, [{ name: "payload/a", bytes: tiny }]));
+    // Version 2: a signed leaf record whose size reaches past the index.
+    const entries = await entriesOf(await packBytes([...sampleInputs()]));
+    const bomb = assemble(entries, {
+      leaf: (r, i) => {
+        if (i === 0) r.size = 2 ** 50;
+      },
+    });
+    const err = await refusal(bomb);
+    expect(err.message).toMatch(/beyond the root page/);
   });
 
   it("refuses an unsigned capsule and a wrongly signed one", async () => {
@@ -127,10 +139,15 @@ describe("malicious archives", () => {
 
   it("refuses a manifest with an unknown version", async () => {
     const a = text("a");
-    const bytes = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), qcap: 2 }, [
+    const bytes = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), qcap: 3 }, [
       { name: "payload/a", bytes: a },
     ]);
-    expect((await refusal(bytes)).message).toMatch(/unsupported capsule format version 2/);
+    expect((await refusal(bytes)).message).toBe("format version 3 is not supported by this release");
+    // A version 2 manifest in a version 1 layout (no index) is refused too.
+    const v2 = signedCapsule({ ...manifestFor([plainEntry("payload/a", a)]), qcap: 2 }, [
+      { name: "payload/a", bytes: a },
+    ]);
+    expect((await refusal(v2)).message).toMatch(/version 2 manifest without its index/);
   });
 
   it("refuses a manifest that is not canonical or has unknown members", async () => {

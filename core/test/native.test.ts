@@ -18,6 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/capsule/pack.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import {
   chunkCount,
   hchacha20,
@@ -35,9 +37,7 @@ import { directoryInputs, fileInput } from "../src/inputs-node.js";
 import { fileSink } from "../src/io/sink-node.js";
 import { fileSource } from "../src/io/source-node.js";
 import { qcapNative } from "../src/native.js";
-import { bytesInput, type PackOptions, pack, sealsNatively } from "../src/capsule/pack.js";
 import { nativeSmallFiles } from "../src/small-files-node.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
@@ -206,7 +206,7 @@ describe.skipIf(!built)("native checks of local capsules (verify)", () => {
     const path = join(tmp.path, `c-${Math.random()}.qcap`);
     writeFileSync(path, bytes);
     const c = await Capsule.open(await fileSource(path));
-    const dataOffset = c.entries.get("payload/big.bin")?.placed.dataOffset as number;
+    const dataOffset = (await c.entry("payload/big.bin")).placed.dataOffset;
     await c.source.close?.();
     return { path, bytes, dataOffset };
   }
@@ -481,7 +481,7 @@ describe.skipIf(!built)("native opening of local capsules (open)", () => {
     const data = pseudoRandom(6 * MiB, 22);
     const { path, bytes } = await sealedFile(data);
     const c0 = await Capsule.open(await fileSource(path));
-    const dataOffset = c0.entries.get("payload/big.bin")?.placed.dataOffset as number;
+    const dataOffset = (await c0.entry("payload/big.bin")).placed.dataOffset;
     const keys = await keysOf(c0);
     await c0.source.close?.();
     const altered = bytes.slice();

@@ -7,16 +7,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlockEngine } from "../src/blocks.js";
 import { Capsule } from "../src/capsule/capsule.js";
+import { bytesInput, type PackInput } from "../src/capsule/pack.js";
+import { plainChunks } from "../src/capsule/read.js";
+import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { QcapError } from "../src/errors.js";
 import { extract } from "../src/extract-node.js";
 import { fileInput } from "../src/inputs-node.js";
 import { fileSink } from "../src/io/sink-node.js";
 import { bytesSource } from "../src/io/source.js";
 import { fileSource } from "../src/io/source-node.js";
-import { bytesInput, type PackInput } from "../src/capsule/pack.js";
 import { createBlockEngine } from "../src/parallel-node.js";
-import { plainChunks } from "../src/capsule/read.js";
-import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import { packBytes, pseudoRandom, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;
@@ -91,7 +91,7 @@ describe("block engine", () => {
   it("refuses a changed byte with the entry and chunk named, then keeps working", async () => {
     const bytes = await packBytes(inputs(), { recipients: [recipient] });
     const c0 = await Capsule.open(bytesSource(bytes));
-    const e = c0.entry("payload/f2.bin");
+    const e = await c0.entry("payload/f2.bin");
     const bad = bytes.slice();
     // Chunk 40 of the entry: in the third block, behind blocks still in flight.
     const at = e.placed.dataOffset + 40 * e.chunkSize + 7;

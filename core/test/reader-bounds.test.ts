@@ -13,11 +13,11 @@ import { join } from "node:path";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
+import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { kid } from "../src/crypto/recipients.js";
 import { bytesSource } from "../src/io/source.js";
 import { encodeIdentity } from "../src/keys/age.js";
 import { AEAD } from "../src/v1/manifest.js";
-import { unlockMasterKey } from "../src/capsule/unlock.js";
 import { cliPath, qcap, rootOf, signedCapsule, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;

@@ -6,12 +6,12 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
 import { Capsule } from "../../src/capsule/capsule.js";
-import { bytesSource } from "../../src/io/source.js";
-import { generateIdentity } from "../../src/keys/age.js";
-import { encodeManifest, parseManifest } from "../../src/v1/manifest.js";
 import { bytesInput } from "../../src/capsule/pack.js";
 import { plainChunks } from "../../src/capsule/read.js";
 import { masterEntryKeys, unlockMasterKey } from "../../src/capsule/unlock.js";
+import { encodeManifest, type Manifest, parseManifest } from "../../src/format/manifest.js";
+import { bytesSource } from "../../src/io/source.js";
+import { generateIdentity } from "../../src/keys/age.js";
 import { readCentralDirectory } from "../../src/zip/reader.js";
 import { packBytes, pseudoRandom, text } from "../helpers.js";
 import {
@@ -46,7 +46,7 @@ async function openAll(bytes: Uint8Array): Promise<void> {
   const keys = c.sealed
     ? masterEntryKeys(c, await unlockMasterKey(c, { identities: [reader.secret] }))
     : undefined;
-  for (const e of c.manifest.entries) for await (const _ of plainChunks(c, e.name, keys));
+  for await (const e of c.entries()) for await (const _ of plainChunks(c, e.name, keys));
 }
 
 describe("fuzz: capsules", () => {
@@ -89,7 +89,7 @@ describe("fuzz: capsules", () => {
   test(
     "the manifest parser throws only typed errors",
     async () => {
-      const manifest = encodeManifest((await Capsule.open(bytesSource(sealed))).manifest);
+      const manifest = encodeManifest((await Capsule.open(bytesSource(sealed))).manifest as Manifest);
       const json = new TextDecoder().decode(manifest);
       fc.assert(
         fc.property(mutations, (ms) => {

@@ -270,7 +270,7 @@ export class GrantReconciler {
         "the publisher's identity cannot open this revision (was it sealed before the key file held an identity?)",
       );
     }
-    const minted = issueGrant(opened, masterKey, {
+    const minted = await issueGrant(opened, masterKey, {
       signingKey: material.signingKey,
       audience: parseRecipient(spec.audience),
       allow: spec.allow ?? "read",
