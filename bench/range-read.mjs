@@ -30,7 +30,7 @@ async function read(at) {
   const bytes = await readRange(capsule, entry, at, Number(length), masterEntryKeys(capsule, master));
   const ms = performance.now() - t0;
   await source.close();
-  const stored = capsule.entry(entry).stored;
+  const stored = (await capsule.entry(entry)).stored;
   return { ms, bytes, requests: source.requests, bytesRead: source.bytesRead, stored };
 }
 
