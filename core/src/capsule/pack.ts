@@ -238,7 +238,8 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
   );
   const NO_NAME = new Uint8Array(0);
 
-  const writer = new ZipWriter(sink);
+  // Names were checked as a whole above: the writer keeps no set of them.
+  const writer = new ZipWriter(sink, { checkNameSet: false });
   try {
     const pages = new PageTreeBuilder(async (name, bytes) => {
       const at = writer.offset;

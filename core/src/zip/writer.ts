@@ -5,7 +5,7 @@
 import { type Crc32, createCrc32 } from "../hash/crc32.js";
 import type { Sink } from "../io/sink.js";
 import {
-  centralDirectory,
+  centralHeader,
   DATA_DESCRIPTOR_SIZE,
   dataDescriptorInto,
   END_RECORDS_SIZE,
@@ -17,8 +17,36 @@ import {
 } from "./layout.js";
 import { NameSet, utf8Length, validateEntryName } from "./names.js";
 
-interface Written extends ZipEntrySpec {
-  offset: number;
+const BLOCK = 1024 * 1024;
+
+/**
+ * The central directory as it grows: its records' bytes in blocks, not one object per entry, so a
+ * writer of millions of entries holds about 100 bytes for each.
+ */
+class DirectorySpool {
+  readonly #blocks: Uint8Array[] = [];
+  #block = new Uint8Array(BLOCK);
+  #used = 0;
+  count = 0;
+  size = 0;
+
+  add(e: ZipEntrySpec & { offset: number }): void {
+    const record = centralHeader(e, e.offset);
+    if (this.#used + record.length > this.#block.length) {
+      this.#blocks.push(this.#block.subarray(0, this.#used));
+      this.#block = new Uint8Array(Math.max(BLOCK, record.length));
+      this.#used = 0;
+    }
+    this.#block.set(record, this.#used);
+    this.#used += record.length;
+    this.count++;
+    this.size += record.length;
+  }
+
+  /** The blocks in order, ending with the partial one. */
+  blocks(): Uint8Array[] {
+    return [...this.#blocks, this.#block.subarray(0, this.#used)];
+  }
 }
 
 interface Open {
@@ -32,8 +60,9 @@ interface Open {
 
 export class ZipWriter {
   readonly #sink: Sink;
-  readonly #entries: Written[] = [];
-  readonly #names = new NameSet();
+  readonly #directory = new DirectorySpool();
+  /** Names so far, for the duplicate and case-fold checks; null when the caller checked them. */
+  readonly #names: NameSet | null;
   #offset = 0;
   #current: Open | null = null;
   #state: "open" | "finished" | "aborted" | "failed" = "open";
@@ -41,8 +70,13 @@ export class ZipWriter {
   #scratch = new Uint8Array(2048);
   #view = new DataView(this.#scratch.buffer);
 
-  constructor(sink: Sink) {
+  /**
+   * `checkNameSet: false` leaves the duplicate, case-fold and file/folder checks to the caller (a
+   * packer that checked its whole input), so the writer keeps no set of names.
+   */
+  constructor(sink: Sink, options: { checkNameSet?: boolean } = {}) {
     this.#sink = sink;
+    this.#names = options.checkNameSet === false ? null : new NameSet();
   }
 
   /** Bytes written so far. */
@@ -52,7 +86,7 @@ export class ZipWriter {
 
   /** Entries completed so far. */
   get entryCount(): number {
-    return this.#entries.length;
+    return this.#directory.count;
   }
 
   #check(wantEntry: boolean): void {
@@ -80,7 +114,7 @@ export class ZipWriter {
     if (!MODES.includes(mode))
       throw new RangeError(`ZipWriter: mode must be 0644 or 0755: 0o${mode.toString(8)}`);
     validateEntryName(name);
-    this.#names.add(name);
+    this.#names?.add(name);
     const nameLength = utf8Length(name);
     const headerLength = LOCAL_HEADER_FIXED + nameLength;
     if (headerLength > this.#scratch.length) {
@@ -145,7 +179,7 @@ export class ZipWriter {
     dataDescriptorInto(this.#view, 0, crc32, e.size);
     await this.#write(this.#scratch.subarray(0, DATA_DESCRIPTOR_SIZE));
     this.#offset += DATA_DESCRIPTOR_SIZE;
-    this.#entries.push({ name: e.name, size: e.size, crc32, mode: e.mode, offset: e.offset });
+    this.#directory.add({ name: e.name, size: e.size, crc32, mode: e.mode, offset: e.offset });
     this.#current = null;
     return { crc32, size: e.size };
   }
@@ -173,7 +207,7 @@ export class ZipWriter {
       if (!MODES.includes(e.mode))
         throw new RangeError(`ZipWriter: mode must be 0644 or 0755: 0o${e.mode.toString(8)}`);
       validateEntryName(e.name);
-      this.#names.add(e.name);
+      this.#names?.add(e.name);
       const n = utf8Length(e.name);
       nameLengths.push(n);
       total += LOCAL_HEADER_FIXED + n + e.bytes.length + DATA_DESCRIPTOR_SIZE;
@@ -187,7 +221,7 @@ export class ZipWriter {
       pos = localHeaderInto(buf, view, pos, e.name, nameLengths[i] as number);
       buf.set(e.bytes, pos);
       pos = dataDescriptorInto(view, pos + e.bytes.length, e.crc32, e.bytes.length);
-      this.#entries.push({ name: e.name, size: e.bytes.length, crc32: e.crc32, mode: e.mode, offset });
+      this.#directory.add({ name: e.name, size: e.bytes.length, crc32: e.crc32, mode: e.mode, offset });
     });
     await this.#write(buf);
     this.#offset += total;
@@ -197,11 +231,11 @@ export class ZipWriter {
   /** Writes the central directory and end records, then closes the sink. */
   async finish(): Promise<{ size: number }> {
     this.#check(false);
-    const cd = centralDirectory(this.#entries);
-    const end = endRecords(this.#entries.length, this.#offset, cd.length);
-    await this.#write(cd);
+    const cd = this.#directory;
+    const end = endRecords(cd.count, this.#offset, cd.size);
+    for (const block of cd.blocks()) if (block.length > 0) await this.#write(block);
     await this.#write(end);
-    const size = this.#offset + cd.length + END_RECORDS_SIZE;
+    const size = this.#offset + cd.size + END_RECORDS_SIZE;
     this.#offset = size;
     try {
       await this.#sink.close();
