@@ -5,6 +5,7 @@
 export {
   Capsule,
   type CapsuleEntry,
+  type CapsuleHeader,
   MANIFEST_NAME,
   type OpenOptions,
   SIGNATURE_NAME,
@@ -31,6 +32,13 @@ export {
   unlockMasterKey,
 } from "./capsule/unlock.js";
 export { type ErrorKind, QcapError } from "./errors.js";
+export {
+  encodeManifest,
+  FORMAT_VERSION,
+  type Manifest,
+  parseManifest,
+  type Seal,
+} from "./format/manifest.js";
 export { type AttenuateOptions, attenuateGrant } from "./grant/attenuate.js";
 export {
   type Allow,
@@ -77,11 +85,3 @@ export { encodeIdentity, encodeRecipient, parseIdentity, parseRecipient } from "
 export { parsePublicKey, parseSigningKey, publicKeyToPem } from "./keys/ed25519.js";
 export { generateKeyFile, loadKeyMaterial } from "./keys/keyfile.js";
 export { fingerprint, protectKeyFile, unlockKeyFile } from "./keys/keyfile-protected.js";
-export {
-  encodeManifest,
-  FORMAT_VERSION,
-  type Manifest,
-  type ManifestEntry,
-  parseManifest,
-  type Seal,
-} from "./v1/manifest.js";
