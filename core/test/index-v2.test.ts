@@ -2,6 +2,7 @@
  * The paged entry index of version 2: capsules whose signature is valid but whose index lies are
  * refused, and one entry is read with a bounded number of small range requests.
  */
+import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,8 +12,16 @@ import { bytesInput } from "../src/capsule/pack.js";
 import { plainChunks } from "../src/capsule/read.js";
 import { QcapError } from "../src/errors.js";
 import { bytesSource, httpSource, type RangeSource } from "../src/io/source.js";
-import { packBytes, text } from "./helpers.js";
+import { cliPath, packBytes, text } from "./helpers.js";
 import { assemble, type CraftEntry, type CraftHooks, smallEntries } from "./v2-craft.js";
+
+/** Runs a process without blocking this one's event loop (the test's HTTP server answers it). */
+const run = (cmd: string, args: string[]) =>
+  new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+    execFile(cmd, args, (err, stdout, stderr) =>
+      err ? reject(Object.assign(err, { stderr })) : resolve({ stdout, stderr }),
+    ),
+  );
 
 async function refusal(bytes: Uint8Array, read?: string): Promise<QcapError> {
   const err = await Capsule.open(bytesSource(bytes))
@@ -218,6 +227,14 @@ describe("range requests", () => {
     files.set("/one-level.qcap", await packBytes(inputs(1024)));
   });
   afterAll(() => server.close());
+
+  it("qcap cat URL PATH of an unsealed capsule reads one leaf page, not the whole index", async () => {
+    log.length = 0;
+    const r = await run(process.execPath, [cliPath, "cat", `${base}/two-levels.qcap`, "f2999"]);
+    expect(r.stdout).toBe("file 2999\n");
+    // The tail (the CLI's first request), the header group, one leaf page, the entry.
+    expect(log.map((l) => l.path)).toEqual(Array(4).fill("/two-levels.qcap"));
+  });
 
   for (const [file, requests] of [
     ["/two-levels.qcap", 4],

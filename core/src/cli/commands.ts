@@ -68,12 +68,13 @@ async function oneEntryKeys(
   o: KeyOpts,
   wanted: string,
 ): Promise<{ keys?: EntryKeys; entry: string }> {
-  if (o.cap !== undefined || capsule.version === 1 || !capsule.sealed) {
+  if (o.cap !== undefined || capsule.version === 1) {
     const { keys, names } = await entryKeys(capsule, o);
     const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
     return { ...(keys ? { keys } : {}), entry };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
+  if (!capsule.sealed) return { entry: wanted };
   if (!o.passphrase && (o.identity ?? []).length === 0) {
     const stanzas = capsule.manifest.seal?.recipients ?? [];
     if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
