@@ -11,8 +11,9 @@ import { Capsule } from "../src/capsule/capsule.js";
 import { bytesInput } from "../src/capsule/pack.js";
 import { plainChunks } from "../src/capsule/read.js";
 import { QcapError } from "../src/errors.js";
+import { toHex } from "../src/hash/hex.js";
 import { bytesSource, httpSource, type RangeSource } from "../src/io/source.js";
-import { cliPath, packBytes, text } from "./helpers.js";
+import { cliPath, packBytes, signingKey, text } from "./helpers.js";
 import { assemble, type CraftEntry, type CraftHooks, smallEntries } from "./v2-craft.js";
 
 /** Runs a process without blocking this one's event loop (the test's HTTP server answers it). */
@@ -178,6 +179,48 @@ describe("crafted version 2 capsules", () => {
     };
     await expect(Capsule.open(counting)).rejects.toThrow(/larger than 1 MiB/);
     expect(read).toBeLessThan(4096);
+  });
+
+  for (const name of [
+    "payload/../evil",
+    "/etc/passwd",
+    "payload\\..\\evil",
+    "payload/a\u0000b",
+    "payload//x",
+    "index/x",
+  ]) {
+    it(`refuses the name ${JSON.stringify(name)} even in a signed index`, async () => {
+      const one = smallEntries(1)[0] as CraftEntry;
+      const bytes = build([{ ...one, record: { ...one.record, name } }]);
+      expect((await refusal(bytes)).kind).toBe("format");
+    });
+  }
+
+  it("refuses a symlink or other mode in a signed record", async () => {
+    for (const mode of [0o120777, 0o777, 0o600]) {
+      const err = await refusal(
+        build(smallEntries(1), {
+          leaf: (r) => {
+            r.mode = mode & 0xffff;
+          },
+        }),
+      );
+      expect(err.kind).toBe("format");
+    }
+  });
+
+  it("refuses a wrong signature, an unknown manifest member and a manifest not in canonical form", async () => {
+    const bytes = build(few);
+    // The manifest names key 1 as its issuer; key 2 signs it.
+    const forged = assemble(few, { manifest: set("issuer", toHex(signingKey(2).publicKey)) });
+    expect((await refusal(forged)).message).toMatch(/signature is invalid/);
+    expect((await refusal(build(few, { manifest: set("note", "hi") }))).message).toMatch(
+      /unknown member "note"/,
+    );
+    expect((await refusal(build(few, { manifest: set("chunkSize", 65536) }))).message).toMatch(
+      /unknown member "chunkSize"/,
+    );
+    await Capsule.open(bytesSource(bytes));
   });
 
   it("refuses a version it does not know, naming it", async () => {
