@@ -1,4 +1,7 @@
-/** The signed manifest (SPEC §4): types, canonical encoding and strict parsing. */
+/**
+ * The signed manifest of format version 1 (every entry listed in it), read only: types, canonical
+ * encoding and strict parsing, for the version 1 adaptor.
+ */
 import canonicalizeModule from "canonicalize";
 import { MAX_RECIPIENTS, type Stanza, validateStanza } from "../crypto/recipients.js";
 import { storedSize } from "../crypto/stream.js";
@@ -170,10 +173,7 @@ function checkVersion(o: unknown): void {
   if (typeof o !== "object" || o === null) fail("format", "manifest.json: expected an object");
   const v = (o as Obj).qcap;
   if (v !== FORMAT_VERSION) {
-    fail(
-      "format",
-      `unsupported capsule format version ${JSON.stringify(v)} (this qcap reads version ${FORMAT_VERSION})`,
-    );
+    fail("format", `format version ${JSON.stringify(v) ?? "(none)"} is not supported by this release`);
   }
 }
 
