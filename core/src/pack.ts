@@ -13,7 +13,7 @@ import {
   wrapToPassphraseWithSalt,
   wrapToX25519WithEphemeral,
 } from "./crypto/recipients.js";
-import { fail } from "./errors.js";
+import { fail, QcapError } from "./errors.js";
 import { toHex } from "./hash/hex.js";
 import { capsuleRoot, type RootLeaf } from "./integrity/merkle.js";
 import type { Sink } from "./io/sink.js";
@@ -143,6 +143,17 @@ export interface PackResult {
   size: number;
 }
 
+/** Names given to pack are the caller's input: a broken name rule is an input error (exit 2). */
+function asInputError(check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof QcapError && e.kind === "format")
+      throw new QcapError("input", `cannot pack: ${e.message}`);
+    throw e;
+  }
+}
+
 export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
   const recipients = options.recipients ?? [];
   const sealed = recipients.length > 0 || options.passphrase !== undefined;
@@ -151,13 +162,13 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
     fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
   }
   for (const input of inputs) {
-    validateEntryName(input.name);
+    asInputError(() => validateEntryName(input.name));
     if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {
       fail("input", `"${input.name}" must be under payload/ or meta/`);
     }
     if (!Number.isSafeInteger(input.size) || input.size < 0) fail("input", `${input.name}: invalid size`);
   }
-  checkNameSet(inputs.map((i) => i.name));
+  asInputError(() => checkNameSet(inputs.map((i) => i.name)));
   const ordered = [...inputs].sort((a, b) => compareEntries(a.name, b.name));
 
   let seal: Seal | null = null;
