@@ -58,9 +58,7 @@ describe("names that clash on a case-insensitive file system are an input error"
     const r = pack(input, out);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(
-      /^qcap: cannot pack: .*(collide after case folding|both a file and a directory)/,
-    );
+    expect(r.stderr).toMatch(/^qcap: .*(collide after case folding|both a file and a directory)/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(() => readFileSync(out)).toThrow();
   });

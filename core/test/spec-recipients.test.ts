@@ -10,12 +10,9 @@ import { blake3 } from "@noble/hashes/blake3.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { describe, expect, test } from "vitest";
-import type { Capsule } from "../src/capsule.js";
 import { fromHex, toHex, utf8 } from "../src/crypto/bytes.js";
 import { type Stanza, unwrapX25519 } from "../src/crypto/recipients.js";
-import { QcapError } from "../src/errors.js";
 import { parseIdentity } from "../src/keys/age.js";
-import { unlockMasterKey } from "../src/unlock.js";
 import { loadVectors } from "./spec-helpers.js";
 
 interface X25519Stanza {
@@ -48,14 +45,8 @@ describe("recipients.json kidMismatch", () => {
     expect(result).toBe("skipped");
   });
 
-  test("the library skips it", async () => {
+  test("the library skips it", () => {
     expect(unwrapX25519(stanza as Stanza, capsuleId, secret)).toBeNull();
-    // Unlocking a seal whose only stanza is this one fails: no identity is a recipient.
-    const seal = { capsuleId: v.capsuleId, commitment: "00".repeat(32), recipients: [stanza] };
-    const capsule = { manifest: { seal } } as unknown as Capsule;
-    const e = await unlockMasterKey(capsule, { identities: [secret] }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(QcapError);
-    expect((e as QcapError).kind).toBe("decrypt");
   });
 
   test("the stanza with its own key id unwraps (the control)", () => {
