@@ -54,6 +54,39 @@ describe("chunk size of a sealed capsule's entries", () => {
     const tree = Buffer.from(get("index/payload/data.bin").data).toString("hex");
     expect(tree).toBe(level0(payload.data, 65552));
     expect(tree).not.toBe(level0(payload.data, 65536));
+
+    // SPEC §4: version 2 has no chunkSize member (version 1's was always 65536, §14).
+    const manifest = JSON.parse(Buffer.from(get("manifest.json").data).toString());
+    if (manifest.qcap === 1) expect(manifest.chunkSize).toBe(65536);
+    else {
+      expect(Object.keys(manifest)).toEqual(["entries", "issuer", "qcap", "root", "seal"]);
+      expect(Object.keys(manifest.seal)).toEqual([
+        "aead",
+        "capsuleId",
+        "commitment",
+        "hiddenNames",
+        "recipients",
+      ]);
+      manifestBytes = get("manifest.json").data;
+    }
+  });
+});
+
+let manifestBytes: Uint8Array | undefined;
+// The version 2 manifest parser, looked up by path so that this file also runs where it does not exist.
+const MANIFEST_MODULE = "../src/format/manifest.js";
+const parser = (await import(/* @vite-ignore */ MANIFEST_MODULE).catch(() => undefined)) as
+  | { parseManifest(bytes: Uint8Array): unknown }
+  | undefined;
+
+describe.skipIf(parser === undefined)("a version 2 manifest with a chunkSize member", () => {
+  test("is refused", () => {
+    expect(manifestBytes, "the sealed capsule above is version 2").toBeDefined();
+    const bytes = manifestBytes as Uint8Array;
+    expect(() => parser?.parseManifest(bytes)).not.toThrow();
+    // Still canonical JCS: "chunkSize" sorts first.
+    const withChunkSize = Buffer.from(`{"chunkSize":65536,${Buffer.from(bytes).toString().slice(1)}`);
+    expect(() => parser?.parseManifest(withChunkSize)).toThrow(/chunkSize|member/);
   });
 });
 
