@@ -148,10 +148,17 @@ describe.skipIf(process.env.QCAP_WRITE_VECTORS !== "1")("write crypto test vecto
     }
     write("recipients.json", {
       description:
-        "SPEC §5.3: the master key wrapped with ChaCha20-Poly1305 (RFC 8439), zero nonce, AAD capsuleId. x25519: the ephemeral and recipient keys are Alice's and Bob's of RFC 7748 §6.1, so `shared` is the RFC's; wrapKey = HKDF(shared, epk || recipient, 'qcap/v1 x25519'); kid = BLAKE3(recipient)[0:8]. argon2id: wrapKey = Argon2id v0x13 (password = utf8(passphrase), salt, m KiB, t passes, p lanes, 32 bytes), with small parameters for speed.",
+        "SPEC §5.3: the master key wrapped with ChaCha20-Poly1305 (RFC 8439), zero nonce, AAD capsuleId. x25519: the ephemeral and recipient keys are Alice's and Bob's of RFC 7748 §6.1, so `shared` is the RFC's; wrapKey = HKDF(shared, epk || recipient, 'qcap/v1 x25519'); kid = BLAKE3(recipient)[0:8]; a reader tries an x25519 stanza only with an identity whose kid it names, so kidMismatch (whose kid is another key's) is skipped although it would unwrap. argon2id: wrapKey = Argon2id v0x13 (password = utf8(passphrase), salt, m KiB, t passes, p lanes, 32 bytes), with small parameters for speed.",
       masterKey: toHex(MASTER_KEY),
       capsuleId: toHex(CAPSULE_ID),
       x25519: [x],
+      // The same stanza under another key id: it would unwrap with this identity, but readers must
+      // skip it (SPEC §5.3), so they never make an X25519 agreement for a stanza not addressed to them.
+      kidMismatch: {
+        identity: x.identity,
+        stanza: { ...x.stanza, kid: toHex(blake3(alicePub).slice(0, 8)) },
+        result: "skipped",
+      },
       argon2id: argon,
     });
   });

@@ -192,6 +192,7 @@ describe("grants.json", () => {
       const plain = xchacha20poly1305(wrapKey, new Uint8Array(24), aad).decrypt(fromHex(g.keys.ciphertext));
       return {
         ephemeralSecret: toHex(eph),
+        tokenDigestInput: toHex(tokenDigestInput(g.macaroon)),
         tokenDigest: toHex(tokenDigest(g.macaroon)),
         keysAad: toHex(aad),
         sharedSecret: toHex(shared),
@@ -202,7 +203,7 @@ describe("grants.json", () => {
     };
     vectors("grants.json", {
       description:
-        "SPEC §11: a grant for payload/public/** to alice, attenuated to bob for payload/public/*.md. rootKey = HKDF(masterKey, capsuleId, 'qcap/v1 macaroon root'); tag = HKDF(fileKey, capsuleId, 'qcap/v1 grant entry tag'); commitment = BLAKE3(tag || JCS([entry, name])); the issuer signs 'qcap/v1 grant' || 0x00 || JCS(issued); keys are XChaCha20-Poly1305 under HKDF(X25519(e, aud), epk || aud, 'qcap/v1 grant x25519'), zero nonce, associated data keysAad.",
+        "SPEC §11: a grant for payload/public/** to alice, attenuated to bob for payload/public/*.md. rootKey = HKDF(masterKey, capsuleId, 'qcap/v1 macaroon root'); tag = HKDF(fileKey, capsuleId, 'qcap/v1 grant entry tag'); commitment = BLAKE3(tag || JCS([entry, name])); the issuer signs 'qcap/v1 grant' || 0x00 || JCS(issued); keys are XChaCha20-Poly1305 under HKDF(X25519(e, aud), epk || aud, 'qcap/v1 grant x25519'), zero nonce, associated data keysAad = 'qcap/v1 grant keys' || 0x00 || BLAKE3(JCS(issued)) || tokenDigest, tokenDigest = BLAKE3(tokenDigestInput), tokenDigestInput = u32be(len(id)) || id || (u32be(len(caveat)) || caveat)* || signature (the 32-byte signature not length-prefixed).",
       now: "2030-01-01T00:00:00Z",
       issuerSeed: toHex(ISSUER_SEED),
       masterKey: toHex(master),
@@ -222,6 +223,14 @@ describe("grants.json", () => {
     });
   });
 });
+
+/** SPEC §11.5, written out: identifier and caveats length-prefixed, the final signature not. */
+function tokenDigestInput(m: { identifier: Uint8Array; caveats: Uint8Array[]; signature: Uint8Array }) {
+  const u32be = (n: number) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+  const parts = [u32be(m.identifier.length), m.identifier];
+  for (const c of m.caveats) parts.push(u32be(c.length), c);
+  return new Uint8Array(Buffer.concat([...parts, m.signature]));
+}
 
 function wrapKeyOf(identity: Uint8Array, epk: Uint8Array) {
   const shared = x25519.getSharedSecret(identity, epk);
