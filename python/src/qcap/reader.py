@@ -349,7 +349,7 @@ class _EntryReader:
 
 
 def _parse_cd(rec: bytes, name: str) -> tuple[int, int, int]:
-    if len(rec) < zipfmt.CENTRAL or rec[:4] != b"PK\x01\x02":
+    if len(rec) != zipfmt.CENTRAL + len(name) or rec[:4] != b"PK\x01\x02" or rec[28:30] != len(name).to_bytes(2, "little"):
         raise FormatError(f"central directory record of {name} is malformed")
     n, crc, length, offset, mode = zipfmt.parse_central(rec)
     if n != name.encode() or rec != zipfmt.central_header(n, crc, length, offset, 420) or mode != 420:

@@ -148,11 +148,17 @@ class _Index:
             self.open.append([])
             self.first.append("")
             self.written.append(0)
-        if len(self.open[level]) == pages.FANOUT:
-            self._flush(level, root=False)
         if not self.open[level]:
             self.first[level] = first
         self.open[level].append(record)
+
+    def make_room(self) -> None:
+        """Called when another entry arrives: full pages are then not the root, and post-order puts
+        each one right after its last child."""
+        level = 0
+        while level < len(self.open) and len(self.open[level]) == pages.FANOUT:
+            self._flush(level, root=False)
+            level += 1
 
     def _flush(self, level: int, root: bool) -> bytes:
         data = pages.encode_page(level, self.open[level])
@@ -300,6 +306,7 @@ def pack(
             o = _Out(f)
             index = _Index(o)
             for it in items:
+                index.make_room()
                 _write_entry(o, index, it, seal)
             root_page = index.finish()
             manifest = {
