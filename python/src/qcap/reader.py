@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import hmac
 import os
+import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -238,7 +239,10 @@ class Capsule:
 
     def verify(self) -> dict[str, Any]:
         """Checks every page, entry, tree, record and the whole layout (design §7 verify)."""
-        return _verify(self)
+        try:
+            return _verify(self)
+        except (struct.error, ValueError, IndexError) as e:
+            raise FormatError(f"malformed capsule: {e}") from None
 
 
 class _EntryReader:
@@ -413,6 +417,9 @@ def open(  # noqa: A001 - the package's entry point mirrors the CLI verb
                 idents += keys.identity_secret(ident, key_passphrase)
             cap.unlock(idents, passphrase)
         return cap
+    except (struct.error, ValueError, IndexError) as e:
+        src.close()
+        raise FormatError(f"malformed capsule: {e}") from None
     except BaseException:
         src.close()
         raise
