@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         if keys:
             sp.add_argument("-i", "--identity", action="append", metavar="FILE", help="age identity or Q-Cap key file")
             sp.add_argument("--passphrase", action="store_true", help="open with a passphrase (QCAP_PASSPHRASE or prompt)")
+            sp.add_argument("--cap", metavar="FILE", help="a grant (cap.json) for the identity given with -i")
+            sp.add_argument("--purpose", help="the purpose declared to use the grant")
+            sp.add_argument("--revocations", metavar="FILE|URL", help="a signed revocation list")
 
     common(sub.add_parser("verify", help="check the signature and every byte"))
     common(sub.add_parser("inspect", help="show the signed header and the entry list"), keys=False)
@@ -65,7 +68,11 @@ def _open(args: argparse.Namespace) -> Capsule:
     if getattr(args, "passphrase", False):
         passphrase = os.environ.get("QCAP_PASSPHRASE") or getpass.getpass("passphrase: ")
     trust = [_key_arg(t) for t in args.trust] if args.trust else None
-    return open_capsule(args.capsule, identity=identity, passphrase=passphrase, trust=trust)
+    grant = getattr(args, "cap", None)
+    revocations = getattr(args, "revocations", None)
+    return open_capsule(args.capsule, identity=identity, passphrase=passphrase, trust=trust,
+                        grant=Path(grant) if grant else None, purpose=getattr(args, "purpose", None),
+                        revocations=revocations if revocations and "://" in revocations else (Path(revocations) if revocations else None))
 
 
 def _signer(cap: Capsule, pinned: bool) -> dict[str, Any]:
@@ -142,6 +149,8 @@ def _write_tree(cap: Capsule, staging: Path, prefix: str) -> int:
         name = e.name
         if name is None or not name.startswith(prefix):
             continue
+        if cap.grant is not None and e.encrypted and e.zip_name not in cap.grant.entries:
+            continue  # a grant opens its own entries only
         rel = name[len(prefix) :]
         dest = staging.joinpath(*rel.split("/"))
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +209,7 @@ def _extract(cap: Capsule, prefix: str, out: str, force: bool) -> int:
 
 def _cmd_open(args: argparse.Namespace) -> int:
     with _open(args) as cap:
-        if cap.sealed and not cap.unlocked:
+        if cap.sealed and not cap.unlocked and cap.grant is None:
             from .errors import AuthorizationError
 
             raise AuthorizationError("the capsule is sealed: give an identity (-i) or --passphrase")

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -285,6 +286,8 @@ def load_grant(source: Any) -> Any:
         return source
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and source.lstrip().startswith("{")):
         path = os.fspath(source)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise FormatError(f"{path}: not a regular file")
         if os.path.getsize(path) > GRANT_LIMIT:
             raise FormatError(f"{path}: larger than the 48 MiB limit of grant files")
         with open(path, "rb") as f:
@@ -357,6 +360,8 @@ def check_grant(
     expiry = min(cav.expires) if cav.expires else None
     if expiry is not None and not now < expiry:
         raise AuthorizationError(f"the grant expired at {fmt_time(expiry)}")
+    if callable(revoked):
+        revoked = revoked()  # the list is checked here, at step 7, not before
     if revoked is not None and iss["id"] in revoked:
         raise AuthorizationError(f"the grant {iss['id']} is revoked")
     if cav.purposes:

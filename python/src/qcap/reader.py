@@ -68,6 +68,8 @@ class Capsule:
         self._master: bytes | None = None
         self._names_key: bytes | None = None
         self._pages: OrderedDict[tuple[int, int], list[Any]] = OrderedDict()
+        self.grant: Any = None  # a grants.CheckedGrant once a grant was applied
+        self._grant_names: dict[str, str] = {}
         _, recs = pages.decode_page(root_page, "root page")
         self._root_records = recs
 
@@ -154,6 +156,8 @@ class Capsule:
     def _zip_name(self, name: str) -> str:
         full = name if name.startswith(("payload/", "meta/")) else "payload/" + name
         if self.hidden and full.startswith("payload/"):
+            if self._names_key is None and full in self._grant_names:
+                return self._grant_names[full]
             if self._names_key is None:
                 raise AuthorizationError("entry names are hidden: open the capsule with an identity or passphrase")
             return "payload/" + crypto.b3_keyed(self._names_key, full.encode("utf-8"))[:16].hex()
@@ -168,7 +172,8 @@ class Capsule:
         if not is_hex(hexid, 16) or len(leaf.sealed_name) < 17:
             raise VerificationError(f"{leaf.name}: not a hidden name")
         if self._names_key is None:
-            return None
+            g = self.grant.entries.get(leaf.name) if self.grant else None
+            return g.name if g else None
         plain = crypto.xchacha_decrypt(self._names_key, bytes.fromhex(hexid) + b"\x00" * 8, leaf.name.encode(),
                                        leaf.sealed_name)
         if plain is None:
@@ -270,7 +275,11 @@ class _EntryReader:
         self.key = b""
         self.aad = b""
         if self.encrypted:
-            if cap._master is None:
+            granted = cap.grant.entries.get(leaf.name) if cap.grant else None
+            if granted is not None and granted.key is not None:
+                self.key = granted.key
+                self.aad = crypto.stream_aad(cap.capsule_id, leaf.name)
+            elif cap._master is None:
                 self.key = b""
             else:
                 self.key = crypto.file_key(cap._master, cap.capsule_id, leaf.name)
@@ -397,12 +406,18 @@ def open(  # noqa: A001 - the package's entry point mirrors the CLI verb
     trust: Iterable[Any] | None = None,
     key_passphrase: str | None = None,
     headers: dict[str, str] | None = None,
+    grant: Any = None,
+    purpose: str | None = None,
+    revocations: Any = None,
+    now: Any = None,
 ) -> Capsule:
     """Opens a capsule: checks the tail, the header group, the signature, the manifest and the root page.
 
     `identity`: an age identity (AGE-SECRET-KEY-1…), identity file or Q-Cap key file (string, bytes
     or path), or a list of them; `passphrase` opens an argon2id stanza; `trust`: Ed25519 public keys
     (hex, SPKI PEM or key file); when given, a capsule signed by another key is refused.
+    `grant`: a grant (cap.json path, text or dict) checked as SPEC §11.7 with `identity` as its
+    audience, `purpose`, `revocations` (a list's path, URL, text or dict) and `now` (a datetime).
     """
     src = target if hasattr(target, "read") and hasattr(target, "size") else open_source(target, headers)  # type: ignore[arg-type]
     try:
@@ -411,10 +426,20 @@ def open(  # noqa: A001 - the package's entry point mirrors the CLI verb
             pinned = {keys.ed25519_public_key(t) for t in trust}
             if cap.issuer not in pinned:
                 raise VerificationError(f"signer {cap.issuer.hex()} (fingerprint {crypto.kid(cap.issuer)}) is not trusted")
-        if cap.sealed and (identity is not None or passphrase is not None):
-            idents: list[bytes] = []
-            for ident in identity if isinstance(identity, (list, tuple)) else ([identity] if identity is not None else []):
-                idents += keys.identity_secret(ident, key_passphrase)
+        idents: list[bytes] = []
+        for ident in identity if isinstance(identity, (list, tuple)) else ([identity] if identity is not None else []):
+            idents += keys.identity_secret(ident, key_passphrase)
+        if grant is not None:
+            from .grant_open import apply_grant
+
+            if not cap.sealed:
+                raise AuthorizationError("a grant applies to a sealed capsule; this one is not sealed")
+            try:
+                cap.unlock(idents, passphrase)
+            except AuthorizationError:
+                pass  # the audience is usually not a recipient of the whole capsule
+            apply_grant(cap, grant, idents, purpose=purpose, revocations=revocations, now=now)
+        elif cap.sealed and (identity is not None or passphrase is not None):
             cap.unlock(idents, passphrase)
         return cap
     except (struct.error, ValueError, IndexError) as e:
