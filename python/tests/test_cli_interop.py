@@ -104,3 +104,26 @@ def test_both_refuse_a_flipped_byte(tree):
     r = subprocess.run([sys.executable, "-m", "qcap", "verify", str(bad)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO / "python" / "src")})
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_python_honours_cli_grants(tree, hidden):
+    from helpers import OTHER_IDENTITY
+
+    from qcap import crypto
+    from qcap.encoding import age_identity_decode, age_recipient_encode
+
+    bob = age_recipient_encode(crypto.x25519_public(age_identity_decode(OTHER_IDENTITY)))
+    cap_file = tree / f"py-g{hidden}.qcap"
+    qcap.pack(tree / "data", cap_file, signing_key=SEED, recipients=[RECIPIENT], hide_names=hidden)
+    grant = tree / f"cap{hidden}.json"
+    run("grant", cap_file, "--to", bob, "-i", tree / "id.txt", "--sign-key", tree / "seed.hex",
+        "--paths", "payload/sub/**", "--expires", "2099-01-01T00:00:00Z", "-o", grant, "--force")
+    with qcap.open(cap_file, identity=OTHER_IDENTITY, grant=grant) as cap:
+        assert cap.read("sub/big.bin", 1000, 10) == pattern(196613)[1000:1010]
+        with pytest.raises(qcap.AuthorizationError):
+            cap.read("hello.txt")
+    data = json.loads(grant.read_text())
+    data["macaroon"]["c"].pop()
+    with pytest.raises(qcap.QcapError):
+        qcap.open(cap_file, identity=OTHER_IDENTITY, grant=data)
