@@ -144,8 +144,14 @@ def _staging_parent(target: Path) -> Path:
 
 
 def _write_tree(cap: Capsule, staging: Path, prefix: str) -> int:
+    from .names import CollisionGuard, check_content_name
+
     count = 0
+    guard = CollisionGuard()
     for e in cap.entries():
+        if e.name is not None:
+            check_content_name(e.name)
+            guard.add(e.name)
         name = e.name
         if name is None or not name.startswith(prefix):
             continue

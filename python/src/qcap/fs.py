@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import fsspec
-from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+try:
+    import fsspec
+    from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+except ImportError as e:  # an optional extra
+    raise ImportError('QcapFileSystem needs fsspec: pip install "qcap[fsspec]"') from e
 
 from .errors import FormatError
 from .reader import Capsule, open as open_capsule

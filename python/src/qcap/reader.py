@@ -190,6 +190,10 @@ class Capsule:
         return real
 
     def _entry(self, leaf: pages.Leaf) -> Entry:
+        try:
+            check_content_name(leaf.name)
+        except FormatError as e:
+            raise VerificationError(f"signed index holds an invalid name: {e}") from None
         return Entry(self._real_name(leaf), leaf.name, leaf.size, leaf.mode,
                      self.sealed and leaf.name.startswith("payload/"), leaf.digest.hex())
 
