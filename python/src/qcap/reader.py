@@ -257,8 +257,9 @@ class Capsule:
 class _EntryReader:
     """Verified random access to one entry."""
 
-    def __init__(self, cap: Capsule, leaf: pages.Leaf):
+    def __init__(self, cap: Capsule, leaf: pages.Leaf, source: Any = None):
         self.cap = cap
+        self.src = source or cap.source
         self.leaf = leaf
         self.size = leaf.size
         self.zip_name = leaf.name
@@ -297,13 +298,13 @@ class _EntryReader:
     def _fetch_tree(self, off: int, length: int) -> bytes:
         span = _lh_span(self.tree_name)
         if not self.tree_header_checked:
-            raw = self.cap.source.read(self.tree_offset, span + off + length if off == 0 else span)
+            raw = self.src.read(self.tree_offset, span + off + length if off == 0 else span)
             if raw[:span] != zipfmt.local_header(self.tree_name.encode()):
                 raise VerificationError(f"{self.tree_name}: local header differs from the layout")
             self.tree_header_checked = True
             if off == 0:
                 return raw[span:]
-        return self.cap.source.read(self.tree_offset + span + off, length)
+        return self.src.read(self.tree_offset + span + off, length)
 
     def _check_header(self, raw: bytes) -> None:
         if raw != zipfmt.local_header(self.zip_name.encode()):
@@ -319,14 +320,14 @@ class _EntryReader:
             end = self.data_start + min(self.stored, (j + 1) * self.chunk)
             if not self.header_checked:
                 if i == 0:
-                    raw = self.cap.source.read(self.leaf.offset, self.lh + end - start)
+                    raw = self.src.read(self.leaf.offset, self.lh + end - start)
                     self._check_header(raw[: self.lh])
                     raw = raw[self.lh :]
                 else:
-                    self._check_header(self.cap.source.read(self.leaf.offset, self.lh))
-                    raw = self.cap.source.read(start, end - start)
+                    self._check_header(self.src.read(self.leaf.offset, self.lh))
+                    raw = self.src.read(start, end - start)
             else:
-                raw = self.cap.source.read(start, end - start)
+                raw = self.src.read(start, end - start)
             for k in range(i, j + 1):
                 c = raw[(k - i) * self.chunk : (k - i + 1) * self.chunk]
                 want = self.verifier.leaf(k) if self.verifier else self.leaf.digest
@@ -522,6 +523,28 @@ def _open(src: Source) -> Capsule:
 # --- verify ---------------------------------------------------------------------------------
 
 
+class _Window:
+    """Serves verify's mostly sequential reads from 4 MiB windows: few requests over HTTP."""
+
+    SIZE = 4 << 20
+
+    def __init__(self, src: Source):
+        self.src = src
+        self.at = 0
+        self.buf = b""
+
+    def read(self, offset: int, length: int) -> bytes:
+        if length > self.SIZE:
+            return self.src.read(offset, length)
+        if not (self.at <= offset and offset + length <= self.at + len(self.buf)):
+            end = min(self.src.size, offset + self.SIZE)
+            if offset + length > end:
+                return self.src.read(offset, length)
+            self.buf = self.src.read(offset, end - offset)
+            self.at = offset
+        return self.buf[offset - self.at : offset - self.at + length]
+
+
 class _CdStream:
     """Reads the central directory sequentially in 1 MiB windows and compares it with the layout."""
 
@@ -553,6 +576,7 @@ class _CdStream:
 
 def _verify(cap: Capsule) -> dict[str, Any]:
     cd = _CdStream(cap)
+    win = _Window(cap.source)
     guard = CollisionGuard()
     cursor = 0
     last: bytes | None = None
@@ -577,7 +601,7 @@ def _verify(cap: Capsule) -> dict[str, Any]:
         guard.add(real if real is not None else leaf.name)
         if leaf.offset != cursor:
             raise VerificationError(f"{leaf.name}: not where the layout puts it")
-        r = _EntryReader(cap, leaf)
+        r = _EntryReader(cap, leaf, win)
         crc = 0
         for k, stored in r.stored_chunks(0, r.n - 1):
             crc = zlib.crc32(stored, crc)
@@ -585,7 +609,7 @@ def _verify(cap: Capsule) -> dict[str, Any]:
                 r.plain_chunk(k, stored)
         if crc != leaf.crc32:
             raise VerificationError(f"{leaf.name}: CRC-32 differs from the signed record")
-        dd = cap.source.read(r.data_start + r.stored, zipfmt.DESCRIPTOR)
+        dd = win.read(r.data_start + r.stored, zipfmt.DESCRIPTOR)
         if dd != zipfmt.data_descriptor(leaf.crc32, r.stored):
             raise VerificationError(f"{leaf.name}: data descriptor differs from the layout")
         cd.expect(leaf.name, leaf.crc32, r.stored, cursor, leaf.mode)
@@ -594,10 +618,10 @@ def _verify(cap: Capsule) -> dict[str, Any]:
             span = _lh_span(r.tree_name)
             tcrc = 0
             for off in range(0, r.tree_len, 1 << 20):
-                chunk = cap.source.read(r.tree_offset + span + off, min(1 << 20, r.tree_len - off))
+                chunk = win.read(r.tree_offset + span + off, min(1 << 20, r.tree_len - off))
                 tcrc = zlib.crc32(chunk, tcrc)
-            hdr = cap.source.read(r.tree_offset, span)
-            tdd = cap.source.read(r.tree_offset + span + r.tree_len, zipfmt.DESCRIPTOR)
+            hdr = win.read(r.tree_offset, span)
+            tdd = win.read(r.tree_offset + span + r.tree_len, zipfmt.DESCRIPTOR)
             if hdr != zipfmt.local_header(r.tree_name.encode()) or tcrc != leaf.tree_crc32 or tdd != zipfmt.data_descriptor(tcrc, r.tree_len):
                 raise VerificationError(f"{r.tree_name}: differs from the layout")
             cd.expect(r.tree_name, tcrc, r.tree_len, cursor, zipfmt.MODE_FILE)
