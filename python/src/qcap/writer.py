@@ -74,10 +74,10 @@ def _items(source: Any, prefix: str) -> list[tuple[str, Content, int]]:
         if not isinstance(name, str):
             raise FormatError("input names must be strings")
         full = name if name.startswith(("payload/", "meta/")) else prefix + name
-        mode = rest[0] if rest else zipfmt.MODE_FILE
-        if mode not in (zipfmt.MODE_FILE, zipfmt.MODE_EXEC):
-            raise FormatError(f"{name}: mode must be 420 or 493")
-        out.append((full, content, mode))
+        perms = rest[0] if rest else 0o644
+        if not isinstance(perms, int) or isinstance(perms, bool) or not 0 <= perms <= 0o7777:
+            raise FormatError(f"{name}: mode must be permission bits such as 0o644")
+        out.append((full, content, _mode_of(perms)))
     return out
 
 
@@ -246,7 +246,10 @@ def pack(
     overwrite: bool = False,
     _random: Callable[[int], bytes] = os.urandom,
 ) -> dict[str, Any]:
-    """Packs `source` (a folder, or an iterable of (name, bytes | path[, mode])) into the capsule `out`.
+    """Packs `source` (a folder, or an iterable of (name, bytes | path[, permission bits])) into `out`.
+
+    Names not under `payload/` or `meta/` are put under `payload/`; a file with any execute bit
+    (mode & 0o111) is packed as 493, others as 420.
 
     Sealed when recipients or a passphrase are given. The file is written to a temporary name beside
     `out` and moved into place only when complete. Returns the manifest as a dict.
