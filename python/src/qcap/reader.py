@@ -112,6 +112,8 @@ class Capsule:
         name = pages.page_name(level, position, self.levels)
         span = _lh_span(name)
         extra = zipfmt.DESCRIPTOR if with_descriptor else 0
+        if rec.offset + span + rec.length + zipfmt.DESCRIPTOR > self._root_offset:
+            raise VerificationError(f"{name}: lies outside the capsule's index region")
         raw = self.source.read(rec.offset, span + rec.length + extra)
         if raw[:span] != zipfmt.local_header(name.encode()):
             raise VerificationError(f"{name}: local header differs from the layout")
@@ -578,6 +580,7 @@ def _verify(cap: Capsule) -> dict[str, Any]:
     cd = _CdStream(cap)
     win = _Window(cap.source)
     guard = CollisionGuard()
+    real_guard = CollisionGuard()  # hidden names: the rules hold for the real names too
     cursor = 0
     last: bytes | None = None
     entries = 0
@@ -598,17 +601,16 @@ def _verify(cap: Capsule) -> dict[str, Any]:
         last = nb
         check_content_name(leaf.name)
         real = cap._real_name(leaf)
-        guard.add(real if real is not None else leaf.name)
+        guard.add(leaf.name)
+        if real is not None and real != leaf.name:
+            real_guard.add(real)
         if leaf.offset != cursor:
             raise VerificationError(f"{leaf.name}: not where the layout puts it")
         r = _EntryReader(cap, leaf, win)
-        crc = 0
+        # Content CRC-32s are not recomputed (SPEC §7.4): the chunk tree covers every stored byte.
         for k, stored in r.stored_chunks(0, r.n - 1):
-            crc = zlib.crc32(stored, crc)
             if r.encrypted and r.key:
                 r.plain_chunk(k, stored)
-        if crc != leaf.crc32:
-            raise VerificationError(f"{leaf.name}: CRC-32 differs from the signed record")
         dd = win.read(r.data_start + r.stored, zipfmt.DESCRIPTOR)
         if dd != zipfmt.data_descriptor(leaf.crc32, r.stored):
             raise VerificationError(f"{leaf.name}: data descriptor differs from the layout")
