@@ -113,10 +113,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             print(json.dumps({"manifest": cap.manifest, "entries": [e.__dict__ for e in entries]}))
             return 0
         seal = cap.seal
-        print(f"capsule  {_escape(args.capsule)} (format 2, {cap.source.size} bytes)")
+        print(f"capsule  {_escape(args.capsule)} (format {cap.version}, {cap.source.size} bytes)")
         print(f"issuer   {cap.issuer.hex()}")
         print(f"root     {cap.root.hex()}")
-        print("sealed   " + ("no" if not seal else "yes" + (", names hidden" if seal["hiddenNames"] else "")))
+        print("sealed   " + ("no" if not seal else "yes" + (", names hidden" if cap.hidden else "")))
         for s in seal["recipients"] if seal else []:
             print(f"recipient {s['type']} {s.get('kid', '')}".rstrip())
         print(f"entries  {len(entries)}")

@@ -48,6 +48,8 @@ def _lh_span(name: str) -> int:
 class Capsule:
     """An opened capsule: signature, manifest and root page already verified."""
 
+    version = 2
+
     def __init__(self, src: Source, manifest: dict[str, Any], manifest_bytes: bytes, root_page: bytes,
                  root_offset: int, cd_offset: int, cd_size: int, cd_count: int):
         self.source = src
@@ -397,14 +399,6 @@ def _check_manifest(obj: Any) -> None:
     check_stanzas(seal["recipients"])
 
 
-def _version_of(manifest: bytes) -> str:
-    try:
-        v = strict_json(manifest, "manifest").get("qcap")
-    except Exception:
-        return "unknown"
-    return str(v)
-
-
 def open(  # noqa: A001 - the package's entry point mirrors the CLI verb
     target: str | os.PathLike[str] | Source,
     *,
@@ -458,29 +452,23 @@ def open(  # noqa: A001 - the package's entry point mirrors the CLI verb
 
 
 def _open(src: Source) -> Capsule:
-    if isinstance(src, HttpSource):
-        tail = src.open_tail(TAIL)
-        if src.size < TAIL:
-            raise FormatError(f"{src.name}: too short to be a capsule")
-    else:
-        if src.size < TAIL:
-            raise FormatError(f"{src.name}: too short to be a capsule")
-        tail = src.read(src.size - TAIL, TAIL)
+    # HTTP: one suffix request gives the tail and the size (a short file returns all of itself).
+    tail = src.open_tail(TAIL) if isinstance(src, HttpSource) else src.read(max(0, src.size - TAIL), min(TAIL, src.size))
     size = src.size
+    if size < zipfmt.END_RECORDS:
+        raise FormatError(f"{src.name}: too short to be a capsule")
     end = tail[-zipfmt.END_RECORDS :]
     count, cd_size, cd_offset = zipfmt.parse_end_records(end)
     if end != zipfmt.end_records(count, cd_size, cd_offset) or cd_offset + cd_size != size - zipfmt.END_RECORDS:
         raise FormatError(f"{src.name}: not a capsule (end records differ from the layout)")
-    if count < 3 or cd_size < ROOT_CD + MANIFEST_CD + SIG_CD:
-        raise FormatError(f"{src.name}: central directory too small")
     recs = tail[: TAIL - zipfmt.END_RECORDS]
+    if size < TAIL or count < 3 or cd_size < ROOT_CD + MANIFEST_CD + SIG_CD or recs[46:56] != b"pages/root":
+        # Not version 2: the signed manifest (the last entries in both versions) names the version.
+        from .reader_v1 import open_v1
+
+        return open_v1(src, end)
     m_crc, m_len, m_off = _parse_cd(recs[ROOT_CD : ROOT_CD + MANIFEST_CD], MANIFEST_NAME)
     s_crc, s_len, s_off = _parse_cd(recs[ROOT_CD + MANIFEST_CD :], SIG_NAME)
-    if recs[46:56] != b"pages/root":
-        if m_len <= MAX_MANIFEST and m_off + 63 + m_len <= size:
-            v = _version_of(src.read(m_off + 63, m_len))
-            raise FormatError(f"format version {v} is not supported by this reader (it reads version 2)")
-        raise FormatError(f"{src.name}: not a version 2 capsule")
     r_crc, r_len, r_off = _parse_cd(recs[:ROOT_CD], pages.ROOT_NAME)
     if m_len > MAX_MANIFEST:
         raise FormatError(f"manifest of {m_len} bytes is over the 1 MiB limit")

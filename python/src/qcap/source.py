@@ -105,7 +105,12 @@ class HttpSource:
 
     def open_tail(self, length: int) -> bytes:
         """The last `length` bytes (one request), which also gives the size."""
-        body, start, total = self._get(f"bytes=-{length}", None)
+        try:
+            body, start, total = self._get(f"bytes=-{length}", None)
+        except FormatError as e:
+            if "HTTP 416" not in str(e) and "range not satisfiable" not in str(e):
+                raise
+            raise FormatError(f"{self.name}: empty file") from None
         if start + len(body) != total:
             raise FormatError(f"{self.name}: the server sent another range than the one asked")
         self.size = total
