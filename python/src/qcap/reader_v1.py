@@ -217,7 +217,7 @@ def _make_class() -> type:
                 for z, r in {**{g.entry: g.name for g in (self.grant.entries.values() if self.grant else [])}, **self._real}.items():
                     if r == full:
                         return z
-                if not self._real and not self.grant:
+                if not self._real:
                     raise AuthorizationError("entry names are hidden: open the capsule with an identity or passphrase")
                 raise KeyError(full)
             return full
