@@ -16,7 +16,8 @@ from typing import Any
 
 from . import crypto
 from .errors import QcapError
-from .reader import Capsule, open as open_capsule
+from .reader import Capsule
+from .reader import open as open_capsule
 
 
 class _Usage(Exception):
@@ -247,8 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as e:  # never a stack trace: an unexpected failure is reported on one line
         print(f"qcap: {_escape(type(e).__name__ + ': ' + str(e))}", file=sys.stderr)
         return 2

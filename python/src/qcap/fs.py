@@ -21,7 +21,8 @@ except ImportError as e:  # an optional extra
     raise ImportError('QcapFileSystem needs fsspec: pip install "qcap[fsspec]"') from e
 
 from .errors import FormatError
-from .reader import Capsule, open as open_capsule
+from .reader import Capsule
+from .reader import open as open_capsule
 
 
 class _FsspecSource:

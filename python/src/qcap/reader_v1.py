@@ -85,7 +85,7 @@ def open_v1(src: Source, tail98: bytes) -> Any:
         pos += len(rec)
     if pos != len(cd) or len(records) < 2:
         raise FormatError("central directory differs from the layout")
-    (mname, mcrc, mlen, moff, _), (sname, scrc, slen, soff, _) = records[-2], records[-1]
+    (mname, mcrc, mlen, moff, _), (sname, scrc, slen, _, _) = records[-2], records[-1]
     if mname != "manifest.json" or sname != "signatures/manifest.ed25519" or slen != 64:
         raise FormatError("the last entries are not manifest.json and its signature")
     if mlen > MAX_MANIFEST_V1:

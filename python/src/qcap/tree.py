@@ -29,17 +29,17 @@ def index_length(n: int) -> int:
     return HASH * sum(level_counts(n)[:-1]) if n > 1 else 0
 
 
-def build(leaves: list[bytes]) -> tuple[bytes, bytes]:
-    """(digest, index entry bytes) from the level-0 digests."""
-    if len(leaves) == 1:
-        return leaves[0], b""
+def build(leaves: list[bytes] | bytes | bytearray) -> tuple[bytes, bytes]:
+    """(digest, tree entry bytes) from the level-0 digests (a list, or their concatenation)."""
+    level0 = bytes(leaves) if isinstance(leaves, (bytes, bytearray)) else b"".join(leaves)
+    if len(level0) == HASH:
+        return level0, b""
     out = bytearray()
-    level = leaves
-    while len(level) > 1:
-        joined = b"".join(level)
+    joined = level0
+    while len(joined) > HASH:
         out += joined
-        level = [b3(joined[i : i + FANOUT * HASH]) for i in range(0, len(joined), FANOUT * HASH)]
-    return level[0], bytes(out)
+        joined = b"".join(b3(joined[i : i + FANOUT * HASH]) for i in range(0, len(joined), FANOUT * HASH))
+    return joined, bytes(out)
 
 
 class TreeVerifier:

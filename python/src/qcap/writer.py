@@ -189,7 +189,7 @@ def _write_entry(out: _Out, index: _Index, item: _Input, seal: _Seal | None) -> 
     crc = 0
     size = 0
     stored = 0
-    leaves: list[bytes] = []
+    leaves = bytearray()  # level-0 digests, 32 bytes a chunk
     key = aad = b""
     if encrypt:
         assert seal is not None
@@ -203,7 +203,7 @@ def _write_entry(out: _Out, index: _Index, item: _Input, seal: _Seal | None) -> 
             last = not nxt
             size += len(chunk)
             s = crypto.stream_encrypt_chunk(key, aad, i, last, chunk) if encrypt else chunk
-            leaves.append(crypto.b3(s))
+            leaves += crypto.b3(s)
             crc = zlib.crc32(s, crc)
             stored += len(s)
             out.write(s)
@@ -226,7 +226,7 @@ def _write_entry(out: _Out, index: _Index, item: _Input, seal: _Seal | None) -> 
     index.add(0, leaf.encode(), item.zip_name)
 
 
-def _tree(leaves: list[bytes]) -> tuple[bytes, bytes]:
+def _tree(leaves: bytearray) -> tuple[bytes, bytes]:
     from .tree import build
 
     return build(leaves)
