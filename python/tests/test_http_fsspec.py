@@ -83,3 +83,22 @@ def test_pandas_csv_and_parquet_from_sealed_remote_capsule(server):
     if parquet:
         back = pd.read_parquet("qcap://payload/table.parquet", storage_options=opts)
         assert back.equals(df)
+
+
+def test_fsspec_target_protocol_other_file_systems(tmp_path):
+    """A capsule reached through another fsspec file system (here memory://, as S3 would be)."""
+    import fsspec
+
+    qcap.pack([("table.csv", CSV)], tmp_path / "m.qcap", signing_key=SEED, recipients=[RECIPIENT])
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/caps/m.qcap", (tmp_path / "m.qcap").read_bytes())
+    fs = qcap.QcapFileSystem(fo="/caps/m.qcap", target_protocol="memory", identity=IDENTITY)
+    with fs.open("payload/table.csv") as f:
+        f.seek(100)
+        assert f.read(20) == CSV[100:120]
+    data = bytearray((tmp_path / "m.qcap").read_bytes())
+    data[200] ^= 1
+    mem.pipe("/caps/bad.qcap", bytes(data))
+    fs2 = qcap.QcapFileSystem(fo="/caps/bad.qcap", target_protocol="memory", identity=IDENTITY, skip_instance_cache=True)
+    with pytest.raises(qcap.VerificationError):
+        fs2.cat_file("payload/table.csv")
