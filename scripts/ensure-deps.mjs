@@ -3,7 +3,9 @@
 // builds the native engine (native/build.mjs, a no-op when up to date), so every README command
 // works as the first command on a fresh clone.
 import { execSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, utimesSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
@@ -28,3 +30,30 @@ if (cmd) {
 }
 
 execSync("node native/build.mjs", { stdio: "inherit", cwd: root });
+
+// Python SDK: a virtual environment with python/ and its test extras, rebuilt when pyproject.toml
+// changes. Without python3 the Python tests are skipped (they say so).
+const pyproject = at("python/pyproject.toml");
+const venv = process.env.QCAP_PYTHON_VENV ?? join(homedir(), ".cache/qcap-python/venv");
+const stamp = join(venv, ".qcap-pyproject.sha256");
+const pythonFound = (() => {
+  try {
+    execSync("python3 -c 'import sys; assert sys.version_info >= (3, 10)'", { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (existsSync(pyproject) && pythonFound) {
+  const want = createHash("sha256").update(readFileSync(pyproject)).digest("hex");
+  const have = existsSync(stamp) ? readFileSync(stamp, "utf8").trim() : "";
+  if (want !== have) {
+    process.stderr.write(`installing the Python SDK's environment in ${venv}\n`);
+    if (!existsSync(join(venv, "bin/python"))) execSync(`python3 -m venv "${venv}"`, { stdio: "inherit" });
+    execSync(
+      `"${join(venv, "bin/python")}" -m pip install --quiet --disable-pip-version-check "${at("python")}[test]"`,
+      { stdio: "inherit", cwd: root },
+    );
+    writeFileSync(stamp, `${want}\n`);
+  }
+}
