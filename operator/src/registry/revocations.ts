@@ -12,8 +12,8 @@ import {
   updateRevocationList,
   verifyRevocationList,
 } from "@qcap/core";
+import { lockKey, type RegistryLocation, registryKey, withLock } from "@qcap/core/registry";
 import { ReconcileError } from "../kube/conditions.js";
-import { type RegistryLocation, registryKey, withLock } from "./entries.js";
 
 /** How long a list is valid; it is re-signed once a quarter of that has passed. */
 export const REVOCATION_VALIDITY_MS = 7 * 24 * 3_600_000;
@@ -49,7 +49,7 @@ export function ensureRevocations(
   add: Revocation | null,
   now = Date.now(),
 ): Promise<{ list: RevocationList; written: boolean }> {
-  return withLock(`${loc.bucket}/${loc.prefix}`, async () => {
+  return withLock(lockKey(loc), async () => {
     const previous = await readList(loc);
     const issuer = Buffer.from(key.publicKey).toString("hex");
     if (previous) {
