@@ -1,0 +1,42 @@
+/** `qcap ls REGISTRY`: the capsules a registry's index.json names. */
+import type { Command } from "commander";
+import { parseRegistryAddress } from "../registry/location.js";
+import { plural, print, printJson } from "./output.js";
+import { loadRegistrySdk, type RegistryCliOpts, registryOptions } from "./registry-options.js";
+
+export function registerLs(p: Command): void {
+  registryOptions(
+    p
+      .command("ls")
+      .description("list the capsules of a registry (its index.json)")
+      .argument("<registry>", "s3://BUCKET/PREFIX or the http(s) URL the prefix is served at"),
+  )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  qcap ls s3://my-bucket/capsules
+  qcap ls https://releases.example.org --json`,
+    )
+    .action((registry, o) => lsCommand(registry, o));
+}
+
+export async function lsCommand(registry: string, o: RegistryCliOpts): Promise<void> {
+  const addr = parseRegistryAddress(registry);
+  const { access } = await loadRegistrySdk();
+  const s3 = addr.kind === "s3" ? access.s3Access(o) : null;
+  try {
+    const { index } = await access.readRegistryIndex(addr, () => {
+      if (!s3) throw new Error("no S3 client");
+      return s3;
+    });
+    if (o.json) return printJson({ registry, updated: index.updated, capsules: index.capsules });
+    print(`${plural(index.capsules.length, "capsule")} in ${registry} (updated ${index.updated})`);
+    for (const c of index.capsules)
+      print(
+        `${c.namespace}/${c.name}  ${c.root}  ${c.size} bytes  ${c.sealed ? "sealed" : "signed"}  ${c.updated}`,
+      );
+  } finally {
+    s3?.client.destroy();
+  }
+}
