@@ -17,6 +17,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { type RegistryEntry, updateEntry } from "@qcap/core/registry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { env, type RunResult, run } from "./helpers.js";
 
@@ -266,25 +267,51 @@ describe("qcap publish, ls and fetch", () => {
 });
 
 describe("concurrent publishers", () => {
-  it("keep every entry when 8 processes publish to one prefix at once", async () => {
+  it("keep every entry when 8 CLI processes and the operator's library calls write one prefix at once", async () => {
     const n = 8;
     const files = await Promise.all(Array.from({ length: n }, (_, i) => pack(`c${i}`, `capsule ${i}\n`)));
     const prefix = `s3://${bucket}/shared`;
-    const results = await Promise.all(
-      files.map((f, i) => qcap(["publish", f, prefix, "--name", `team/c${i}`, "--json"])),
-    );
+    // What the operator does for its Capsules: updateEntry on the same index, from this process.
+    const operatorEntry = (i: number): RegistryEntry => ({
+      namespace: "ops",
+      name: `o${i}`,
+      revision: "sha256:00",
+      root: "ab".repeat(32),
+      size: 1,
+      digest: "sha256:00",
+      url: "http://example.invalid/x.qcap",
+      key: `shared/ops/o${i}/x.qcap`,
+      issuer: "cd".repeat(32),
+      sealed: false,
+      updated: new Date().toISOString(),
+    });
+    const loc = { client, bucket, prefix: "shared" };
+    const [results] = await Promise.all([
+      Promise.all(files.map((f, i) => qcap(["publish", f, prefix, "--name", `team/c${i}`, "--json"]))),
+      (async () => {
+        for (let i = 0; i < 4; i++) {
+          await new Promise((r) => setTimeout(r, 300));
+          await updateEntry(loc, "ops", `o${i}`, operatorEntry(i));
+        }
+      })(),
+    ]);
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     const attempts = results.map((r) => json(r).attempts as number);
     const index = JSON.parse(await getText("shared/index.json"));
-    const names = index.capsules.map((c: { name: string }) => c.name).sort();
-    expect(names).toEqual(Array.from({ length: n }, (_, i) => `c${i}`).sort());
+    const names = index.capsules.map((c: { namespace: string; name: string }) => `${c.namespace}/${c.name}`);
+    expect(names.sort()).toEqual(
+      [
+        ...Array.from({ length: n }, (_, i) => `team/c${i}`),
+        ...Array.from({ length: 4 }, (_, i) => `ops/o${i}`),
+      ].sort(),
+    );
     for (const [i, r] of results.entries()) {
       const entry = index.capsules.find((c: { name: string }) => c.name === `c${i}`);
       expect(entry.root).toBe(json(r).root);
     }
     // The page shows the final index, whichever writer wrote it last.
     const html = await getText("shared/index.html");
-    for (let i = 0; i < n; i++) expect(html).toContain(`team/c${i}`);
-    console.log(`index.json writes per publisher: ${attempts.join(", ")}`);
+    for (const name of names) expect(html).toContain(name);
+    console.log(`index.json writes per CLI publisher: ${attempts.join(", ")}`);
   });
 });

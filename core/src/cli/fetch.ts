@@ -51,18 +51,24 @@ Examples:
 export async function fetchCommand(registry: string, ref: string, o: FetchOpts): Promise<void> {
   const addr = parseRegistryAddress(registry);
   await refuseToOverwrite(o.output, o.force);
-  const { access } = await loadRegistrySdk();
-  const s3 = addr.kind === "s3" ? access.s3Access(o) : null;
+  const sdk = addr.kind === "s3" ? await loadRegistrySdk() : null;
+  const s3 = sdk ? sdk.access.s3Access(o) : null;
+  const base = addr.kind === "http" ? addr.base : "";
+  const http = await import("./registry-http.js");
   try {
-    const { index, loc } = await access.readRegistryIndex(addr, () => {
-      if (!s3) throw new Error("no S3 client");
-      return s3;
-    });
+    const read =
+      addr.kind === "s3" && sdk && s3
+        ? await sdk.access.readS3Index(addr, s3)
+        : { index: await http.readHttpIndex(base), loc: undefined };
+    const { index, loc } = read;
     const entry = pickEntry(index, ref);
     const tmp = join(dirname(o.output), `.${basename(o.output)}.${randomBytes(6).toString("hex")}.tmp`);
     rememberTemp(tmp);
     try {
-      const got = await access.downloadEntry(addr, entry, loc, tmp);
+      const got =
+        addr.kind === "s3" && sdk && loc
+          ? await sdk.access.downloadS3(addr, entry, loc, tmp)
+          : await http.downloadHttp(base, entry, tmp);
       const label = `${entry.namespace}/${entry.name}`;
       if (got.bytes !== entry.size)
         fail("integrity", `${label}: downloaded ${got.bytes} bytes, the registry says ${entry.size}`);

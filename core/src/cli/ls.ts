@@ -23,13 +23,14 @@ Examples:
 
 export async function lsCommand(registry: string, o: RegistryCliOpts): Promise<void> {
   const addr = parseRegistryAddress(registry);
-  const { access } = await loadRegistrySdk();
-  const s3 = addr.kind === "s3" ? access.s3Access(o) : null;
+  const sdk = addr.kind === "s3" ? await loadRegistrySdk() : null;
+  const s3 = sdk ? sdk.access.s3Access(o) : null;
+  const base = addr.kind === "http" ? addr.base : "";
   try {
-    const { index } = await access.readRegistryIndex(addr, () => {
-      if (!s3) throw new Error("no S3 client");
-      return s3;
-    });
+    const index =
+      addr.kind === "s3" && sdk && s3
+        ? (await sdk.access.readS3Index(addr, s3)).index
+        : await (await import("./registry-http.js")).readHttpIndex(base);
     if (o.json) return printJson({ registry, updated: index.updated, capsules: index.capsules });
     print(`${plural(index.capsules.length, "capsule")} in ${registry} (updated ${index.updated})`);
     for (const c of index.capsules)

@@ -4,10 +4,12 @@
  * and the Action keep each other's entries) and rewrites index.html. The artifact is complete before
  * the index names it; when the index update fails, the upload is removed again.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../errors.js";
+import { fsReason } from "../io/source-node.js";
 import { parseEntryName, type RegistryEntry } from "../registry/layout.js";
 import { objectUrl, parseRegistryAddress } from "../registry/location.js";
 import { plural, print, printJson } from "./output.js";
@@ -56,6 +58,16 @@ AWS_PROFILE and ~/.aws, SSO, instance roles); the endpoint from --endpoint or AW
     .action((capsule, registry, o) => publishCommand(capsule, registry, o));
 }
 
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (e) {
+    fail("input", `cannot read ${path}: ${fsReason(e)}`, e);
+  }
+  return hash.digest("hex");
+}
+
 const defaultName = (path: string) => basename(path).replace(/\.qcap$/i, "");
 
 export async function publishCommand(path: string, registry: string, o: PublishOpts): Promise<void> {
@@ -68,8 +80,10 @@ export async function publishCommand(path: string, registry: string, o: PublishO
   if (o.publicUrl !== undefined && !/^https?:\/\/[^/]/i.test(o.publicUrl))
     fail("usage", `invalid --public-url "${o.publicUrl}": give an http(s) URL`);
 
-  const capsule = await verifyCapsuleFile(path, { ...o, quiet: o.json === true });
   const sdk = await loadRegistrySdk();
+  // Hashed before the check and again while uploading: a file that changes meanwhile is not published.
+  const before = await sha256File(path);
+  const capsule = await verifyCapsuleFile(path, { ...o, quiet: o.json === true });
   const s3 = sdk.access.s3Access(o);
   const loc = { client: s3.client, bucket: addr.bucket, prefix: addr.prefix };
   try {
@@ -87,12 +101,9 @@ export async function publishCommand(path: string, registry: string, o: PublishO
     const folder = `${addr.prefix ? `${addr.prefix}/` : ""}${namespace}/${name}/`;
     const key = `${folder}${capsule.root.slice(0, 16)}-${randomBytes(6).toString("hex")}.qcap`;
     const uploaded = await sdk.upload.uploadFile(loc, key, path, { "qcap-root": capsule.root });
-    if (uploaded.bytes !== capsule.size) {
+    if (uploaded.bytes !== capsule.size || uploaded.sha256 !== before) {
       await sdk.upload.removeObject(loc, key);
-      fail(
-        "input",
-        `${path} changed while it was published (${uploaded.bytes} bytes sent, ${capsule.size} verified)`,
-      );
+      fail("input", `${path} changed while it was being published: nothing was added to the registry`);
     }
 
     const digest = `sha256:${uploaded.sha256}`;
