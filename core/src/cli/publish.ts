@@ -110,7 +110,7 @@ export async function publishCommand(path: string, registry: string, o: PublishO
     const url = objectUrl(
       {
         ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
-        region: s3.region,
+        region: await sdk.access.s3Call(loc, "index.json", s3.region),
         bucket: addr.bucket,
         ...(o.publicUrl !== undefined ? { publicURL: o.publicUrl } : {}),
         prefix: addr.prefix,

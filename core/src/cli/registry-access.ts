@@ -20,7 +20,8 @@ export interface S3Opts {
 export interface S3Access {
   client: S3Client;
   endpoint: string | undefined;
-  region: string;
+  /** The region in use: the option, the environment or the profile's. */
+  region: () => Promise<string>;
 }
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes)$/i.test(v);
@@ -36,9 +37,12 @@ export function s3Access(o: S3Opts, env: NodeJS.ProcessEnv = process.env): S3Acc
   const endpoint = o.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined && !/^https?:\/\/[^/]/i.test(endpoint))
     fail("usage", `invalid S3 endpoint "${endpoint}": give an http(s) URL`);
-  const region = o.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
+  // Unset: the SDK reads the profile's region; a self-hosted endpoint gets us-east-1 (it only signs).
+  const region = o.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (endpoint ? "us-east-1" : undefined);
   const client = new S3Client({
-    region,
+    ...(region !== undefined ? { region } : {}),
+    // A bucket in another AWS region is followed there instead of failing with a redirect.
+    followRegionRedirects: true,
     ...(endpoint !== undefined ? { endpoint } : {}),
     forcePathStyle: o.pathStyle === true || truthy(env.QCAP_S3_FORCE_PATH_STYLE),
     requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
@@ -46,7 +50,7 @@ export function s3Access(o: S3Opts, env: NodeJS.ProcessEnv = process.env): S3Acc
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
-  return { client, endpoint, region };
+  return { client, endpoint, region: () => client.config.region() };
 }
 
 /** Runs an S3 call of the registry at `loc`, naming its failure in one line (registryError). */

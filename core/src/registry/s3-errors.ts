@@ -9,6 +9,7 @@ export type RegistryErrorCode =
   | "no-such-bucket"
   | "access-denied"
   | "no-credentials"
+  | "no-region"
   | "unreachable"
   | "not-a-registry"
   | "conflict"
@@ -18,6 +19,7 @@ export type RegistryErrorCode =
 const INPUT_CODES: ReadonlySet<RegistryErrorCode> = new Set([
   "no-such-bucket",
   "no-credentials",
+  "no-region",
   "unreachable",
   "not-a-registry",
 ]);
@@ -106,6 +108,10 @@ export function registryError(err: unknown, target: string, bucket: string): Reg
       "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
       { cause: err },
     );
+  if (/Region is missing/i.test(e?.message ?? ""))
+    return new RegistryError("no-region", "no AWS region: set AWS_REGION, a profile region or --region", {
+      cause: err,
+    });
   if (
     status === 403 ||
     name === "AccessDenied" ||
