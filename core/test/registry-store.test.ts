@@ -21,6 +21,8 @@ interface Fake {
   /** Runs once right after the next GET of index.json was answered (another writer's update). */
   afterIndexGet?: (() => void) | undefined;
   indexPuts: number;
+  /** Served once by the next GET of index.json with the current ETag: a body published late. */
+  staleBody?: Buffer | undefined;
 }
 
 const fake: Fake = { mode: "honour", objects: new Map(), indexPuts: 0 };
@@ -38,8 +40,11 @@ function handle(req: IncomingMessage, res: ServerResponse, body: Buffer) {
   const current = fake.objects.get(key);
   if (req.method === "GET" || req.method === "HEAD") {
     if (!current) return xmlError(res, 404, "NoSuchKey");
-    res.writeHead(200, { etag: etagOf(current), "content-length": current.length });
-    res.end(req.method === "GET" ? current : undefined);
+    const stale = req.method === "GET" && key.endsWith("index.json") ? fake.staleBody : undefined;
+    if (stale) fake.staleBody = undefined;
+    const body = stale ?? current;
+    res.writeHead(200, { etag: etagOf(current), "content-length": body.length });
+    res.end(req.method === "GET" ? body : undefined);
     const after = fake.afterIndexGet;
     if (key.endsWith("index.json") && req.method === "GET" && after) {
       fake.afterIndexGet = undefined;
@@ -120,6 +125,7 @@ beforeEach(() => {
   fake.mode = "honour";
   fake.objects.clear();
   fake.afterIndexGet = undefined;
+  fake.staleBody = undefined;
   fake.indexPuts = 0;
 });
 
@@ -148,6 +154,18 @@ describe("registry index updates", () => {
     expect(r.attempts).toBe(2);
     expect(storedIndex().capsules.map((c: RegistryEntry) => c.name)).toEqual(["a", "b", "foreign"]);
     expect(fake.objects.get("reg/index.html")?.toString()).toContain("default/foreign");
+  });
+
+  it("reads again when the body does not match its ETag (a new ETag published before the new body)", async () => {
+    const loc = location();
+    await updateIndex(loc, "default", "a", entry("a"));
+    const old = fake.objects.get("reg/index.json") as Buffer;
+    await updateIndex(loc, "default", "foreign", entry("foreign"));
+    // The old body with the new ETag would pass If-Match and drop "foreign".
+    fake.staleBody = old;
+    await updateIndex(loc, "default", "b", entry("b"));
+    expect(fake.staleBody).toBeUndefined();
+    expect(storedIndex().capsules.map((c: RegistryEntry) => c.name)).toEqual(["a", "b", "foreign"]);
   });
 
   it("passes the replaced entry to the update, and returns it", async () => {

@@ -31,6 +31,7 @@ export {
   s3ErrorMessage,
 } from "./s3-errors.js";
 export {
+  getConsistent,
   honoursConditionalWrites,
   lockKey,
   type RegistryLocation,

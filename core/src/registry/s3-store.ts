@@ -10,10 +10,11 @@
  * S3 failures are thrown as the SDK reports them (callers name them: registryError, the operator's
  * conditions); what is the registry's own (not a registry, conflicts) is a RegistryError.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   PutObjectCommand,
   type S3Client,
@@ -73,7 +74,7 @@ export function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
 
 export const lockKey = (loc: RegistryLocation) => `${loc.bucket}/${loc.prefix}`;
 
-async function boundedText(body: unknown, limit: number, where: string): Promise<string> {
+async function boundedBytes(body: unknown, limit: number, where: string): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   let n = 0;
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
@@ -84,7 +85,50 @@ async function boundedText(body: unknown, limit: number, where: string): Promise
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+const MD5_ETAG = /^"?([0-9a-f]{32})"?$/;
+/** Clients whose server's ETags turned out not to be MD5s of the body (encrypted buckets, say). */
+const etagsNotMd5 = new WeakSet<S3Client>();
+
+/**
+ * An object and its ETag, read so that the two belong together. A server may publish the new ETag a
+ * moment before the new body (versitygw does, with its metadata in a sidecar folder): a write based
+ * on the old body with the new ETag would pass `If-Match` and drop the other writer's change. Single
+ * PUTs have the MD5 of the body as ETag on S3, MinIO and versitygw, so a body that does not match its
+ * ETag is read again; one that never matches means this server's ETags are something else.
+ */
+export async function getConsistent(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  limit: number,
+): Promise<{ bytes: Buffer; etag: string | null } | null> {
+  const where = `s3://${bucket}/${key}`;
+  for (let attempt = 0; ; attempt++) {
+    let res: GetObjectCommandOutput;
+    try {
+      res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    if ((res.ContentLength ?? 0) > limit) {
+      (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      throw new RegistryError("not-a-registry", `${where} is larger than ${limit >> 20} MiB`);
+    }
+    const bytes = await boundedBytes(res.Body, limit, where);
+    const etag = res.ETag ?? null;
+    const md5 = MD5_ETAG.exec(etag ?? "")?.[1];
+    if (md5 === undefined || etagsNotMd5.has(client)) return { bytes, etag };
+    if (createHash("md5").update(bytes).digest("hex") === md5) return { bytes, etag };
+    if (attempt === 5) {
+      etagsNotMd5.add(client);
+      return { bytes, etag };
+    }
+    await sleep(20 * 2 ** attempt);
+  }
 }
 
 /** index.json and its ETag; an empty index and a null ETag when there is none yet. */
@@ -92,25 +136,17 @@ export async function readIndexVersion(
   loc: RegistryLocation,
 ): Promise<{ index: RegistryIndex; etag: string | null }> {
   const where = s3Url(loc, INDEX_FILE);
+  const got = await getConsistent(
+    loc.client,
+    loc.bucket,
+    registryKey(loc.prefix, INDEX_FILE),
+    MAX_INDEX_BYTES,
+  );
+  if (got === null) return { index: emptyIndex(), etag: null };
   try {
-    const res = await loc.client.send(
-      new GetObjectCommand({ Bucket: loc.bucket, Key: registryKey(loc.prefix, INDEX_FILE) }),
-    );
-    if ((res.ContentLength ?? 0) > MAX_INDEX_BYTES) {
-      (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw new RegistryError("not-a-registry", `${where} is larger than ${MAX_INDEX_BYTES >> 20} MiB`);
-    }
-    const text = await boundedText(res.Body, MAX_INDEX_BYTES, where);
-    let index: RegistryIndex;
-    try {
-      index = parseIndex(text, where);
-    } catch (e) {
-      throw new RegistryError("not-a-registry", (e as Error).message);
-    }
-    return { index, etag: res.ETag ?? null };
-  } catch (err) {
-    if (isNotFound(err)) return { index: emptyIndex(), etag: null };
-    throw err;
+    return { index: parseIndex(got.bytes.toString("utf8"), where), etag: got.etag };
+  } catch (e) {
+    throw new RegistryError("not-a-registry", (e as Error).message);
   }
 }
 

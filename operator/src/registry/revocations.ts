@@ -4,7 +4,7 @@
  * next update falls due, so readers that check freshness always find a current list. Written with
  * If-Match / If-None-Match: a concurrent writer makes this reconcile fail and retry from a fresh read.
  */
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   parseRevocationList,
   type RevocationList,
@@ -14,6 +14,7 @@ import {
   verifyRevocationList,
 } from "@qcap/core";
 import {
+  getConsistent,
   isNotFound,
   isWriteConflict,
   lockKey,
@@ -27,20 +28,21 @@ import { ReconcileError } from "../kube/conditions.js";
 export const REVOCATION_VALIDITY_MS = 7 * 24 * 3_600_000;
 const REFRESH_AFTER_MS = REVOCATION_VALIDITY_MS / 4;
 
-/** The list and its ETag, or nulls when there is none yet. */
+/** Revocation lists are read whole: at most this many bytes (SPEC §10). */
+const MAX_LIST_BYTES = 16 * 1024 * 1024;
+
+/** The list and its ETag (read consistently, see getConsistent), or nulls when there is none yet. */
 async function readList(
   loc: RegistryLocation,
 ): Promise<{ list: RevocationList | null; etag: string | null }> {
-  try {
-    const res = await loc.client.send(
-      new GetObjectCommand({ Bucket: loc.bucket, Key: registryKey(loc.prefix, "revocations.json") }),
-    );
-    const text = await (res.Body as { transformToString(): Promise<string> }).transformToString();
-    return { list: parseRevocationList(text), etag: res.ETag ?? null };
-  } catch (err) {
-    if (isNotFound(err)) return { list: null, etag: null };
-    throw err;
-  }
+  const got = await getConsistent(
+    loc.client,
+    loc.bucket,
+    registryKey(loc.prefix, "revocations.json"),
+    MAX_LIST_BYTES,
+  );
+  if (got === null) return { list: null, etag: null };
+  return { list: parseRevocationList(got.bytes.toString("utf8")), etag: got.etag };
 }
 
 export interface Revocation {
