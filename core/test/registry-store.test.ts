@@ -3,13 +3,18 @@
  * tests choose: a writer that sneaks in between read and write, a server that ignores conditional
  * headers, one that always conflicts. (The real server is exercised in testenv/test/registry-cli.)
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { emptyIndex, type RegistryEntry, serializeIndex, withEntry } from "../src/registry/layout.js";
 import { RegistryError } from "../src/registry/s3-errors.js";
 import { honoursConditionalWrites, updateIndex } from "../src/registry/s3-store.js";
+import { cliPath } from "./helpers.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -227,5 +232,65 @@ describe("registry index updates", () => {
     expect(err).toBeInstanceOf(RegistryError);
     expect(err.code).toBe("not-a-registry");
     expect(err.exitCode).toBe(2);
+  });
+});
+
+describe("qcap publish on a server without conditional writes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "qcap-uncond-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const qcap = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [cliPath, ...args],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: dir,
+            QCAP_CONFIG_DIR: join(dir, "cfg"),
+            AWS_CONFIG_FILE: join(dir, "none"),
+            AWS_SHARED_CREDENTIALS_FILE: join(dir, "none"),
+            AWS_ACCESS_KEY_ID: "k",
+            AWS_SECRET_ACCESS_KEY: "s",
+            AWS_ENDPOINT_URL: endpoint,
+          },
+        },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
+
+  it("refuses to publish, and publishes with --unsafe-unconditional-writes", async () => {
+    expect((await qcap("keygen", "-o", join(dir, "k.key"), "--unprotected")).code).toBe(0);
+    mkdirSync(join(dir, "data"));
+    writeFileSync(join(dir, "data", "a.txt"), "a\n");
+    const packed = await qcap(
+      "pack",
+      join(dir, "data"),
+      "-o",
+      join(dir, "a.qcap"),
+      "--unsealed",
+      "--sign-key",
+      join(dir, "k.key"),
+    );
+    expect(packed.code, packed.stderr).toBe(0);
+    fake.mode = "ignore";
+    const refused = await qcap("publish", join(dir, "a.qcap"), "s3://bucket/reg", "--path-style");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toMatch(
+      /^qcap: the S3 server of bucket "bucket" ignores conditional writes/,
+    );
+    expect(fake.objects.has("reg/index.json")).toBe(false);
+    expect([...fake.objects.keys()].filter((k) => k.endsWith(".qcap"))).toEqual([]);
+
+    const r = await qcap(
+      "publish",
+      join(dir, "a.qcap"),
+      "s3://bucket/reg",
+      "--path-style",
+      "--unsafe-unconditional-writes",
+      "--json",
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(storedIndex().capsules.map((c: RegistryEntry) => c.name)).toEqual(["a"]);
   });
 });

@@ -81,10 +81,10 @@ export async function publishCommand(path: string, registry: string, o: PublishO
     fail("usage", `invalid --public-url "${o.publicUrl}": give an http(s) URL`);
 
   const sdk = await loadRegistrySdk();
+  const s3 = sdk.access.s3Access(o);
   // Hashed before the check and again while uploading: a file that changes meanwhile is not published.
   const before = await sha256File(path);
   const capsule = await verifyCapsuleFile(path, { ...o, quiet: o.json === true });
-  const s3 = sdk.access.s3Access(o);
   const loc = { client: s3.client, bucket: addr.bucket, prefix: addr.prefix };
   try {
     // Fails early, before the upload: no bucket, no access, not a registry, no compare-and-swap.
@@ -137,8 +137,8 @@ export async function publishCommand(path: string, registry: string, o: PublishO
       result = await sdk.access.s3Call(loc, "index.json", () =>
         sdk.store.updateIndex(loc, namespace, name, entryFor, {
           maxAttempts,
-          skipProbe: true,
-          unconditional: conditional ? "fail" : "verify",
+          conditionalWrites: conditional,
+          unconditional: "verify",
         }),
       );
     } catch (e) {

@@ -52,8 +52,8 @@ export interface UpdateOptions {
    * cannot close the window in which a concurrent writer's entry is lost.
    */
   unconditional?: "fail" | "verify";
-  /** Skips the probe (a server known to honour conditional writes, e.g. in tests of the probe). */
-  skipProbe?: boolean;
+  /** Whether the server honours conditional writes, when already known (else probed once per bucket). */
+  conditionalWrites?: boolean;
 }
 
 const s3Url = (loc: RegistryLocation, file: string) => `s3://${loc.bucket}/${registryKey(loc.prefix, file)}`;
@@ -226,7 +226,7 @@ export function updateIndex(
     const maxAttempts = o.maxAttempts ?? 16;
     const base = o.baseDelayMs ?? 50;
     const cap = o.maxDelayMs ?? 2_000;
-    const conditional = o.skipProbe ? true : await honoursConditionalWrites(loc);
+    const conditional = o.conditionalWrites ?? (await honoursConditionalWrites(loc));
     if (!conditional && (o.unconditional ?? "fail") === "fail")
       throw new RegistryError(
         "unconditional-server",
