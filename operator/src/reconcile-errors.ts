@@ -1,5 +1,6 @@
 /** Errors of a reconcile as conditions: what could not be done, and whether retrying can help. */
 import { QcapError } from "@qcap/core";
+import { RegistryError } from "@qcap/core/registry";
 import { ReconcileError } from "./kube/conditions.js";
 import { errorMessage } from "./log.js";
 import { isUnreachable, s3ErrorMessage } from "./s3/client.js";
@@ -16,6 +17,14 @@ export async function destinationCall<T>(what: string, fn: () => Promise<T>): Pr
 /** Maps any error to a condition reason and message. */
 export function classify(err: unknown, what?: string): ReconcileError {
   if (err instanceof ReconcileError) return err;
+  if (err instanceof RegistryError) {
+    // Conflicts are other writers at work: retry. A server without conditional writes or a prefix
+    // holding something else needs the destination fixed.
+    if (err.code === "conflict") return new ReconcileError("RegistryConflict", err.message);
+    if (err.code === "unconditional-server")
+      return new ReconcileError("ConditionalWritesUnsupported", err.message, true);
+    if (err.code === "not-a-registry") return new ReconcileError("NotARegistry", err.message, true);
+  }
   if (err instanceof QcapError) {
     const permanent = err.kind === "input" || err.kind === "usage";
     return new ReconcileError(permanent ? "InvalidInput" : "PackFailed", err.message, permanent);

@@ -10,11 +10,14 @@ import { registerAttenuate } from "./attenuate.js";
 import * as cmd from "./commands.js";
 import { registerCompletion } from "./completion.js";
 import { escapeText } from "./escape.js";
+import { registerFetch } from "./fetch.js";
 import { fsErrorMessage } from "./fs-errors.js";
 import { registerGrant } from "./grant.js";
 import { registerInit } from "./init.js";
 import { registerKeygen } from "./keygen.js";
+import { registerLs } from "./ls.js";
 import { registerPubkey } from "./pubkey.js";
+import { registerPublish } from "./publish.js";
 import { registerRecipients } from "./recipients.js";
 import { registerRevoke } from "./revoke.js";
 
@@ -140,6 +143,9 @@ function program(): Command {
   registerAttenuate(p);
   registerRevoke(p);
   registerRecipients(p);
+  registerPublish(p);
+  registerFetch(p);
+  registerLs(p);
   registerCompletion(p);
 
   for (const c of p.commands)

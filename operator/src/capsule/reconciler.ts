@@ -6,6 +6,7 @@
  * leaves the registry pointing at a complete artifact; the next reconcile redoes the rest and removes
  * what an interrupted run left behind.
  */
+
 import { randomBytes } from "node:crypto";
 import {
   AbortMultipartUploadCommand,
@@ -15,6 +16,7 @@ import {
   ListObjectsV2Command,
 } from "@aws-sdk/client-s3";
 import { pack } from "@qcap/core";
+import { type RegistryEntry, readIndex, updateEntry } from "@qcap/core/registry";
 import type { Artifact, CapsuleObject } from "../api/capsule.js";
 import { capsulePath } from "../api/paths.js";
 import type { PublisherObject } from "../api/publisher.js";
@@ -35,7 +37,6 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { ReconciledKind } from "../reconcile-common.js";
 import { classify, destinationCall } from "../reconcile-errors.js";
-import { type RegistryEntry, readIndex, updateEntry } from "../registry/entries.js";
 import { ensureRevocations } from "../registry/revocations.js";
 import { objectUrl, s3ErrorMessage } from "../s3/client.js";
 import { DestinationLimiter } from "../s3/destination-limit.js";

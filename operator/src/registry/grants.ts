@@ -1,6 +1,6 @@
 /** Published grants: `grants/<token id>.json` beside the registry index (each sealed to its audience). */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { type RegistryLocation, registryKey } from "./entries.js";
+import { type RegistryLocation, registryKey } from "@qcap/core/registry";
 
 export const grantKey = (loc: RegistryLocation, tokenId: string) =>
   registryKey(loc.prefix, `grants/${tokenId}.json`);

@@ -1,9 +1,10 @@
 /**
  * The signed revocation list of a registry prefix (`revocations.json`), kept by the operator: created
  * empty with the first capsule, re-signed with a higher sequence for each revocation and before its
- * next update falls due, so readers that check freshness always find a current list.
+ * next update falls due, so readers that check freshness always find a current list. Written with
+ * If-Match / If-None-Match: a concurrent writer makes this reconcile fail and retry from a fresh read.
  */
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   parseRevocationList,
   type RevocationList,
@@ -12,26 +13,36 @@ import {
   updateRevocationList,
   verifyRevocationList,
 } from "@qcap/core";
+import {
+  getConsistent,
+  isNotFound,
+  isWriteConflict,
+  lockKey,
+  type RegistryLocation,
+  registryKey,
+  withLock,
+} from "@qcap/core/registry";
 import { ReconcileError } from "../kube/conditions.js";
-import { type RegistryLocation, registryKey, withLock } from "./entries.js";
 
 /** How long a list is valid; it is re-signed once a quarter of that has passed. */
 export const REVOCATION_VALIDITY_MS = 7 * 24 * 3_600_000;
 const REFRESH_AFTER_MS = REVOCATION_VALIDITY_MS / 4;
 
-async function readList(loc: RegistryLocation): Promise<RevocationList | null> {
-  try {
-    const res = await loc.client.send(
-      new GetObjectCommand({ Bucket: loc.bucket, Key: registryKey(loc.prefix, "revocations.json") }),
-    );
-    const text = await (res.Body as { transformToString(): Promise<string> }).transformToString();
-    return parseRevocationList(text);
-  } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === "NoSuchKey" || (e.$metadata?.httpStatusCode === 404 && e.name !== "NoSuchBucket"))
-      return null;
-    throw err;
-  }
+/** Revocation lists are read whole: at most this many bytes (SPEC §10). */
+const MAX_LIST_BYTES = 16 * 1024 * 1024;
+
+/** The list and its ETag (read consistently, see getConsistent), or nulls when there is none yet. */
+async function readList(
+  loc: RegistryLocation,
+): Promise<{ list: RevocationList | null; etag: string | null }> {
+  const got = await getConsistent(
+    loc.client,
+    loc.bucket,
+    registryKey(loc.prefix, "revocations.json"),
+    MAX_LIST_BYTES,
+  );
+  if (got === null) return { list: null, etag: null };
+  return { list: parseRevocationList(got.bytes.toString("utf8")), etag: got.etag };
 }
 
 export interface Revocation {
@@ -49,8 +60,8 @@ export function ensureRevocations(
   add: Revocation | null,
   now = Date.now(),
 ): Promise<{ list: RevocationList; written: boolean }> {
-  return withLock(`${loc.bucket}/${loc.prefix}`, async () => {
-    const previous = await readList(loc);
+  return withLock(lockKey(loc), async () => {
+    const { list: previous, etag } = await readList(loc);
     const issuer = Buffer.from(key.publicKey).toString("hex");
     if (previous) {
       if (previous.issuer !== issuer) {
@@ -73,15 +84,26 @@ export function ensureRevocations(
       now,
       validity: REVOCATION_VALIDITY_MS,
     });
-    await loc.client.send(
-      new PutObjectCommand({
-        Bucket: loc.bucket,
-        Key: registryKey(loc.prefix, "revocations.json"),
-        Body: serializeRevocationList(list),
-        ContentType: "application/json",
-        CacheControl: "no-cache",
-      }),
-    );
+    try {
+      // Compare-and-swap, as index.json: another writer's revocation is never overwritten unseen.
+      await loc.client.send(
+        new PutObjectCommand({
+          Bucket: loc.bucket,
+          Key: registryKey(loc.prefix, "revocations.json"),
+          Body: serializeRevocationList(list),
+          ContentType: "application/json",
+          CacheControl: "no-cache",
+          ...(etag === null ? { IfNoneMatch: "*" } : { IfMatch: etag }),
+        }),
+      );
+    } catch (err) {
+      if (isWriteConflict(err) || (etag !== null && isNotFound(err)))
+        throw new ReconcileError(
+          "RegistryConflict",
+          `${registryKey(loc.prefix, "revocations.json")} changed while it was updated: retrying`,
+        );
+      throw err;
+    }
     return { list, written: true };
   });
 }

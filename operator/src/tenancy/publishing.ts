@@ -4,10 +4,10 @@
  * (tenancy/policy.ts), before this is used for anything but removing what the Capsule published.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { RegistryLocation } from "@qcap/core/registry";
 import type { CapsuleObject } from "../api/capsule.js";
 import type { S3Credentials } from "../capsule/refs.js";
 import type { KubeClient } from "../kube/client.js";
-import type { RegistryLocation } from "../registry/entries.js";
 import { s3Client } from "../s3/client.js";
 import { publisherRefOf } from "./policy.js";
 import {
