@@ -49,7 +49,7 @@ async function attenuateCommand(file: string, o: AttenuateOpts): Promise<void> {
   });
   await writeTextFile(o.output, serializeGrant(narrower), { mode: 0o600, force: o.force ?? false });
   const d = describeGrant(narrower);
-  if (o.json) return printJson({ grant: o.output, ...d });
+  if (o.json) return printJson("attenuate", { grant: o.output, ...d });
   print(`wrote ${o.output}: grant ${d.id} narrowed for ${d.audience}`);
   print(`allow ${d.allow}; expires ${d.expires ?? "never"}; paths ${d.paths.join(" ∩ ") || "all"}`);
 }

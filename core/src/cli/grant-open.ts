@@ -143,7 +143,7 @@ export async function inspectJsonFile(location: string, o: { json?: boolean }): 
   if (type === "qcap-grant") {
     const d = describeGrant(parseGrant(text));
     if (o.json) {
-      printJson(d);
+      printJson("inspect", { kind: "grant", ...d });
       return true;
     }
     print(`grant     ${d.id}`);
@@ -175,7 +175,7 @@ export async function inspectJsonFile(location: string, o: { json?: boolean }): 
     }
     const info = { ...list, signatureStatus: signature };
     if (o.json) {
-      printJson(info);
+      printJson("inspect", { kind: "revocations", ...info });
       return true;
     }
     print(`revocation list of ${list.issuer} (signature ${signature})`);

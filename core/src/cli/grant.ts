@@ -81,7 +81,7 @@ async function grantCommand(location: string, o: GrantOpts): Promise<void> {
     await writeTextFile(o.output, serializeGrant(grant), { mode: 0o600, force: o.force ?? false });
     const d = describeGrant(grant);
     const info = { grant: o.output, ...d, audience: kid(audience) };
-    if (o.json) return printJson(info);
+    if (o.json) return printJson("grant", info);
     print(
       `wrote ${o.output}: grant ${d.id} for ${info.audience}, ${d.entriesGranted} entr${d.entriesGranted === 1 ? "y" : "ies"}`,
     );

@@ -57,7 +57,7 @@ export function registerPubkey(p: Command): void {
         fingerprint: pub.ed25519 ? kid(pub.ed25519) : null,
         recipients: pub.recipients.map((r) => ({ recipient: encodeRecipient(r), kid: kid(r) })),
       };
-      if (o.json) return printJson(info);
+      if (o.json) return printJson("pubkey", info);
       if (info.ed25519) print(`ed25519    ${info.ed25519} (fingerprint ${info.fingerprint})`);
       for (const r of info.recipients) print(`recipient  ${r.recipient} (key id ${r.kid})`);
     });

@@ -80,10 +80,10 @@ async function revokeCommand(o: RevokeOpts): Promise<void> {
     sequence: list.sequence,
     issuedAt: list.issuedAt,
     nextUpdate: list.nextUpdate,
-    added,
-    revoked: list.revoked.length,
+    addedCount: added,
+    revokedCount: list.revoked.length,
   };
-  if (o.json) return printJson(info);
+  if (o.json) return printJson("revoke", info);
   print(
     `wrote ${output}: sequence ${list.sequence}, ${plural(list.revoked.length, "id")} revoked (${added} added)`,
   );
