@@ -383,7 +383,7 @@ export async function openCommand(
       ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: metaItems.map((i) => i.path) } : {}),
       root: capsule.manifest.root,
       signer,
-      ...(grant ? { grant } : {}),
+      ...(grant ? { grantId: grant } : {}),
     };
     if (o.json) return printJson("open", result);
     const into = [

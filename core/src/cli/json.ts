@@ -60,3 +60,23 @@ export function recipientList(
     r.type === "x25519" && r.kid !== undefined ? { type: r.type, kid: r.kid } : { type: r.type },
   );
 }
+
+/**
+ * A grant as `describeGrant` gives it, with the CLI's names: `capsuleRoot` (`capsule` is a path
+ * elsewhere), `grantedEntryCount` and `issuerCaveatCount`.
+ */
+export function grantJson<G extends { capsule: string; entriesGranted: number; issuerCaveats: number }>(
+  g: G,
+): Omit<G, "capsule" | "entriesGranted" | "issuerCaveats"> & {
+  capsuleRoot: string;
+  grantedEntryCount: number;
+  issuerCaveatCount: number;
+} {
+  const { capsule, entriesGranted, issuerCaveats, ...rest } = g;
+  return {
+    ...rest,
+    capsuleRoot: capsule,
+    grantedEntryCount: entriesGranted,
+    issuerCaveatCount: issuerCaveats,
+  };
+}

@@ -74,7 +74,7 @@ async function revokeCommand(o: RevokeOpts): Promise<void> {
   });
   const added = list.revoked.length - (previous?.revoked.length ?? 0);
   const info = {
-    list: output,
+    listFile: output,
     issuer: list.issuer,
     issuerFingerprint: kid(key.publicKey),
     sequence: list.sequence,
