@@ -55,7 +55,11 @@ export function registerPubkey(p: Command): void {
       const info = {
         signingPublicKey: pub.ed25519 ? toHex(pub.ed25519) : null,
         signingFingerprint: pub.ed25519 ? kid(pub.ed25519) : null,
-        recipients: pub.recipients.map((r) => ({ type: "x25519", kid: kid(r), recipient: encodeRecipient(r) })),
+        recipients: pub.recipients.map((r) => ({
+          type: "x25519",
+          kid: kid(r),
+          recipient: encodeRecipient(r),
+        })),
       };
       if (o.json) return printJson("pubkey", info);
       if (info.signingPublicKey)
