@@ -10,8 +10,6 @@
 import type { Command } from "commander";
 import { type ErrorKind, fail, QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
-import { escapeText } from "./escape.js";
-import { fsErrorMessage } from "./fs-errors.js";
 import { errorDocument, wantsJson } from "./json.js";
 
 type Register = (p: Command) => void;
@@ -105,8 +103,15 @@ function commanderCode(e: unknown): string | undefined {
   return typeof code === "string" && code.startsWith("commander.") ? code : undefined;
 }
 
-/** Reports a failure (stderr line, and the error document with --json); returns the exit code. */
-function failure(e: unknown, json: boolean): number {
+/**
+ * Reports a failure (stderr line, and the error document with --json); returns the exit code. Its
+ * helpers are loaded here, on the way out, to keep them from every start.
+ */
+async function failure(e: unknown, json: boolean): Promise<number> {
+  const [{ escapeText }, { fsErrorMessage }] = await Promise.all([
+    import("./escape.js"),
+    import("./fs-errors.js"),
+  ]);
   const commander = commanderCode(e);
   if (commander !== undefined) {
     if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(commander)) return 0;
@@ -152,7 +157,7 @@ export async function main(argv: string[]): Promise<number> {
     await (await program(commandsFor(args))).parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
-    return failure(e, json);
+    return await failure(e, json);
   }
 }
 
