@@ -268,6 +268,8 @@ describe("a failure with --json prints the error document on stdout", () => {
     failure(["keygen", "-o", dir("k"), "--key", "x"], 2, "usage", /did you mean --sign-key/);
     failure(["completion", "tcsh", "--json"], 2, "usage", /unknown option|unknown shell/);
     failure(["frobnicate"], 2, "usage", /unknown command 'frobnicate'/);
+    failure(["help", "frobnicate"], 2, "usage", /unknown command 'frobnicate'/);
+    failure(["--version", "--bogus"], 2, "usage", /unknown option '--bogus'/);
   });
 
   it("for bad input (exit 2) of each kind of command", () => {

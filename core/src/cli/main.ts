@@ -39,6 +39,8 @@ const NEEDS_ALL = new Set(["completion"]);
 function commandsFor(args: readonly string[]): string[] {
   const words = args.filter((a) => !a.startsWith("-"));
   const name = words[0] === "help" ? words[1] : words[0];
+  if (words[0] === "help" && name !== undefined && !Object.hasOwn(COMMANDS, name))
+    fail("usage", `unknown command '${name}' (qcap --help lists them)`);
   return name !== undefined && Object.hasOwn(COMMANDS, name) && !NEEDS_ALL.has(name)
     ? [name]
     : Object.keys(COMMANDS);
@@ -150,7 +152,8 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     const args = legacyOptions(argv);
-    if (args.every((a) => a.startsWith("-")) && (args.includes("--version") || args.includes("-V"))) {
+    const versionWords = new Set(["--version", "-V", "--json"]);
+    if (args.some((a) => a !== "--json") && args.every((a) => versionWords.has(a))) {
       (await import("./version.js")).printVersion(json);
       return 0;
     }
