@@ -2,13 +2,14 @@
  * The `--json` documents of every command, success and failure, validated against their JSON
  * Schemas (core/schemas/, draft 2020-12) with ajv; and the rules that hold across them.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Ajv2020 from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPSULE_FORMATS } from "../src/cli/formats.js";
 import { FORMAT_VERSION } from "../src/manifest.js";
-import { qcap, repoRoot, tempDir } from "./helpers.js";
+import { cliPath, qcap, repoRoot, tempDir } from "./helpers.js";
 
 const schemaDir = join(repoRoot, "core", "schemas");
 const ajv = new Ajv2020({ allErrors: true, strict: true });
@@ -298,6 +299,42 @@ describe("a failure with --json prints the error document on stdout", () => {
     failure(["verify", dir("bad.qcap")], 1, "integrity", /./);
     failure(["verify", dir("plain.qcap"), "--trust", pub], 1, "unauthorized", /not signed by|trusted|pinned/);
     failure(["open", dir("sealed.qcap"), "-i", bob, "-o", dir("nope")], 1, "decrypt", /./);
+  });
+
+  it("when interrupted (exit 143)", async () => {
+    mkdirSync(dir("big"));
+    const fd = openSync(dir("big", "big.bin"), "w");
+    writeSync(fd, Buffer.from("end"), 0, 3, 1024 ** 3 - 3); // sparse: quick to make, a GiB to seal
+    closeSync(fd);
+    mkdirSync(dir("big-out"));
+    const args = [
+      "pack",
+      dir("big"),
+      "-o",
+      dir("big-out", "x.qcap"),
+      "--sign-key",
+      pub,
+      "--unsealed",
+      "--json",
+    ];
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env } });
+    let stdout = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    const poll = setInterval(() => {
+      if (readdirSync(dir("big-out")).some((f) => f.endsWith(".tmp"))) {
+        clearInterval(poll);
+        child.kill("SIGTERM");
+      }
+    }, 2);
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    clearInterval(poll);
+    expect(code).toBe(143);
+    const doc = json_(stdout);
+    expect(ajv.getSchema("urn:qcap:cli:error:1")?.(doc)).toBe(true);
+    expect(doc.error).toMatchObject({ code: 143, kind: "interrupted" });
+    expect(readdirSync(dir("big-out"))).toEqual([]);
   });
 
   it("and nothing on stdout without --json", () => {
