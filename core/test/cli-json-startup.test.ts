@@ -56,6 +56,10 @@ describe("start-up loads only what the command needs", () => {
     expect(l.packages).not.toContain("commander");
     expect(l.core.filter((m) => /^cli\/(commands|keygen|grant|capsule-cli|output)\.js$/.test(m))).toEqual([]);
     expect(l.core).not.toContain("capsule.js");
+    // With the native kernels, the portable engines (and their self-tests) are not loaded either.
+    if (JSON.parse(qcap(["--version", "--json"]).stdout).engine === "native")
+      expect(l.core).not.toContain("crypto/stream.js");
+    else expect(l.core).toContain("crypto/stream.js");
   });
 
   it("keygen loads neither the capsule commands nor the grant ones", () => {

@@ -154,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     const args = legacyOptions(argv);
     const versionWords = new Set(["--version", "-V", "--json"]);
     if (args.some((a) => a !== "--json") && args.every((a) => versionWords.has(a))) {
-      (await import("./version.js")).printVersion(json);
+      await (await import("./version.js")).printVersion(json);
       return 0;
     }
     await (await program(commandsFor(args))).parseAsync(args, { from: "user" });

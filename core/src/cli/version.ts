@@ -4,9 +4,6 @@
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { chunkCipherImplementation } from "../crypto/stream.js";
-import { blake3Implementation } from "../hash/blake3.js";
-import { crc32Implementation } from "../hash/crc32.js";
 import { nativeThreads, qcapNative } from "../native.js";
 import { CAPSULE_FORMATS } from "./formats.js";
 import { jsonDocument } from "./json.js";
@@ -45,16 +42,33 @@ function blockEngineThreads(): number {
   return Math.max(1, Math.min(3, availableParallelism() - 1));
 }
 
-export function versionInfo(): VersionInfo {
+/** The native kernels are in use when the addon loaded (QCAP_NATIVE=0 turns them off), as capsule.ts decides. */
+const nativeInUse = (): boolean => qcapNative?.checkFileChunks !== undefined;
+
+/**
+ * Which implementation each primitive chose (each module picks at load, after a known-answer test).
+ * Loaded only when asked for: the STREAM module's self-tests are the largest part of `--version`.
+ */
+async function implementations(): Promise<VersionInfo["implementations"]> {
+  const [stream, b3, crc] = await Promise.all([
+    import("../crypto/stream.js"),
+    import("../hash/blake3.js"),
+    import("../hash/crc32.js"),
+  ]);
+  return {
+    stream: stream.chunkCipherImplementation,
+    blake3: b3.blake3Implementation,
+    crc32: crc.crc32Implementation(),
+  };
+}
+
+export async function versionInfo(): Promise<VersionInfo> {
+  const native = nativeInUse();
   return {
     version: packageVersion(),
-    engine: qcapNative !== undefined && chunkCipherImplementation === "native" ? "native" : "portable",
-    implementations: {
-      stream: chunkCipherImplementation,
-      blake3: blake3Implementation,
-      crc32: crc32Implementation(),
-    },
-    nativeThreads: qcapNative !== undefined ? nativeThreads() : null,
+    engine: native ? "native" : "portable",
+    implementations: await implementations(),
+    nativeThreads: native ? nativeThreads() : null,
     workerThreads: blockEngineThreads(),
     formats: { reads: [...CAPSULE_FORMATS.reads], writes: CAPSULE_FORMATS.writes },
     node: process.version,
@@ -62,19 +76,27 @@ export function versionInfo(): VersionInfo {
   };
 }
 
-export function printVersion(json: boolean): void {
-  const v = versionInfo();
+export async function printVersion(json: boolean): Promise<void> {
   // Not output.ts: its imports would cost start-up time.
-  if (json) return void process.stdout.write(`${JSON.stringify(jsonDocument("version", v), null, 2)}\n`);
-  const i = v.implementations;
+  if (json) {
+    process.stdout.write(`${JSON.stringify(jsonDocument("version", await versionInfo()), null, 2)}\n`);
+    return;
+  }
+  const native = nativeInUse();
+  const workers = blockEngineThreads();
+  // The native engine is named without loading the portable ones; those are listed when in use.
+  const engine = native
+    ? `engine: native (Rust kernels: ChaCha20-Poly1305, BLAKE3, CRC-32; ${nativeThreads()} threads)`
+    : await implementations().then(
+        (i) =>
+          `engine: portable (STREAM ${i.stream}, BLAKE3 ${i.blake3}, CRC-32 ${i.crc32}; QCAP_NATIVE=0 or no native addon)`,
+      );
   const lines = [
-    `qcap ${v.version}`,
-    v.engine === "native"
-      ? `engine: native (Rust kernels: ChaCha20-Poly1305, BLAKE3, CRC-32; ${v.nativeThreads} threads)`
-      : `engine: portable (STREAM ${i.stream}, BLAKE3 ${i.blake3}, CRC-32 ${i.crc32}; QCAP_NATIVE=0 or no native addon)`,
-    `worker threads: ${v.workerThreads === 0 ? "none (QCAP_THREADS=0)" : v.workerThreads} (block engine for large entries${v.engine === "native" ? " the native kernels do not take" : ""})`,
-    `capsule format: reads ${v.formats.reads.join(", ")}, writes ${v.formats.writes}`,
-    `node ${v.node} on ${v.platform}`,
+    `qcap ${packageVersion()}`,
+    engine,
+    `worker threads: ${workers === 0 ? "none (QCAP_THREADS=0)" : workers} (block engine for large entries${native ? " the native kernels do not take" : ""})`,
+    `capsule format: reads ${CAPSULE_FORMATS.reads.join(", ")}, writes ${CAPSULE_FORMATS.writes}`,
+    `node ${process.version} on ${process.platform}-${process.arch}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }
