@@ -49,12 +49,7 @@ function json(schema: string, args: string[], expectCode = 0): Record<string, un
 function failure(args: string[], code: 1 | 2, kind: string, message: RegExp): void {
   const r = qcap([...args, "--json"], { env });
   expect(r.code, r.stderr).toBe(code);
-  expect(
-    r.stderr
-      .trim()
-      .split("\n")
-      .filter((l) => !l.startsWith("(run with")),
-  ).toHaveLength(1);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
   const doc = json_(r.stdout);
   const validate = ajv.getSchema("urn:qcap:cli:error:1");
   expect(validate?.(doc), JSON.stringify(validate?.errors)).toBe(true);

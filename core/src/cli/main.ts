@@ -46,7 +46,9 @@ function commandsFor(args: readonly string[]): string[] {
     : Object.keys(COMMANDS);
 }
 
-const reportError = (s: string, write: (s: string) => void) => write(`qcap: ${s.replace(/^error: /, "")}`);
+/** A parser error as one line, with the hint on it rather than on a second line. */
+const reportError = (s: string, write: (s: string) => void) =>
+  write(`qcap: ${s.replace(/^error: /, "").trimEnd()} (run with --help for usage)\n`);
 
 async function program(names: readonly string[]): Promise<Command> {
   const { Command } = await import("commander");
@@ -54,7 +56,6 @@ async function program(names: readonly string[]): Promise<Command> {
     .description("Pack, seal, sign, verify and open .qcap capsules")
     .option("-V, --version", "print the version, the engines in use and the capsule format versions")
     .addHelpText("after", "\nRun 'qcap help COMMAND' for a command's options. JSON output: docs/cli-json.md.")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ outputError: reportError });
   const registers = await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
