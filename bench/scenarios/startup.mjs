@@ -96,7 +96,11 @@ export function startup(k) {
 }
 
 export function startupMarkdown(rec) {
-  const L = [`Run on ${rec.date} by \`npm run bench\` (whole-process wall times, medians).`, ""];
+  const load = rec.machine?.loadAverageAtStart?.join(", ") ?? "unknown";
+  const L = [
+    `Run on ${rec.date} by \`npm run bench\` (whole-process wall times, medians; load average at start ${load}: start-up times grow with the machine's load, compare with \`node -e 0\` of the same run).`,
+    "",
+  ];
   for (const s of rec.scenarios) {
     if (s.id === "startup-version")
       L.push(
