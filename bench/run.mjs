@@ -6,7 +6,8 @@
  *
  * Environment: BENCH_RUNS (timed runs per tool, default 5), BENCH_DIR (work folder, default
  * bench/out/work; needs about 7 GiB free), BENCH_ONLY (comma-separated scenario ids to run),
- * BENCH_MANY_FILES / BENCH_MANY_RUNS / BENCH_MANY_PORTABLE (bench/scenarios/many-files.mjs).
+ * BENCH_MANY_FILES / BENCH_MANY_RUNS / BENCH_MANY_PORTABLE (bench/scenarios/many-files.mjs),
+ * BENCH_STARTUP_RUNS / BENCH_VERIFY_MIB (bench/scenarios/startup.mjs).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -27,6 +28,7 @@ import { CLI, die, GiB, log, MiB, qcap, ROOT, RUNS, WORK, want } from "./config.
 import { compare, measure, measureAsync, median, PORTABLE_RUNS, round, settings } from "./measure.mjs";
 import { manyFilesMarkdown } from "./report-many-files.mjs";
 import { IDS as MANY_FILES, manyFiles } from "./scenarios/many-files.mjs";
+import { IDS as STARTUP, startup, startupMarkdown } from "./scenarios/startup.mjs";
 import { startServer } from "./serve.mjs";
 
 const NEED_FREE = 7 * GiB;
@@ -427,9 +429,11 @@ function writeReport(res) {
   const json = join(ROOT, "bench", "results.json");
   const previous = existsSync(json) ? JSON.parse(readFileSync(json, "utf8")) : null;
   const isMany = (s) => MANY_FILES.includes(s.id);
-  const main = res.scenarios.filter((s) => !isMany(s));
+  const isStartup = (s) => STARTUP.includes(s.id);
+  const main = res.scenarios.filter((s) => !isMany(s) && !isStartup(s));
   const many = res.scenarios.filter(isMany);
-  const { manyFiles: previousMany, ...previousMain } = previous ?? {};
+  const started = res.scenarios.filter(isStartup);
+  const { manyFiles: previousMany, startup: previousStartup, ...previousMain } = previous ?? {};
   const out = main.length > 0 || !previous ? { ...res, scenarios: main } : previousMain;
   const manyRecord =
     many.length > 0
@@ -443,6 +447,9 @@ function writeReport(res) {
         }
       : previousMany;
   if (manyRecord) out.manyFiles = manyRecord;
+  const startupRecord =
+    started.length > 0 ? { date: res.date, machine: res.machine, scenarios: started } : previousStartup;
+  if (startupRecord) out.startup = startupRecord;
   writeFileSync(json, `${JSON.stringify(out, null, 2)}\n`);
 
   const path = join(ROOT, "BENCHMARKS.md");
@@ -459,6 +466,7 @@ function writeReport(res) {
   };
   if (main.length > 0 || !previous) doc = section(doc, "", markdown(out));
   if (many.length > 0) doc = section(doc, "many-files:", manyFilesMarkdown(manyRecord));
+  if (started.length > 0) doc = section(doc, "startup:", startupMarkdown(startupRecord));
   writeFileSync(path, doc);
   log(`\nwrote bench/results.json and BENCHMARKS.md`);
   return out;
@@ -491,8 +499,12 @@ if (want("small-files")) res.scenarios.push(smallFiles(k));
 if (want("range-read")) res.scenarios.push(await rangeRead(k));
 if (want("rss-5gib")) res.scenarios.push(bigFile(k));
 if (MANY_FILES.some(want)) res.scenarios.push(...(await manyFiles(k)));
+if (STARTUP.some(want)) res.scenarios.push(...startup(k));
 res.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
 const out = writeReport(res);
-if (res.scenarios.some((s) => !MANY_FILES.includes(s.id))) process.stdout.write(`${markdown(out)}\n`);
+if (res.scenarios.some((s) => !MANY_FILES.includes(s.id) && !STARTUP.includes(s.id)))
+  process.stdout.write(`${markdown(out)}\n`);
+if (out.startup && res.scenarios.some((s) => STARTUP.includes(s.id)))
+  process.stdout.write(`\n${startupMarkdown(out.startup)}\n`);
 if (out.manyFiles && res.scenarios.some((s) => MANY_FILES.includes(s.id)))
   process.stdout.write(`\n${manyFilesMarkdown(out.manyFiles)}\n`);

@@ -58,7 +58,7 @@ describe("verify --cap", () => {
     expect(r.stdout).toMatch(/^grant OK: [0-9a-f]{32} for [0-9a-f]{16}, expires never, 1 entry unwrapped$/m);
     expect(r.stdout).toMatch(/not checked: macaroon chain/);
     const j = JSON.parse(q(["verify", capsule, "--cap", cap, "-i", alice, "--json"]).stdout);
-    expect(j.grant).toMatchObject({ verified: true, entries: 1, chainVerified: false });
+    expect(j.grant).toMatchObject({ verified: true, entryCount: 1, chainVerified: false });
   });
 
   it("with an identity that unlocks the capsule, the macaroon chain is recomputed", () => {

@@ -225,7 +225,10 @@ describe("qcap recipients", () => {
       "--json",
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ rotated: true, recipients: [expect.any(String)] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      rotated: true,
+      recipients: [{ type: "x25519", kid: expect.any(String) }],
+    });
     expect(q(["open", rotated, "-i", owner, "-o", dir("rot-out")]).code).toBe(0);
     expect(readFileSync(dir("rot-out", "big.bin"))).toEqual(Buffer.alloc(200_000, 7));
     expect(q(["open", rotated, "-i", reader, "-o", dir("rot-denied")]).code).toBe(1);

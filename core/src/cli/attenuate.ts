@@ -8,6 +8,7 @@ import { describeGrant, serializeGrant } from "../grant/grant.js";
 import { timeOrDuration } from "../grant/time.js";
 import { audienceOf, parseAllow } from "./grant.js";
 import { loadRevocations, payloadGlob, readGrant } from "./grant-io.js";
+import { grantJson } from "./json.js";
 import { loadIdentities } from "./keys.js";
 import { now, print, printJson, writeTextFile } from "./output.js";
 
@@ -49,7 +50,7 @@ async function attenuateCommand(file: string, o: AttenuateOpts): Promise<void> {
   });
   await writeTextFile(o.output, serializeGrant(narrower), { mode: 0o600, force: o.force ?? false });
   const d = describeGrant(narrower);
-  if (o.json) return printJson({ grant: o.output, ...d });
+  if (o.json) return printJson("attenuate", { grantFile: o.output, ...grantJson(d) });
   print(`wrote ${o.output}: grant ${d.id} narrowed for ${d.audience}`);
   print(`allow ${d.allow}; expires ${d.expires ?? "never"}; paths ${d.paths.join(" ∩ ") || "all"}`);
 }

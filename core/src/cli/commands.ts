@@ -19,6 +19,7 @@ import {
   verifyGrantParts,
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
+import { recipientList } from "./json.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -104,7 +105,7 @@ interface SealOpts {
   report?: Record<string, unknown>;
 }
 
-async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
+async function packTo(command: "pack" | "seal", inputs: PackInput[], o: SealOpts): Promise<PackResult> {
   const signingKey = await loadSigningKey(o.signKey);
   const recipients = await loadRecipients(o.recipient ?? []);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
@@ -136,15 +137,15 @@ async function packTo(inputs: PackInput[], o: SealOpts): Promise<PackResult> {
     root: result.manifest.root,
     issuer: result.manifest.issuer,
     sealed: result.manifest.seal !== null,
-    recipients: (result.manifest.seal?.recipients ?? []).map((r) => (r.type === "x25519" ? r.kid : r.type)),
-    entries: result.manifest.entries,
+    recipients: recipientList(result.manifest.seal?.recipients ?? []),
+    entryCount: result.manifest.entries,
     bytes: result.size,
     ...o.report,
   };
-  if (o.json) printJson(summary);
+  if (o.json) printJson(command, summary);
   else {
     print(
-      `wrote ${o.output}: ${plural(summary.entries, "entry", "entries")}, ${plural(summary.bytes, "byte")}, ${summary.sealed ? "sealed" : "not sealed"}`,
+      `wrote ${o.output}: ${plural(summary.entryCount, "entry", "entries")}, ${plural(summary.bytes, "byte")}, ${summary.sealed ? "sealed" : "not sealed"}`,
     );
     print(`root ${summary.root}`);
   }
@@ -157,7 +158,7 @@ export async function packCommand(dir: string, o: SealOpts & { meta?: string; un
   await refuseToOverwrite(o.output, o.force);
   const inputs = await directoryInputs(dir, "payload/");
   if (o.meta) inputs.push(...(await fileOrDirectoryInputs(o.meta, "meta/")));
-  await packTo(inputs, o);
+  await packTo("pack", inputs, o);
   // After success: a failed run prints its one error line only.
   if (!sealed && !o.unsealed)
     warn(
@@ -179,7 +180,7 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
       mode: e.mode,
       read: () => plainChunks(capsule, e.name),
     }));
-    await packTo(inputs, resigned ? { ...o, report: { resigned } } : o);
+    await packTo("seal", inputs, resigned ? { ...o, report: { resigned } } : o);
   } finally {
     await capsule.source.close();
   }
@@ -221,20 +222,19 @@ export async function verifyCommand(
       ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
     });
     const result = {
-      ok: true,
       capsule: location,
       root: capsule.manifest.root,
       issuer: capsule.manifest.issuer,
       issuerTrusted: signer.pinned !== null,
       signer,
       sealed: capsule.sealed,
-      entries: capsule.manifest.entries,
+      entryCount: capsule.manifest.entries,
       bytes: capsule.source.size,
       ...(attestation ? { attestation } : {}),
       ...grantParts,
     };
-    if (o.json) return printJson(result);
-    print(`OK ${location}: signature and ${plural(result.entries, "entry", "entries")} verified`);
+    if (o.json) return printJson("verify", result);
+    print(`OK ${location}: signature and ${plural(result.entryCount, "entry", "entries")} verified`);
     print(`root   ${result.root}`);
     print(`issuer ${result.issuer} (fingerprint ${signer.fingerprint}, ${pinnedText(signer)})`);
     if (attestation?.mode === "keyless")
@@ -254,7 +254,20 @@ export async function inspectCommand(location: string, o: { json?: boolean }) {
   const capsule = await openCapsule(location);
   try {
     const s = await capsule.summary();
-    if (o.json) return printJson(s);
+    if (o.json)
+      return printJson("inspect", {
+        kind: "capsule",
+        capsule: location,
+        format: s.format,
+        issuer: s.issuer,
+        root: s.root,
+        sealed: s.sealed,
+        hiddenNames: s.hiddenNames,
+        recipients: recipientList(s.recipients),
+        entryCount: s.entries.length,
+        entries: s.entries.map((e) => ({ name: e.name, bytes: e.size, mode: e.mode })),
+        bytes: s.size,
+      });
     print(`capsule  ${location} (format ${s.format}, ${plural(s.size, "byte")})`);
     print(`issuer   ${s.issuer}`);
     print(`root     ${s.root}`);
@@ -396,15 +409,14 @@ export async function openCommand(
     bar.done();
     report();
     const result = {
-      ok: true,
       output: o.output ?? null,
       files: items.map((i) => i.path),
       ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: metaItems.map((i) => i.path) } : {}),
       root: capsule.manifest.root,
       signer,
-      ...(grant ? { grant } : {}),
+      ...(grant ? { grantId: grant } : {}),
     };
-    if (o.json) return printJson(result);
+    if (o.json) return printJson("open", result);
     const into = [
       ...(o.output !== undefined ? [`${plural(items.length, "file")} into ${o.output}`] : []),
       ...(o.metaOut !== undefined ? [`${plural(metaItems.length, "meta/ file")} into ${o.metaOut}`] : []),

@@ -91,7 +91,6 @@ export async function fetchCommand(registry: string, ref: string, o: FetchOpts):
       }
       forgetTemp(tmp);
       const result = {
-        ok: true,
         registry,
         namespace: entry.namespace,
         name: entry.name,
@@ -99,11 +98,11 @@ export async function fetchCommand(registry: string, ref: string, o: FetchOpts):
         issuer: entry.issuer,
         signer: capsule.signer,
         sealed: entry.sealed,
-        size: entry.size,
+        bytes: entry.size,
         digest: entry.digest,
         output: o.output,
       };
-      if (o.json) return printJson(result);
+      if (o.json) return printJson("fetch", result);
       capsule.report();
       print(`OK ${label} verified and written to ${o.output}`);
       print(`root   ${entry.root}`);

@@ -8,6 +8,7 @@ import { formatRfc3339 } from "../grant/time.js";
 import { startsWithBrace } from "../io/limited-read-node.js";
 import { checkGrantFor } from "./grant-check.js";
 import { loadRevocations, MAX_GRANT_BYTES, readGrant } from "./grant-io.js";
+import { grantJson } from "./json.js";
 import { loadIdentities, readText } from "./keys.js";
 import { now, plural, print, printJson } from "./output.js";
 
@@ -74,7 +75,7 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
       sequence: revocations.sequence,
       issuedAt: revocations.issuedAt,
       nextUpdate: revocations.nextUpdate,
-      revoked: revocations.revoked.length,
+      revokedCount: revocations.revoked.length,
     };
   }
   if (o.cap) {
@@ -97,7 +98,7 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
       attenuated: c.appended > 0,
       verified: r.keysOpenedBy !== null,
       keysOpenedBy: r.keysOpenedBy,
-      entries: c.entries?.length ?? null,
+      entryCount: c.entries?.length ?? null,
       chainVerified: r.chainVerified,
       notChecked: r.notChecked,
     };
@@ -106,22 +107,24 @@ export async function verifyGrantParts(capsule: Capsule, o: GrantUseOpts) {
 }
 
 export function printGrantParts(parts: Record<string, unknown>): void {
-  const r = parts.revocations as { sequence: number; nextUpdate: string; revoked: number } | undefined;
+  const r = parts.revocations as { sequence: number; nextUpdate: string; revokedCount: number } | undefined;
   if (r)
-    print(`revocation list OK: sequence ${r.sequence}, ${r.revoked} revoked, next update ${r.nextUpdate}`);
+    print(
+      `revocation list OK: sequence ${r.sequence}, ${r.revokedCount} revoked, next update ${r.nextUpdate}`,
+    );
   const g = parts.grant as
     | {
         id: string;
         audience: string;
         expires: string | null;
         verified: boolean;
-        entries: number | null;
+        entryCount: number | null;
         notChecked: string[];
       }
     | undefined;
   if (!g) return;
   const what = `${g.id} for ${g.audience}, expires ${g.expires ?? "never"}`;
-  if (g.verified) print(`grant OK: ${what}, ${plural(g.entries ?? 0, "entry", "entries")} unwrapped`);
+  if (g.verified) print(`grant OK: ${what}, ${plural(g.entryCount ?? 0, "entry", "entries")} unwrapped`);
   else print(`grant NOT fully checked: ${what}`);
   for (const n of g.notChecked) print(`  not checked: ${n}`);
 }
@@ -143,7 +146,7 @@ export async function inspectJsonFile(location: string, o: { json?: boolean }): 
   if (type === "qcap-grant") {
     const d = describeGrant(parseGrant(text));
     if (o.json) {
-      printJson(d);
+      printJson("inspect", { kind: "grant", ...grantJson(d) });
       return true;
     }
     print(`grant     ${d.id}`);
@@ -175,7 +178,7 @@ export async function inspectJsonFile(location: string, o: { json?: boolean }): 
     }
     const info = { ...list, signatureStatus: signature };
     if (o.json) {
-      printJson(info);
+      printJson("inspect", { kind: "revocations", ...info });
       return true;
     }
     print(`revocation list of ${list.issuer} (signature ${signature})`);

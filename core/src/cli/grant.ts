@@ -8,6 +8,7 @@ import { describeGrant, issueGrant, serializeGrant } from "../grant/grant.js";
 import { timeOrDuration } from "../grant/time.js";
 import { payloadGlob } from "./grant-io.js";
 import { openCapsule } from "./io.js";
+import { grantJson } from "./json.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { now, print, printJson, writeTextFile } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -81,7 +82,7 @@ async function grantCommand(location: string, o: GrantOpts): Promise<void> {
     await writeTextFile(o.output, serializeGrant(grant), { mode: 0o600, force: o.force ?? false });
     const d = describeGrant(grant);
     const info = { grant: o.output, ...d, audience: kid(audience) };
-    if (o.json) return printJson(info);
+    if (o.json) return printJson("grant", { grantFile: o.output, ...grantJson(d), audience: info.audience });
     print(
       `wrote ${o.output}: grant ${d.id} for ${info.audience}, ${d.entriesGranted} entr${d.entriesGranted === 1 ? "y" : "ies"}`,
     );

@@ -24,7 +24,7 @@ export function registerInit(p: Command): void {
         fail("input", `cannot create ${dir}: ${(e as NodeJS.ErrnoException).code}`);
       }
       const info = await writeNewKey(defaultKeyPath(), o);
-      if (o.json) return printJson({ ...info, configDir: dir });
+      if (o.json) return printJson("init", { ...info, configDir: dir });
       printNewKey(info);
       print(`commands now use this key when no --sign-key or --identity is given`);
     });

@@ -74,7 +74,7 @@ export function registerKeygen(p: Command): void {
     )
     .action(async (o: { output: string; unprotected?: boolean; force?: boolean; json?: boolean }) => {
       const info = await writeNewKey(o.output, o);
-      if (o.json) printJson(info);
+      if (o.json) printJson("keygen", info);
       else printNewKey(info);
     });
 }

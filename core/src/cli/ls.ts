@@ -31,7 +31,12 @@ export async function lsCommand(registry: string, o: RegistryCliOpts): Promise<v
       addr.kind === "s3" && sdk && s3
         ? (await sdk.access.readS3Index(addr, s3)).index
         : await (await import("./registry-http.js")).readHttpIndex(base);
-    if (o.json) return printJson({ registry, updated: index.updated, capsules: index.capsules });
+    if (o.json)
+      return printJson("ls", {
+        registry,
+        updated: index.updated,
+        capsules: index.capsules.map(({ size, ...c }) => ({ ...c, bytes: size })),
+      });
     print(`${plural(index.capsules.length, "capsule")} in ${registry} (updated ${index.updated})`);
     for (const c of index.capsules)
       print(

@@ -1,157 +1,69 @@
 #!/usr/bin/env node
 /**
  * The `qcap` command line. Exit codes: 0 success, 1 failed check, 2 usage or input error (file
- * system errors included), 130/143 interrupted.
+ * system errors included), 130/143 interrupted. With --json, a failure also prints an error document
+ * on stdout (docs/cli-json.md).
+ *
+ * Start-up: only the command that runs is loaded (its options, then its code when it acts); help,
+ * completion and unknown words load them all. `--version` loads neither commander nor any command.
  */
-import { Command, CommanderError } from "commander";
-import { fail, QcapError } from "../errors.js";
+import type { Command } from "commander";
+import { type ErrorKind, fail, QcapError } from "../errors.js";
 import { removeTempsNow } from "../io/temp-files-node.js";
-import { registerAttenuate } from "./attenuate.js";
-import * as cmd from "./commands.js";
-import { registerCompletion } from "./completion.js";
-import { escapeText } from "./escape.js";
-import { registerFetch } from "./fetch.js";
-import { fsErrorMessage } from "./fs-errors.js";
-import { registerGrant } from "./grant.js";
-import { registerInit } from "./init.js";
-import { registerKeygen } from "./keygen.js";
-import { registerLs } from "./ls.js";
-import { registerPubkey } from "./pubkey.js";
-import { registerPublish } from "./publish.js";
-import { registerRecipients } from "./recipients.js";
-import { registerRevoke } from "./revoke.js";
+import { errorDocument, wantsJson } from "./json.js";
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+type Register = (p: Command) => void;
 
-function program(): Command {
+/** One registration per command, in the order help lists them; each loads its module on demand. */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  keygen: async () => (await import("./keygen.js")).registerKeygen,
+  init: async () => (await import("./init.js")).registerInit,
+  pubkey: async () => (await import("./pubkey.js")).registerPubkey,
+  pack: async () => (await import("./capsule-cli.js")).registerPack,
+  seal: async () => (await import("./capsule-cli.js")).registerSeal,
+  verify: async () => (await import("./capsule-cli.js")).registerVerify,
+  inspect: async () => (await import("./capsule-cli.js")).registerInspect,
+  cat: async () => (await import("./capsule-cli.js")).registerCat,
+  open: async () => (await import("./capsule-cli.js")).registerOpen,
+  grant: async () => (await import("./grant.js")).registerGrant,
+  attenuate: async () => (await import("./attenuate.js")).registerAttenuate,
+  revoke: async () => (await import("./revoke.js")).registerRevoke,
+  recipients: async () => (await import("./recipients.js")).registerRecipients,
+  publish: async () => (await import("./publish.js")).registerPublish,
+  fetch: async () => (await import("./fetch.js")).registerFetch,
+  ls: async () => (await import("./ls.js")).registerLs,
+  completion: async () => (await import("./completion.js")).registerCompletion,
+};
+
+/** Commands that need every other one registered (completion lists them all). */
+const NEEDS_ALL = new Set(["completion"]);
+
+/** The commands to register for `args`: the one named (also by `help NAME`), else all of them. */
+function commandsFor(args: readonly string[]): string[] {
+  const words = args.filter((a) => !a.startsWith("-"));
+  const name = words[0] === "help" ? words[1] : words[0];
+  if (words[0] === "help" && name !== undefined && !Object.hasOwn(COMMANDS, name))
+    fail("usage", `unknown command '${name}' (qcap --help lists them)`);
+  return name !== undefined && Object.hasOwn(COMMANDS, name) && !NEEDS_ALL.has(name)
+    ? [name]
+    : Object.keys(COMMANDS);
+}
+
+/** A parser error as one line, with the hint on it rather than on a second line. */
+const reportError = (s: string, write: (s: string) => void) =>
+  write(`qcap: ${s.replace(/^error: /, "").trimEnd()} (run with --help for usage)\n`);
+
+async function program(names: readonly string[]): Promise<Command> {
+  const { Command } = await import("commander");
   const p = new Command("qcap")
     .description("Pack, seal, sign, verify and open .qcap capsules")
-    .version("0.1.0")
-    .showHelpAfterError("(run with --help for usage)")
+    .option("-V, --version", "print the version, the engines in use and the capsule format versions")
+    .addHelpText("after", "\nRun 'qcap help COMMAND' for a command's options. JSON output: docs/cli-json.md.")
     .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`) });
-
-  registerKeygen(p);
-  registerInit(p);
-  registerPubkey(p);
-
-  const sealing = (c: Command) =>
-    c
-      .requiredOption("-o, --output <file>", "capsule to write")
-      .option(
-        "--sign-key <file>",
-        "Ed25519 signing key: Q-Cap key file, PKCS#8 PEM or hex seed file (default: qcap init's key)",
-      )
-      .option("-r, --recipient <age1…|file>", "seal to this X25519 recipient (repeatable)", collect)
-      .option("--passphrase", "seal to a passphrase (from QCAP_PASSPHRASE or a prompt)")
-      .option("--hide-names", "hide payload file names (sealed capsules only)")
-      .option("--force", "replace an existing output file")
-      .option("--json", "machine-readable output");
-
-  sealing(
-    p
-      .command("pack")
-      .description("pack a folder into a signed capsule; sealed when a recipient or passphrase is given")
-      .argument("<dir>", "folder whose files become payload/"),
-  )
-    .option("--meta <dir|file>", "folder or file of public metadata stored under meta/ (e.g. STAC)")
-    .option("--unsealed", "pack without recipients on purpose: no warning that anyone can read it")
-    .action((dir, o) => cmd.packCommand(dir, o));
-
-  sealing(
-    p
-      .command("seal")
-      .description("seal an unsealed capsule to recipients")
-      .argument("<capsule>", "unsealed capsule"),
-  )
-    .option("--trust <key>", "require the input to be signed by this key (repeatable)", collect)
-    .action((input, o) => cmd.sealCommand(input, o));
-
-  p.command("verify")
-    .description("check the signature and every byte of a capsule (file or http(s) URL)")
-    .argument("<capsule>", "path or URL")
-    .option("--trust <key>", "require this issuer key: hex, PEM or key file (repeatable)", collect)
-    .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
-    .option("--attestation <bundle>", "also verify this sigstore attestation bundle of the capsule")
-    .option("--trusted-root <file>", "sigstore TrustedRoot JSON for keyless attestations (offline)")
-    .option("--identity <uri>", "expected certificate identity of a keyless attestation (exact)")
-    .option("--issuer <url>", "expected OIDC issuer of a keyless attestation (exact)")
-    .option("--cap <grant>", "also check this grant as open does: signature, caveats, expiry, chain, keys")
-    .option(
-      "-i, --cap-identity <file>",
-      "the grant audience's X25519 identity, to open its keys (repeatable)",
-      collect,
-    )
-    .option(
-      "--revocations <file|url>",
-      "check the issuer's signed revocation list (and the grant against it)",
-    )
-    .option("--purpose <word>", "the purpose the grant is used for, when it names one")
-    .option("--json", "machine-readable output")
-    .action((c, o) => cmd.verifyCommand(c, o));
-
-  p.command("inspect")
-    .description("show a capsule's signed manifest, or a grant (cap.json) or revocation list without secrets")
-    .argument("<capsule>", "capsule path or URL, grant file or revocation list")
-    .option("--json", "machine-readable output")
-    .action((c, o) => cmd.inspectCommand(c, o));
-
-  const keys = (c: Command) =>
-    c
-      .option(
-        "-i, --identity <file>",
-        "X25519 identity: age identity file or Q-Cap key file (repeatable)",
-        collect,
-      )
-      .option("--passphrase", "open with the passphrase (from QCAP_PASSPHRASE or a prompt)")
-      .option("--trust <key>", "require this issuer key (repeatable)", collect)
-      .option("--require-trust", "refuse a signer pinned neither by --trust nor the trust store")
-      .option("--cap <grant>", "open with a grant (cap.json): only the paths it allows")
-      .option("--revocations <file|url>", "refuse a revoked grant (the issuer's signed revocation list)")
-      .option("--purpose <word>", "the purpose you use the grant for, when it names one");
-
-  keys(
-    p
-      .command("cat")
-      .description("write one verified file, or a byte range of it, to stdout")
-      .argument("<capsule>", "path or URL (read with range requests)")
-      .argument("<path>", "file path inside payload/ (or a meta/… name)"),
-  )
-    .option("--offset <n>", "first byte to write")
-    .option("--length <n>", "number of bytes to write")
-    .option(
-      "-o, --output <file>",
-      "write to this file instead of stdout ('-': stdout, even binary to a terminal)",
-    )
-    .option("--force", "replace an existing output file")
-    .action((c, path, o) => cmd.catCommand(c, path, o));
-
-  keys(
-    p
-      .command("open")
-      .description("verify and extract a capsule into a folder")
-      .argument("<capsule>", "path or URL"),
-  )
-    .option("-o, --output <dir>", "folder to write the payload into (optional with --meta-out)")
-    .option("--path <glob>", "extract only payload paths matching this glob (repeatable)", collect)
-    .option("--meta-out <dir>", "also write the meta/ files into this folder")
-    .option("--force", "replace existing files")
-    .option("--json", "machine-readable output")
-    .action((c, o) => cmd.openCommand(c, o));
-
-  registerGrant(p);
-  registerAttenuate(p);
-  registerRevoke(p);
-  registerRecipients(p);
-  registerPublish(p);
-  registerFetch(p);
-  registerLs(p);
-  registerCompletion(p);
-
-  for (const c of p.commands)
-    c.exitOverride().configureOutput({
-      outputError: (s, write) => write(`qcap: ${s.replace(/^error: /, "")}`),
-    });
+    .configureOutput({ outputError: reportError });
+  const registers = await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<Register>)()));
+  for (const register of registers) register(p);
+  for (const c of p.commands) c.exitOverride().configureOutput({ outputError: reportError });
   return p;
 }
 
@@ -162,11 +74,12 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
  * An interrupted run leaves nothing behind: temporary capsules and staging folders (which may hold
  * decrypted data) are removed before exiting.
  */
-function removeTempsOnSignals(): void {
+function removeTempsOnSignals(json: boolean): void {
   for (const [signal, code] of Object.entries(SIGNAL_EXIT)) {
     process.once(signal, () => {
       removeTempsNow();
       process.stderr.write(`qcap: interrupted (${signal})\n`);
+      if (json) printError(code, "interrupted", `interrupted (${signal})`);
       process.exit(code);
     });
   }
@@ -186,8 +99,55 @@ function legacyOptions(argv: string[]): string[] {
   return [...head.map((a) => (a === "--out" ? "--output" : a.replace(/^--out=/, "--output="))), ...tail];
 }
 
+function printError(code: number, kind: ErrorKind | "interrupted" | "internal", message: string): void {
+  process.stdout.write(`${JSON.stringify(errorDocument(code, kind, message), null, 2)}\n`);
+}
+
+/** Errors of commander (unknown option, missing argument, help shown), told apart without loading it. */
+function commanderCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("commander.") ? code : undefined;
+}
+
+/**
+ * Reports a failure (stderr line, and the error document with --json); returns the exit code. Its
+ * helpers are loaded here, on the way out, to keep them from every start.
+ */
+async function failure(e: unknown, json: boolean): Promise<number> {
+  const [{ escapeText }, { fsErrorMessage }] = await Promise.all([
+    import("./escape.js"),
+    import("./fs-errors.js"),
+  ]);
+  const commander = commanderCode(e);
+  if (commander !== undefined) {
+    if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(commander)) return 0;
+    // commander has written its line already.
+    if (json) printError(2, "usage", String((e as Error).message).replace(/^error: /, ""));
+    return 2;
+  }
+  if (e instanceof QcapError) {
+    process.stderr.write(`qcap: ${escapeText(e.message)}\n`);
+    if (json) printError(e.exitCode, e.kind, e.message);
+    return e.exitCode;
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === "EPIPE") return 0;
+  const fsMessage = fsErrorMessage(e);
+  if (fsMessage !== undefined) {
+    process.stderr.write(`qcap: ${escapeText(fsMessage)}\n`);
+    if (json) printError(2, "input", fsMessage);
+    return 2;
+  }
+  const message = `unexpected error: ${err?.message ?? String(e)}`;
+  process.stderr.write(`qcap: ${escapeText(message)}\n`);
+  if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
+  if (json) printError(1, "internal", message);
+  return 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  removeTempsOnSignals();
+  const json = wantsJson(argv);
+  removeTempsOnSignals(json);
   // `qcap inspect … | head`: a reader that stops early is not an error (and never a stack trace).
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
@@ -195,30 +155,16 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(1);
   });
   try {
-    await program().parseAsync(legacyOptions(argv), { from: "user" });
+    const args = legacyOptions(argv);
+    const versionWords = new Set(["--version", "-V", "--json"]);
+    if (args.some((a) => a !== "--json") && args.every((a) => versionWords.has(a))) {
+      await (await import("./version.js")).printVersion(json);
+      return 0;
+    }
+    await (await program(commandsFor(args))).parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-        ? 0
-        : 2;
-    }
-    if (e instanceof QcapError) {
-      process.stderr.write(`qcap: ${escapeText(e.message)}\n`);
-      return e.exitCode;
-    }
-    const err = e as NodeJS.ErrnoException;
-    if (err?.code === "EPIPE") return 0;
-    const fsMessage = fsErrorMessage(e);
-    if (fsMessage !== undefined) {
-      process.stderr.write(`qcap: ${escapeText(fsMessage)}\n`);
-      return 2;
-    }
-    process.stderr.write(`qcap: unexpected error: ${escapeText(err?.message ?? String(e))}\n`);
-    if (process.env.QCAP_DEBUG) process.stderr.write(`${err?.stack}\n`);
-    return 1;
+    return await failure(e, json);
   }
 }
 

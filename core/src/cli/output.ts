@@ -8,14 +8,18 @@ import { moveIntoPlace } from "../io/sink-node.js";
 import { fsReason } from "../io/source-node.js";
 import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
 import { escapeText } from "./escape.js";
+import { type JsonCommand, jsonDocument } from "./json.js";
 
 /** A line of text on stdout, untrusted characters escaped (escape.ts). */
 export const print = (s: string): void => {
   process.stdout.write(`${escapeText(s)}\n`);
 };
-/** JSON on stdout, exact: JSON.stringify escapes control characters itself. */
-export const printJson = (x: unknown): void => {
-  process.stdout.write(`${JSON.stringify(x, null, 2)}\n`);
+/**
+ * The --json document of `command` on stdout (json.ts: schema and `ok` first), exact:
+ * JSON.stringify escapes control characters itself.
+ */
+export const printJson = (command: JsonCommand, x: object): void => {
+  process.stdout.write(`${JSON.stringify(jsonDocument(command, x), null, 2)}\n`);
 };
 /** "1 entry", "2 entries": a count with its noun in the right number. */
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;

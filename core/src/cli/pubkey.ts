@@ -53,12 +53,17 @@ export function registerPubkey(p: Command): void {
         return;
       }
       const info = {
-        ed25519: pub.ed25519 ? toHex(pub.ed25519) : null,
-        fingerprint: pub.ed25519 ? kid(pub.ed25519) : null,
-        recipients: pub.recipients.map((r) => ({ recipient: encodeRecipient(r), kid: kid(r) })),
+        signingPublicKey: pub.ed25519 ? toHex(pub.ed25519) : null,
+        signingFingerprint: pub.ed25519 ? kid(pub.ed25519) : null,
+        recipients: pub.recipients.map((r) => ({
+          type: "x25519",
+          kid: kid(r),
+          recipient: encodeRecipient(r),
+        })),
       };
-      if (o.json) return printJson(info);
-      if (info.ed25519) print(`ed25519    ${info.ed25519} (fingerprint ${info.fingerprint})`);
+      if (o.json) return printJson("pubkey", info);
+      if (info.signingPublicKey)
+        print(`ed25519    ${info.signingPublicKey} (fingerprint ${info.signingFingerprint})`);
       for (const r of info.recipients) print(`recipient  ${r.recipient} (key id ${r.kid})`);
     });
 }

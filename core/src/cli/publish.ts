@@ -153,14 +153,13 @@ export async function publishCommand(path: string, registry: string, o: PublishO
       stale && stale !== key && stale.startsWith(folder) ? await sdk.upload.removeObject(loc, stale) : false;
 
     const summary = {
-      ok: true,
       registry: `s3://${addr.bucket}/${addr.prefix}`,
       namespace,
       name,
       root: capsule.root,
       issuer: capsule.issuer,
       sealed: capsule.sealed,
-      size: capsule.size,
+      bytes: capsule.size,
       digest,
       key,
       url,
@@ -168,7 +167,7 @@ export async function publishCommand(path: string, registry: string, o: PublishO
       ...(removed && stale ? { removed: stale } : {}),
       attempts: result.attempts,
     };
-    if (o.json) return printJson(summary);
+    if (o.json) return printJson("publish", summary);
     capsule.report();
     print(`published ${namespace}/${name} to ${summary.registry}`);
     print(`root   ${capsule.root}`);

@@ -15,6 +15,7 @@ import { fail } from "../errors.js";
 import { fileSink } from "../io/sink-node.js";
 import { fileSource } from "../io/source-node.js";
 import { openCapsule } from "./io.js";
+import { recipientList } from "./json.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -72,7 +73,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
     const keptStanzas = seal.recipients.filter((r) =>
       r.type === "x25519" ? !removeKids.has(r.kid) : !removePass,
     );
-    let result: { root: string; bytes: number; recipients: string[] };
+    let result: { root: string; bytes: number; recipients: ReturnType<typeof recipientList> };
     if (!o.rotate) {
       for (const r of added)
         if (present.has(kid(r)) && !removeKids.has(kid(r))) fail("usage", `${kid(r)} is already a recipient`);
@@ -108,7 +109,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
       result = {
         root: r.manifest.root,
         bytes: r.size,
-        recipients: stanzas.map((s) => (s.type === "x25519" ? s.kid : s.type)),
+        recipients: recipientList(stanzas),
       };
       if (removeArgs.length > 0) {
         warn(
@@ -152,16 +153,16 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
       result = {
         root: r.manifest.root,
         bytes: r.size,
-        recipients: (r.manifest.seal?.recipients ?? []).map((s) => (s.type === "x25519" ? s.kid : s.type)),
+        recipients: recipientList(r.manifest.seal?.recipients ?? []),
       };
       warn(
         "the payload is re-encrypted under a new master key; grants for the old capsule do not apply to it",
       );
     }
     const info = { capsule: o.output, rotated: o.rotate ?? false, ...result };
-    if (o.json) return printJson(info);
+    if (o.json) return printJson("recipients", info);
     print(
-      `wrote ${o.output}: ${plural(result.recipients.length, "recipient")} ${result.recipients.join(", ")}${o.rotate ? ", new master key" : ""}`,
+      `wrote ${o.output}: ${plural(result.recipients.length, "recipient")} ${result.recipients.map((r) => ("kid" in r ? r.kid : r.type)).join(", ")}${o.rotate ? ", new master key" : ""}`,
     );
     print(`root ${result.root}`);
   } finally {

@@ -23,11 +23,11 @@ export async function verifyCapsuleFile(
 ): Promise<VerifiedCapsule> {
   const { capsule, signer, report } = await openTrusted(path, o);
   try {
-    const { root, issuer, sealed, size, entries } = capsule.summary();
+    const { root, issuer, sealed, size, entries } = await capsule.summary();
     const bar = progress(`verifying ${path}`, size, !o.quiet);
     await withBlockEngine(
       // Plain sizes stand in for stored ones: they only decide whether threads are worth starting.
-      capsule.checksNatively ? [] : entries.map((e) => e.size),
+      capsule.checksNatively ? [] : entries.map((e: { size: number }) => e.size),
       (engine) => capsule.verifyAll((n) => bar.add(n), engine),
     );
     bar.done();

@@ -74,16 +74,16 @@ async function revokeCommand(o: RevokeOpts): Promise<void> {
   });
   const added = list.revoked.length - (previous?.revoked.length ?? 0);
   const info = {
-    list: output,
+    listFile: output,
     issuer: list.issuer,
     issuerFingerprint: kid(key.publicKey),
     sequence: list.sequence,
     issuedAt: list.issuedAt,
     nextUpdate: list.nextUpdate,
-    added,
-    revoked: list.revoked.length,
+    addedCount: added,
+    revokedCount: list.revoked.length,
   };
-  if (o.json) return printJson(info);
+  if (o.json) return printJson("revoke", info);
   print(
     `wrote ${output}: sequence ${list.sequence}, ${plural(list.revoked.length, "id")} revoked (${added} added)`,
   );
