@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// Packs the installable npm tarballs: @qcap/core (library and the `qcap` command), @qcap/native (the
+// loader) and one @qcap/native-<platform> package per prebuilt engine (native/npm/<platform>).
+//
+//   node scripts/pack.mjs [--out DIR] [--prebuilt DIR] [--all]
+//
+// The platform packages take their binary from --prebuilt DIR/qcap_native.<platform>.node (the
+// release workflow's build matrix) or, for this machine's platform, from native/qcap_native.node
+// (native/build.mjs); a platform without a binary is left out, or is an error with --all. Needs
+// `npm run build` first. Prints the path of each tarball written, one a line. Exit 2 on bad input.
+import { execFileSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const root = join(import.meta.dirname, "..");
+const npmDir = join(root, "native", "npm");
+
+/** `${process.platform}-${process.arch}` -> the platform package built on such a machine. */
+const HOST_PLATFORMS = {
+  "linux-x64": "linux-x64-gnu",
+  "linux-arm64": "linux-arm64-gnu",
+  "darwin-x64": "darwin-x64",
+  "darwin-arm64": "darwin-arm64",
+  "win32-x64": "win32-x64-msvc",
+};
+
+class UsageError extends Error {}
+
+const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
+
+/** Checks that every package asks for the versions that are packed with it. */
+function checkVersions(core, native, platforms) {
+  const want = core.optionalDependencies?.["@qcap/native"];
+  if (want !== native.version)
+    throw new UsageError(`@qcap/core wants @qcap/native ${want}, but native/ is ${native.version}`);
+  for (const p of platforms) {
+    const pin = native.optionalDependencies?.[p.name];
+    if (pin !== p.version)
+      throw new UsageError(
+        `@qcap/native lists ${p.name} ${pin ?? "not at all"}, but native/npm has ${p.version}`,
+      );
+  }
+  const listed = Object.keys(native.optionalDependencies ?? {}).filter(
+    (n) => !platforms.some((p) => p.name === n),
+  );
+  if (listed.length) throw new UsageError(`@qcap/native lists ${listed.join(", ")}, missing from native/npm`);
+}
+
+/** `npm pack` of a folder into `out`; returns the tarball's path. */
+function npmPack(dir, out) {
+  const json = execFileSync("npm", ["pack", "--json", "--pack-destination", out], {
+    cwd: dir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return join(out, JSON.parse(json)[0].filename);
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      out: { type: "string", default: "dist-npm" },
+      prebuilt: { type: "string" },
+      all: { type: "boolean", default: false },
+    },
+  });
+  const out = resolve(values.out);
+  if (!existsSync(join(root, "core", "dist", "cli", "main.js")))
+    throw new UsageError("core/dist is missing: run `npm run build` first");
+
+  const core = readJson(join(root, "core", "package.json"));
+  const native = readJson(join(root, "native", "package.json"));
+  const platforms = readdirSync(npmDir)
+    .sort()
+    .map((dir) => ({ dir, ...readJson(join(npmDir, dir, "package.json")) }));
+  checkVersions(core, native, platforms);
+
+  const host = HOST_PLATFORMS[`${process.platform}-${process.arch}`];
+  const binaryOf = (p) => {
+    const prebuilt = values.prebuilt && join(resolve(values.prebuilt), p.main);
+    if (prebuilt && existsSync(prebuilt)) return prebuilt;
+    const local = join(root, "native", "qcap_native.node");
+    if (p.dir === host && existsSync(local)) return local;
+    return undefined;
+  };
+  const missing = platforms.filter((p) => !binaryOf(p));
+  if (values.all && missing.length)
+    throw new UsageError(`no prebuilt engine for ${missing.map((p) => p.dir).join(", ")}`);
+
+  mkdirSync(out, { recursive: true });
+  const tarballs = [];
+  const staging = mkdtempSync(join(tmpdir(), "qcap-pack-"));
+  try {
+    for (const p of platforms) {
+      const binary = binaryOf(p);
+      if (!binary) {
+        process.stderr.write(`pack: ${p.name} left out (no binary for it)\n`);
+        continue;
+      }
+      if (statSync(binary).size === 0) throw new UsageError(`${binary} is empty`);
+      // Staged, so that the binary never lands in the source tree.
+      const dir = join(staging, p.dir);
+      mkdirSync(dir);
+      copyFileSync(join(npmDir, p.dir, "package.json"), join(dir, "package.json"));
+      copyFileSync(binary, join(dir, p.main));
+      tarballs.push(npmPack(dir, out));
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  tarballs.push(npmPack(join(root, "native"), out));
+  tarballs.push(npmPack(join(root, "core"), out));
+  process.stdout.write(`${tarballs.join("\n")}\n`);
+}
+
+try {
+  main();
+} catch (e) {
+  process.stderr.write(`pack: ${e instanceof UsageError ? e.message : e.stack}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+}
