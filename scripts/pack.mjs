@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Packs the installable npm tarballs: @qcap/core (library and the `qcap` command), @qcap/native (the
 // loader) and one @qcap/native-<platform> package per prebuilt engine (native/npm/<platform>).
+// The platform packages become optional dependencies of the packed @qcap/native only (as napi-rs'
+// pre-publish step does): listed in native/package.json, they would be missing from the lock file
+// until published, and `npm ci` refuses that.
 //
 //   node scripts/pack.mjs [--out DIR] [--prebuilt DIR] [--all]
 //
@@ -18,6 +21,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -39,22 +43,28 @@ class UsageError extends Error {}
 
 const readJson = (file) => JSON.parse(readFileSync(file, "utf8"));
 
-/** Checks that every package asks for the versions that are packed with it. */
+/** Checks that the packages ask for the versions packed with them and that the loader knows each. */
 function checkVersions(core, native, platforms) {
   const want = core.optionalDependencies?.["@qcap/native"];
   if (want !== native.version)
     throw new UsageError(`@qcap/core wants @qcap/native ${want}, but native/ is ${native.version}`);
+  const loader = readFileSync(join(root, "native", "index.cjs"), "utf8");
   for (const p of platforms) {
-    const pin = native.optionalDependencies?.[p.name];
-    if (pin !== p.version)
-      throw new UsageError(
-        `@qcap/native lists ${p.name} ${pin ?? "not at all"}, but native/npm has ${p.version}`,
-      );
+    if (p.version !== native.version)
+      throw new UsageError(`${p.name} is ${p.version}, but @qcap/native is ${native.version}`);
+    if (!loader.includes(`"${p.name}"`)) throw new UsageError(`native/index.cjs does not load ${p.name}`);
   }
-  const listed = Object.keys(native.optionalDependencies ?? {}).filter(
-    (n) => !platforms.some((p) => p.name === n),
-  );
-  if (listed.length) throw new UsageError(`@qcap/native lists ${listed.join(", ")}, missing from native/npm`);
+}
+
+/** A copy of @qcap/native's published files whose manifest lists the platform packages. */
+function stageNative(native, platforms, staging) {
+  const dir = join(staging, "native");
+  mkdirSync(dir);
+  for (const f of [...native.files, "README.md"]) copyFileSync(join(root, "native", f), join(dir, f));
+  const { scripts: _, devDependencies: __, ...manifest } = native;
+  manifest.optionalDependencies = Object.fromEntries(platforms.map((p) => [p.name, p.version]));
+  writeFileSync(join(dir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
 }
 
 /** `npm pack` of a folder into `out`; returns the tarball's path. */
@@ -116,10 +126,10 @@ function main() {
       copyFileSync(binary, join(dir, p.main));
       tarballs.push(npmPack(dir, out));
     }
+    tarballs.push(npmPack(stageNative(native, platforms, staging), out));
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  tarballs.push(npmPack(join(root, "native"), out));
   tarballs.push(npmPack(join(root, "core"), out));
   process.stdout.write(`${tarballs.join("\n")}\n`);
 }

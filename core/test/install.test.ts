@@ -235,6 +235,15 @@ describe.skipIf(process.platform === "win32")("npm install -g of the packed tarb
     expect(files).not.toContain("package/src/");
     const native = execFileSync("tar", ["-tzf", tarballs["@qcap/native"] as string], { encoding: "utf8" });
     expect(native).not.toMatch(/\.node$|\.rs$|Cargo/m);
+    // The loader's manifest lists every platform package (added when packing, as napi-rs does).
+    const manifest = JSON.parse(
+      execFileSync("tar", ["-xzOf", tarballs["@qcap/native"] as string, "package/package.json"], {
+        encoding: "utf8",
+      }),
+    );
+    const platforms = readdirSync(join(repoRoot, "native", "npm")).map((d) => `@qcap/native-${d}`);
+    expect(Object.keys(manifest.optionalDependencies).sort()).toEqual(platforms.sort());
+    expect(manifest.devDependencies).toBeUndefined();
     if (platformPkg && hostNativeBuilt) expect(tarballs[platformPkg]).toBeDefined();
   });
 
