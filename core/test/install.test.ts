@@ -8,11 +8,13 @@
  * Names under @qcap/ never come from the public registry: the scope's registry is a local server
  * that serves only the tarballs packed here (and 404, as for an unpublished name, otherwise), so
  * installing `@qcap/core` by name follows its optional dependencies as npm would once published.
- * Other dependencies come from the npm cache or the registry.
+ * Other dependencies come from the npm cache or the registry. QCAP_PACKED=DIR tests the tarballs in
+ * DIR (the release's, packed with every platform's engine) instead of packing them here.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -33,7 +35,9 @@ import { pseudoRandom, repoRoot } from "./helpers.js";
 const HOST = { "linux-x64": "linux-x64-gnu", "linux-arm64": "linux-arm64-gnu" }[
   `${process.platform}-${process.arch}`
 ];
-const hostNativeBuilt = existsSync(join(repoRoot, "native", "qcap_native.node"));
+const packed = process.env.QCAP_PACKED;
+/** Whether the tarballs hold this platform's engine: a local native build is packed with them. */
+const hostNativeBuilt = packed !== undefined || existsSync(join(repoRoot, "native", "qcap_native.node"));
 const work = mkdtempSync(join(tmpdir(), "qcap-install-"));
 const tarballDir = join(work, "tarballs");
 const tarballs: Record<string, string> = {};
@@ -149,13 +153,25 @@ function walk(dir: string): string[] {
 const data = join(work, "data");
 
 beforeAll(async () => {
-  const core = join(repoRoot, "core", "dist", "cli", "main.js");
-  if (!existsSync(core)) throw new Error("core/dist is missing: run `npm run build` first");
-  const out = execFileSync(process.execPath, [join(repoRoot, "scripts", "pack.mjs"), "--out", tarballDir], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  for (const t of out.trim().split("\n")) {
+  let files: string[];
+  if (packed) {
+    files = readdirSync(packed)
+      .filter((f) => f.endsWith(".tgz"))
+      .map((f) => join(realpathSync(packed), f));
+  } else {
+    const core = join(repoRoot, "core", "dist", "cli", "main.js");
+    if (!existsSync(core)) throw new Error("core/dist is missing: run `npm run build` first");
+    const pack = join(repoRoot, "scripts", "pack.mjs");
+    const out = execFileSync(process.execPath, [pack, "--out", tarballDir], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    files = out.trim().split("\n");
+  }
+  mkdirSync(tarballDir, { recursive: true });
+  for (const f of files) {
+    const t = join(tarballDir, basename(f));
+    if (t !== f) copyFileSync(f, t);
     const manifest = JSON.parse(
       execFileSync("tar", ["-xzOf", t, "package/package.json"], { encoding: "utf8" }),
     );
@@ -244,6 +260,7 @@ describe.skipIf(process.platform === "win32")("npm install -g of the packed tarb
     const platforms = readdirSync(join(repoRoot, "native", "npm")).map((d) => `@qcap/native-${d}`);
     expect(Object.keys(manifest.optionalDependencies).sort()).toEqual(platforms.sort());
     expect(manifest.devDependencies).toBeUndefined();
+    if (packed) for (const name of platforms) expect(tarballs[name], name).toBeDefined();
     if (platformPkg && hostNativeBuilt) expect(tarballs[platformPkg]).toBeDefined();
   });
 
