@@ -180,6 +180,15 @@ describe(".github/workflows/release.yml", () => {
   });
 });
 
+describe(".github/workflows/capsule.yml", () => {
+  it("pins every action by commit", () => {
+    for (const u of remoteUses(readFileSync(join(workflowsDir, "capsule.yml"), "utf8"))) {
+      expect(u.ref, u.ref).toMatch(/@[0-9a-f]{40}$/);
+      expect(u.comment, u.ref).toMatch(/^# v\d+\.\d+\.\d+$/);
+    }
+  });
+});
+
 describe(".github/workflows/operator-image.yml", () => {
   it("leaves version tags to the release workflow (one publisher per image tag)", () => {
     const wf = yaml.load(readFileSync(join(workflowsDir, "operator-image.yml"), "utf8")) as {
