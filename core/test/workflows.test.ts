@@ -52,6 +52,13 @@ const remoteUses = (text: string) =>
     .map((m) => ({ ref: m[1] as string, comment: (m[2] as string).trim() }));
 
 describe("actionlint", () => {
+  it("is the version pinned in testenv/versions.json", () => {
+    const pinned = JSON.parse(readFileSync(join(repoRoot, "testenv", "versions.json"), "utf8")).components
+      .actionlint.version;
+    const r = spawnSync(actionlint, ["-version"], { encoding: "utf8" });
+    expect(r.stdout.split("\n")[0]).toBe(pinned);
+  });
+
   it.each(workflows)(".github/workflows/%s passes", (name) => {
     const r = lint(join(workflowsDir, name));
     expect(r.out).toBe("");
