@@ -19,6 +19,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -67,24 +68,36 @@ function stageNative(native, platforms, staging) {
   return dir;
 }
 
-/** `npm pack` of a folder into `out`; returns the tarball's path. */
+/** `npm pack` of a folder, written next to `out` first and then moved into it; returns its path. */
 function npmPack(dir, out) {
-  const json = execFileSync("npm", ["pack", "--json", "--pack-destination", out], {
-    cwd: dir,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return join(out, JSON.parse(json)[0].filename);
+  const tmp = mkdtempSync(join(out, ".pack-"));
+  try {
+    const json = execFileSync("npm", ["pack", "--json", "--pack-destination", tmp], {
+      cwd: dir,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const name = JSON.parse(json)[0].filename;
+    renameSync(join(tmp, name), join(out, name));
+    return join(out, name);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function main() {
-  const { values } = parseArgs({
-    options: {
-      out: { type: "string", default: "dist-npm" },
-      prebuilt: { type: "string" },
-      all: { type: "boolean", default: false },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        out: { type: "string", default: "dist-npm" },
+        prebuilt: { type: "string" },
+        all: { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(`${e.message} (usage: node scripts/pack.mjs [--out DIR] [--prebuilt DIR] [--all])`);
+  }
   const out = resolve(values.out);
   if (!existsSync(join(root, "core", "dist", "cli", "main.js")))
     throw new UsageError("core/dist is missing: run `npm run build` first");
@@ -96,7 +109,10 @@ function main() {
     .map((dir) => ({ dir, ...readJson(join(npmDir, dir, "package.json")) }));
   checkVersions(core, native, platforms);
 
-  const host = HOST_PLATFORMS[`${process.platform}-${process.arch}`];
+  // A local build on musl is no build for the glibc packages.
+  const glibc =
+    process.platform !== "linux" || Boolean(process.report?.getReport().header.glibcVersionRuntime);
+  const host = glibc ? HOST_PLATFORMS[`${process.platform}-${process.arch}`] : undefined;
   const binaryOf = (p) => {
     const prebuilt = values.prebuilt && join(resolve(values.prebuilt), p.main);
     if (prebuilt && existsSync(prebuilt)) return prebuilt;
