@@ -129,6 +129,8 @@ async function ldflags(name, c, dir, env, logStream) {
     x("main.version", c.version);
   } else if (name === "versitygw") {
     x("main.Version", c.version);
+  } else if (name === "actionlint") {
+    x("github.com/rhysd/actionlint.version", c.version);
   }
   return flags.join(" ");
 }

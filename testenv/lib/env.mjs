@@ -263,6 +263,7 @@ export async function up({ dir, setPointer = true, reuse = true, fresh = false }
     QCAP_KUBECTL: join(binDir, "kubectl"),
     QCAP_HELM: join(binDir, "helm"),
     QCAP_KUBECONFORM: join(binDir, "kubeconform"),
+    QCAP_ACTIONLINT: join(binDir, "actionlint"),
     QCAP_TESTENV_BIN: binDir,
     KUBECACHEDIR: join(baseDir, "kube-cache"),
     HELM_CACHE_HOME: join(baseDir, "helm", "cache"),

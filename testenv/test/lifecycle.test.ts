@@ -94,6 +94,7 @@ async function lifecycle(dir: string) {
     "QCAP_KUBECTL",
     "QCAP_HELM",
     "QCAP_KUBECONFORM",
+    "QCAP_ACTIONLINT",
     "PATH",
   ]) {
     expect(envOut.stdout).toMatch(new RegExp(`^export ${name}=`, "m"));
