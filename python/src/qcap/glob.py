@@ -51,10 +51,10 @@ class Glob:
         self.start = self._build(ast, self.accept)
 
     # AST: list of items; item = ("lit", c) | ("?",) | ("*",) | ("**/",) | ("**",) | ("alt", [seq...])
-    def _seq(self, depth: int) -> list[tuple]:
+    def _seq(self, depth: int, at_component_start: bool = True) -> list[tuple]:
+        # An alternative starts a component only when its braces do (SPEC §11.2).
         t = self.text
         items: list[tuple] = []
-        at_component_start = True
         while self.pos < len(t):
             c = t[self.pos]
             if depth > 0 and c in ",}":
@@ -82,8 +82,9 @@ class Glob:
                     raise FormatError(f"malformed glob {t!r}: braces nested more than {MAX_DEPTH} deep")
                 self.pos += 1
                 alts = []
+                braces_start_component = at_component_start
                 while True:
-                    alts.append(self._seq(depth + 1))
+                    alts.append(self._seq(depth + 1, braces_start_component))
                     self.alternatives += 1
                     if self.pos >= len(t):
                         raise FormatError(f"malformed glob {t!r}: unclosed brace")
