@@ -1,7 +1,8 @@
 /** The manifest encoder writes exactly the JCS text (RFC 8785) the generic encoder gives. */
 import canonicalizeModule from "canonicalize";
 import { describe, expect, it } from "vitest";
-import { compareNames, encodeManifest, type Manifest, type ManifestEntry } from "../src/v1/manifest.js";
+import { compareNames } from "../src/format/entries.js";
+import { encodeManifest, type Manifest, type ManifestEntry } from "../src/v1/manifest.js";
 
 const canonicalize = canonicalizeModule as unknown as (value: unknown) => string;
 const text = (m: Manifest) => new TextDecoder().decode(encodeManifest(m));

@@ -6,6 +6,7 @@ import canonicalizeModule from "canonicalize";
 import { MAX_RECIPIENTS, type Stanza, validateStanza } from "../crypto/recipients.js";
 import { storedSize } from "../crypto/stream.js";
 import { fail } from "../errors.js";
+import { compareNames } from "../format/entries.js";
 import { fromHex, toHex } from "../hash/hex.js";
 import { capsuleRoot } from "../integrity/merkle.js";
 import { chunkCount } from "../integrity/tree.js";
@@ -87,26 +88,6 @@ export function storedChunkSize(name: string, sealed: boolean): number {
 
 export function hasIndex(e: Pick<ManifestEntry, "name" | "size">, sealed: boolean): boolean {
   return chunkCount(entryStoredSize(e, sealed), storedChunkSize(e.name, sealed)) > 1;
-}
-
-/**
- * Orders entry names by the bytes of their UTF-8 encoding, as SPEC §4 requires, without encoding
- * them: UTF-8 byte order is code point order, which UTF-16 code unit order matches except where a
- * surrogate (a code point above U+FFFF) meets a unit from U+E000 to U+FFFF. Names are well-formed.
- */
-export function compareNames(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) {
-      const sx = x >= 0xd800 && x <= 0xdfff;
-      const sy = y >= 0xd800 && y <= 0xdfff;
-      return sx === sy ? x - y : sx ? 1 : -1;
-    }
-  }
-  return a.length - b.length;
 }
 
 /** Sort key: all payload entries first, then metadata, each by UTF-8 bytes. */
