@@ -74,12 +74,14 @@ export async function fileSink(path: string, options: FileSinkOptions = {}): Pro
     return fail("input", `cannot write ${path}: ${fsReason(e)}`, e);
   };
   let fh: FileHandle;
+  // Recorded before it exists: a signal can arrive while the file is created and the open is pending.
+  rememberTemp(tempPath);
   try {
     fh = await open(tempPath, "wx", 0o644);
   } catch (e) {
+    forgetTemp(tempPath);
     return error(e);
   }
-  rememberTemp(tempPath);
 
   // Two buffers: one fills while the other is being written (write-behind), so copying and CRC
   // work overlap with the file system. A chunk at least as large as a buffer is written directly.
