@@ -3,6 +3,7 @@
  * block at a time on a block engine, file to file with the native kernels, or from bytes already
  * sealed (a small-file batch).
  */
+
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "../blocks.js";
 import {
   chunkCipher,
@@ -14,24 +15,15 @@ import {
 } from "../crypto/stream.js";
 import { fail, QcapError } from "../errors.js";
 import { entryStoredSize, MODE_FILE, packedMode, storedChunkSize } from "../format/entries.js";
+import type { LeafRecord } from "../format/pages.js";
 import { chunkCount, TreeBuilder } from "../integrity/tree.js";
 import { nativeThreads, type QcapNative, qcapNative } from "../native.js";
 import { nativeFailure as nativeError } from "../native-errors.js";
 import type { ZipWriter } from "../zip/writer.js";
 import type { PackInput, PackOptions } from "./pack.js";
 
-/** What a leaf record says of an entry just written. */
-export interface WrittenEntry {
-  name: string;
-  size: number;
-  mode: number;
-  crc32: number;
-  digest: Uint8Array;
-  /** Offset of its local header. */
-  offset: number;
-  /** CRC-32 of its chunk tree entry; 0 without one. */
-  treeCrc32: number;
-}
+/** What a leaf record says of an entry just written (its sealed name is added by pack). */
+export type WrittenEntry = Omit<LeafRecord, "sealedName">;
 
 /**
  * Writes whole single-chunk entries whose stored bytes, CRC-32 and digest are already known (a

@@ -46,6 +46,12 @@ async function entryKeys(
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
   if (!capsule.sealed) return { names: await realNames(capsule) };
+  const master = await masterKeyOf(capsule, o);
+  return { keys: masterEntryKeys(capsule, master), names: await realNames(capsule, master) };
+}
+
+/** The capsule's master key, from the identities or passphrase the options give. */
+async function masterKeyOf(capsule: Capsule, o: KeyOpts): Promise<Uint8Array> {
   if (!o.passphrase && (o.identity ?? []).length === 0) {
     const stanzas = capsule.manifest.seal?.recipients ?? [];
     if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
@@ -53,11 +59,7 @@ async function entryKeys(
   }
   const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
-  const master = await unlockMasterKey(capsule, {
-    identities,
-    ...(passphrase !== undefined ? { passphrase } : {}),
-  });
-  return { keys: masterEntryKeys(capsule, master), names: await realNames(capsule, master) };
+  return unlockMasterKey(capsule, { identities, ...(passphrase !== undefined ? { passphrase } : {}) });
 }
 
 /**
@@ -76,17 +78,7 @@ async function oneEntryKeys(
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
   if (!capsule.sealed) return { entry: wanted };
-  if (!o.passphrase && (o.identity ?? []).length === 0) {
-    const stanzas = capsule.manifest.seal?.recipients ?? [];
-    if (stanzas.length > 0 && stanzas.every((r) => r.type === "argon2id"))
-      fail("usage", "this capsule is sealed with a passphrase: give --passphrase");
-  }
-  const identities = await loadIdentities(o.identity ?? [], !o.passphrase);
-  const passphrase = o.passphrase ? await readPassphrase("Passphrase: ") : undefined;
-  const master = await unlockMasterKey(capsule, {
-    identities,
-    ...(passphrase !== undefined ? { passphrase } : {}),
-  });
+  const master = await masterKeyOf(capsule, o);
   return { keys: masterEntryKeys(capsule, master), entry: zipNameOf(capsule, wanted, master) ?? wanted };
 }
 
