@@ -118,7 +118,16 @@ export async function getConsistent(
       (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
       throw new RegistryError("not-a-registry", `${where} is larger than ${limit >> 20} MiB`);
     }
-    const bytes = await boundedBytes(res.Body, limit, where);
+    let bytes: Buffer;
+    try {
+      bytes = await boundedBytes(res.Body, limit, where);
+    } catch (err) {
+      // The SDK checks the body against the server's checksum header; mid-overwrite the two may
+      // belong to different versions (versitygw), which is the same race as the ETag one below.
+      if (!isChecksumMismatch(err) || attempt === 5) throw err;
+      await sleep(20 * 2 ** attempt);
+      continue;
+    }
     const etag = res.ETag ?? null;
     const md5 = MD5_ETAG.exec(etag ?? "")?.[1];
     if (md5 === undefined || etagsNotMd5.has(client)) return { bytes, etag };
@@ -130,6 +139,9 @@ export async function getConsistent(
     await sleep(20 * 2 ** attempt);
   }
 }
+
+const isChecksumMismatch = (err: unknown) =>
+  err instanceof Error && err.message.startsWith("Checksum mismatch");
 
 /** index.json and its ETag; an empty index and a null ETag when there is none yet. */
 export async function readIndexVersion(
