@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the action into dist/index.js, and the block engine's worker into dist/parallel-worker.js
+// Bundles the action into dist/index.js, and the block engine's worker into dist/worker.js
 // beside it (core starts it from there), with esbuild (pinned in package.json). The options are
 // fixed so that the same sources always give the same bytes: test/dist.test.ts rebuilds in memory
 // and compares.
@@ -14,13 +14,13 @@ import * as esbuild from "esbuild";
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 export const DIST = here("./dist/index.js");
 /** The committed files of dist/, by name. */
-export const DIST_FILES = { "index.js": DIST, "parallel-worker.js": here("./dist/parallel-worker.js") };
+export const DIST_FILES = { "index.js": DIST, "worker.js": here("./dist/worker.js") };
 
-/** The bundles as bytes, built in memory: { "index.js": …, "parallel-worker.js": … }. */
+/** The bundles as bytes, built in memory: { "index.js": …, "worker.js": … }. */
 export async function bundle() {
   const result = await esbuild.build({
     // core's worker, from its build (as the action's import of @qcap/core is).
-    entryPoints: { index: here("./src/main.ts"), "parallel-worker": here("../core/dist/parallel-worker.js") },
+    entryPoints: { index: here("./src/main.ts"), worker: here("../core/dist/engine/worker.js") },
     outdir: here("./dist"),
     bundle: true,
     write: false,

@@ -116,7 +116,7 @@ async function runSteps(inputs: ActionInputs, written: Written): Promise<void> {
         ? ` for ${inputs.recipients.length} recipient(s)`
         : " (signed, not encrypted)"),
   );
-  // Large files are sealed a block at a time on worker threads (dist/parallel-worker.js).
+  // Large files are sealed a block at a time on worker threads (dist/worker.js).
   const all = [...files, ...meta];
   written.add(inputs.output);
   const packed = await withBlockEngine(

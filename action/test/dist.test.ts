@@ -17,7 +17,7 @@ function names(section: string): string[] {
 }
 
 describe("action/dist", () => {
-  it("dist/index.js and dist/parallel-worker.js are the esbuild bundles of the current sources (run `npm run bundle -w @qcap/action`)", async () => {
+  it("dist/index.js and dist/worker.js are the esbuild bundles of the current sources (run `npm run bundle -w @qcap/action`)", async () => {
     const fresh = await bundle();
     for (const [name, path] of Object.entries(DIST_FILES)) {
       expect(

@@ -137,7 +137,7 @@ export function workspace(prefix = "qcap-action-"): Workspace {
   // The action as GitHub checks it out: the committed files, no node_modules anywhere above them.
   const main = dir("checkout", "action", "dist", "index.js");
   mkdirSync(dirname(main), { recursive: true });
-  for (const f of ["action.yml", "package.json", "dist/index.js", "dist/parallel-worker.js"])
+  for (const f of ["action.yml", "package.json", "dist/index.js", "dist/worker.js"])
     copyFileSync(join(repoRoot, "action", f), dir("checkout", "action", f));
   writeFileSync(
     dir("event.json"),

@@ -177,7 +177,7 @@ describe("action with sigstore: key", () => {
 });
 
 describe("action variants", () => {
-  it("seals large files on the block engine's worker thread, started from dist/parallel-worker.js", async () => {
+  it("seals large files on the block engine's worker thread, started from dist/worker.js", async () => {
     const big = pattern(9 * 1024 * 1024 + 4321);
     mkdirSync(ws.dir("ws", "large"), { recursive: true });
     writeFileSync(ws.dir("ws", "large", "big.bin"), big);

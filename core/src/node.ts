@@ -1,17 +1,17 @@
 /** Node-only helpers of @qcap/core: local files in and out. */
 
+export { nativeSmallFiles } from "./engine/small-files.js";
+export { type BlockEngineOptions, createBlockEngine, withBlockEngine } from "./engine/worker-pool.js";
+export { defaultKeyPath, qcapConfigDir } from "./node/config.js";
 export {
   type ExtractItem,
   type ExtractOptions,
   type ExtractTarget,
   extract,
   extractAll,
-} from "./extract-node.js";
-export { highestSeen, qcapStateDir, recordSeen } from "./grant/revocation-state-node.js";
-export { directoryInputs, fileInput } from "./inputs-node.js";
-export { fileSink } from "./io/sink-node.js";
-export { fileSource } from "./io/source-node.js";
-export { removeTempsNow } from "./io/temp-files-node.js";
-export { defaultKeyPath, qcapConfigDir } from "./keys/config-node.js";
-export { type BlockEngineOptions, createBlockEngine, withBlockEngine } from "./parallel-node.js";
-export { nativeSmallFiles } from "./small-files-node.js";
+} from "./node/extract.js";
+export { directoryInputs, fileInput } from "./node/inputs.js";
+export { highestSeen, qcapStateDir, recordSeen } from "./node/revocation-state.js";
+export { fileSink } from "./node/sink.js";
+export { fileSource } from "./node/source.js";
+export { removeTempsNow } from "./node/temp-files.js";

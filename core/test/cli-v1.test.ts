@@ -6,8 +6,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
-import { fileSource } from "../src/io/source-node.js";
 import { encodeIdentity } from "../src/keys/age.js";
+import { fileSource } from "../src/node/source.js";
 import { qcap, tempDir } from "./helpers.js";
 
 const tmp = tempDir("qcap-cli-v1-");

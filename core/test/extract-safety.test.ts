@@ -17,8 +17,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
 import { bytesInput } from "../src/capsule/pack.js";
-import { extract } from "../src/extract-node.js";
-import { fileSource } from "../src/io/source-node.js";
+import { extract } from "../src/node/extract.js";
+import { fileSource } from "../src/node/source.js";
 import { cliPath, packBytes, qcap, tempDir, text } from "./helpers.js";
 
 const tmp = tempDir("qcap-extract-safety-");

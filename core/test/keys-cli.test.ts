@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
-import { fileSource } from "../src/io/source-node.js";
+import { fileSource } from "../src/node/source.js";
 import { hasCommand, qcap, run, tempDir } from "./helpers.js";
 
 const tmp = tempDir("qcap-keys-cli-");

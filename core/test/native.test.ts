@@ -28,16 +28,16 @@ import {
   STORED_CHUNK,
   streamSubkey,
 } from "../src/crypto/stream.js";
+import { qcapNative } from "../src/engine/native.js";
+import { nativeSmallFiles } from "../src/engine/small-files.js";
 import { QcapError } from "../src/errors.js";
-import { extract } from "../src/extract-node.js";
 import { wasmBlake3, wasmBlake3Ready } from "../src/hash/blake3.js";
 import { crc32JsOnly } from "../src/hash/crc32.js";
 import { toHex } from "../src/hash/hex.js";
-import { directoryInputs, fileInput } from "../src/inputs-node.js";
-import { fileSink } from "../src/io/sink-node.js";
-import { fileSource } from "../src/io/source-node.js";
-import { qcapNative } from "../src/native.js";
-import { nativeSmallFiles } from "../src/small-files-node.js";
+import { extract } from "../src/node/extract.js";
+import { directoryInputs, fileInput } from "../src/node/inputs.js";
+import { fileSink } from "../src/node/sink.js";
+import { fileSource } from "../src/node/source.js";
 import { packBytes, pseudoRandom, signingKey, tempDir } from "./helpers.js";
 
 const built = existsSync(new URL("../../native/qcap_native.node", import.meta.url));
@@ -412,7 +412,7 @@ describe.skipIf(!built)("native listing of folders (pack)", () => {
       writeFileSync(join(dir, rel), pseudoRandom(size), { mode: exec ? 0o755 : 0o644 });
     }
     const native = await list(dir);
-    const script = `import("${new URL("../dist/inputs-node.js", import.meta.url).href}").then(async (m) => console.log(JSON.stringify((await m.directoryInputs(process.argv[1], "payload/")).map((i) => ({ name: i.name, size: i.size, mode: i.mode })))))`;
+    const script = `import("${new URL("../dist/node/inputs.js", import.meta.url).href}").then(async (m) => console.log(JSON.stringify((await m.directoryInputs(process.argv[1], "payload/")).map((i) => ({ name: i.name, size: i.size, mode: i.mode })))))`;
     const portable = JSON.parse(
       execFileSync(process.execPath, ["-e", script, dir], {
         env: { ...process.env, QCAP_NATIVE: "0" },

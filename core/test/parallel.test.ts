@@ -5,18 +5,18 @@
 import { closeSync, openSync, readFileSync, statfsSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BlockEngine } from "../src/blocks.js";
 import { Capsule } from "../src/capsule/capsule.js";
 import { bytesInput, type PackInput } from "../src/capsule/pack.js";
 import { plainChunks } from "../src/capsule/read.js";
 import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
+import type { BlockEngine } from "../src/engine/blocks.js";
+import { createBlockEngine } from "../src/engine/worker-pool.js";
 import { QcapError } from "../src/errors.js";
-import { extract } from "../src/extract-node.js";
-import { fileInput } from "../src/inputs-node.js";
-import { fileSink } from "../src/io/sink-node.js";
 import { bytesSource } from "../src/io/source.js";
-import { fileSource } from "../src/io/source-node.js";
-import { createBlockEngine } from "../src/parallel-node.js";
+import { extract } from "../src/node/extract.js";
+import { fileInput } from "../src/node/inputs.js";
+import { fileSink } from "../src/node/sink.js";
+import { fileSource } from "../src/node/source.js";
 import { packBytes, pseudoRandom, tempDir } from "./helpers.js";
 
 const MiB = 1024 * 1024;

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { fileSink } from "../src/io/sink-node.js";
+import { fileSink } from "../src/node/sink.js";
 import { tempDir } from "./helpers.js";
 
 const tmp = tempDir();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { crc32 } from "../src/hash/crc32.js";
-import { fileSink } from "../src/io/sink-node.js";
+import { fileSink } from "../src/node/sink.js";
 import { ZipWriter } from "../src/zip/writer.js";
 import { hasCommand, python, type TestEntry, utf8 } from "./zip-helpers.js";
 

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { memorySink } from "../src/io/sink.js";
-import { fileSink } from "../src/io/sink-node.js";
 import {
   blobSource,
   bytesSource,
@@ -16,7 +15,8 @@ import {
   httpSource,
   tailCachedSource,
 } from "../src/io/source.js";
-import { fileSource } from "../src/io/source-node.js";
+import { fileSink } from "../src/node/sink.js";
+import { fileSource } from "../src/node/source.js";
 import { readCentralDirectory, readEntryData } from "../src/zip/reader.js";
 import { ZipWriter } from "../src/zip/writer.js";
 import { expectSameBytes, qcapError, utf8, writeArchive } from "./zip-helpers.js";

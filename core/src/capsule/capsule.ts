@@ -5,8 +5,10 @@
  * adaptor that loads their whole manifest. `open` tells them apart by the file's tail.
  */
 
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "../blocks.js";
 import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "../crypto/stream.js";
+import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "../engine/blocks.js";
+import { nativeThreads, type QcapNative, qcapNative } from "../engine/native.js";
+import { nativeFailure, rethrowChunkFailure } from "../engine/native-errors.js";
 import { fail, QcapError } from "../errors.js";
 import {
   MANIFEST_NAME,
@@ -22,8 +24,6 @@ import { equalBytes, fromHex } from "../hash/hex.js";
 import { chunkCount, DIGEST, FANOUT, levelCounts, verifiedChunkDigests } from "../integrity/tree.js";
 import { type RangeSource, readInto } from "../io/source.js";
 import { verify as verifySignature } from "../keys/ed25519.js";
-import { nativeThreads, type QcapNative, qcapNative } from "../native.js";
-import { nativeFailure, rethrowChunkFailure } from "../native-errors.js";
 import { openV1, readV1Signed } from "../v1/open.js";
 import { dataDescriptor, localHeader, type PlacedEntry } from "../zip/layout.js";
 import { readCentralDirectory } from "../zip/reader.js";

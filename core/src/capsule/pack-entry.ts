@@ -4,7 +4,6 @@
  * sealed (a small-file batch).
  */
 
-import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type FileRange, type StreamKey } from "../blocks.js";
 import {
   chunkCipher,
   chunkCipherImplementation,
@@ -13,12 +12,19 @@ import {
   streamSubkey,
   TAG_BYTES,
 } from "../crypto/stream.js";
+import {
+  BLOCK_CHUNKS,
+  type BlockEngine,
+  type BlockSlot,
+  type FileRange,
+  type StreamKey,
+} from "../engine/blocks.js";
+import { nativeThreads, type QcapNative, qcapNative } from "../engine/native.js";
+import { nativeFailure as nativeError } from "../engine/native-errors.js";
 import { fail, QcapError } from "../errors.js";
 import { entryStoredSize, MODE_FILE, packedMode, storedChunkSize } from "../format/entries.js";
 import type { LeafRecord } from "../format/pages.js";
 import { chunkCount, TreeBuilder } from "../integrity/tree.js";
-import { nativeThreads, type QcapNative, qcapNative } from "../native.js";
-import { nativeFailure as nativeError } from "../native-errors.js";
 import type { ZipWriter } from "../zip/writer.js";
 import type { PackInput, PackOptions } from "./pack.js";
 

@@ -4,7 +4,6 @@
  * then the manifest, its signature and the central directory.
  */
 import { randomBytes } from "@noble/hashes/utils.js";
-import type { BlockEngine, StreamKey } from "../blocks.js";
 import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey, streamAad } from "../crypto/kdf.js";
 import {
   MAX_RECIPIENTS,
@@ -12,6 +11,7 @@ import {
   wrapToPassphraseWithSalt,
   wrapToX25519WithEphemeral,
 } from "../crypto/recipients.js";
+import type { BlockEngine, StreamKey } from "../engine/blocks.js";
 import { fail } from "../errors.js";
 import { compareNames, MODE_FILE } from "../format/entries.js";
 import { sealName } from "../format/hidden-names.js";

@@ -4,12 +4,12 @@ import { type Capsule, MANIFEST_NAME } from "../capsule/capsule.js";
 import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
+import { nativeSmallFiles } from "../engine/small-files.js";
+import { withBlockEngine } from "../engine/worker-pool.js";
 import { fail } from "../errors.js";
-import { type ExtractItem, type ExtractTarget, extractAll } from "../extract-node.js";
-import { directoryInputs, fileOrDirectoryInputs } from "../inputs-node.js";
-import { fileSink } from "../io/sink-node.js";
-import { withBlockEngine } from "../parallel-node.js";
-import { nativeSmallFiles } from "../small-files-node.js";
+import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extract.js";
+import { directoryInputs, fileOrDirectoryInputs } from "../node/inputs.js";
+import { fileSink } from "../node/sink.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import {
   type GrantUseOpts,

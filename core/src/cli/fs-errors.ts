@@ -2,7 +2,7 @@
  * File system errors that reach the top of the CLI (ENOTDIR, ENAMETOOLONG, EACCES, EISDIR, …) are
  * the user's input: one line naming the path and the reason, exit 2, never "unexpected error".
  */
-import { fsReason } from "../io/source-node.js";
+import { fsReason } from "../node/source.js";
 
 /** The one-line message for a Node file system error, or undefined for any other error. */
 export function fsErrorMessage(e: unknown): string | undefined {

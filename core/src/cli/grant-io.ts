@@ -4,8 +4,8 @@ import { type FileHandle, open } from "node:fs/promises";
 import { fail } from "../errors.js";
 import { type Grant, parseGrant } from "../grant/grant.js";
 import { parseRevocationList, type RevocationList, verifyRevocationList } from "../grant/revocation.js";
-import { highestSeen, recordSeen } from "../grant/revocation-state-node.js";
 import { fetchLimited, MiB } from "../io/limited-read-node.js";
+import { highestSeen, recordSeen } from "../node/revocation-state.js";
 import { readText } from "./keys.js";
 
 /** SPEC §12.3: revocation lists are at most 16 MiB, from a file or over HTTP. */

@@ -2,7 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import type { Command } from "commander";
 import { fail } from "../errors.js";
-import { defaultKeyPath, qcapConfigDir } from "../keys/config-node.js";
+import { defaultKeyPath, qcapConfigDir } from "../node/config.js";
 import { printNewKey, writeNewKey } from "./keygen.js";
 import { print, printJson } from "./output.js";
 

@@ -1,7 +1,7 @@
 /** Opening capsules named on the command line: local paths or http(s) URLs. */
 import { Capsule, type OpenOptions } from "../capsule/capsule.js";
 import { DEFAULT_HTTP_TAIL, httpSource, type RangeSource, tailCachedSource } from "../io/source.js";
-import { fileSource } from "../io/source-node.js";
+import { fileSource } from "../node/source.js";
 
 /** Bytes fetched from the end of a remote capsule in the first request. */
 const REMOTE_TAIL = DEFAULT_HTTP_TAIL;

@@ -9,10 +9,10 @@ import type { SigningKey } from "../capsule/pack.js";
 import { fail } from "../errors.js";
 import { MiB, readTextLimited } from "../io/limited-read-node.js";
 import { parseRecipient } from "../keys/age.js";
-import { defaultKeyPath } from "../keys/config-node.js";
 import { parsePublicKey } from "../keys/ed25519.js";
 import { type KeyMaterial, loadKeyMaterial } from "../keys/keyfile.js";
 import { isProtectedKeyFile, keyFilePublic, loadKeyMaterialUnlocked } from "../keys/keyfile-protected.js";
+import { defaultKeyPath } from "../node/config.js";
 import { readPassphrase } from "./passphrase.js";
 
 /** Environment variables a key file's passphrase is read from, in order. */

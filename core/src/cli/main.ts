@@ -9,7 +9,7 @@
  */
 import type { Command } from "commander";
 import { type ErrorKind, fail, QcapError } from "../errors.js";
-import { removeTempsNow } from "../io/temp-files-node.js";
+import { removeTempsNow } from "../node/temp-files.js";
 import { errorDocument, wantsJson } from "./json.js";
 
 type Register = (p: Command) => void;

@@ -4,9 +4,9 @@ import { lstat, open, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
 import { parseRfc3339 } from "../grant/time.js";
-import { moveIntoPlace } from "../io/sink-node.js";
-import { fsReason } from "../io/source-node.js";
-import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
+import { moveIntoPlace } from "../node/sink.js";
+import { fsReason } from "../node/source.js";
+import { forgetTemp, rememberTemp } from "../node/temp-files.js";
 import { escapeText } from "./escape.js";
 import { type JsonCommand, jsonDocument } from "./json.js";
 

@@ -9,7 +9,7 @@ import { createReadStream } from "node:fs";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../errors.js";
-import { fsReason } from "../io/source-node.js";
+import { fsReason } from "../node/source.js";
 import { parseEntryName, type RegistryEntry } from "../registry/layout.js";
 import { objectUrl, parseRegistryAddress } from "../registry/location.js";
 import { plural, print, printJson } from "./output.js";

@@ -12,8 +12,8 @@ import { masterEntryKeys, realNames, unlockMasterKey } from "../capsule/unlock.j
 import { fromHex, toHex } from "../crypto/bytes.js";
 import { kid, MAX_RECIPIENTS, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
-import { fileSink } from "../io/sink-node.js";
-import { fileSource } from "../io/source-node.js";
+import { fileSink } from "../node/sink.js";
+import { fileSource } from "../node/source.js";
 import { openCapsule } from "./io.js";
 import { recipientList } from "./json.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";

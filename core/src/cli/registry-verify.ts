@@ -3,7 +3,7 @@
  * the signature (and pinned signer, as `verify`) and every stored byte. Only the capsule's public
  * reading surface is used (open, summary, verifyAll), not its manifest.
  */
-import { withBlockEngine } from "../parallel-node.js";
+import { withBlockEngine } from "../engine/worker-pool.js";
 import { progress } from "./progress.js";
 import { openTrusted, type Signer, type TrustOpts } from "./trust.js";
 

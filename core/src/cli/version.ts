@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { nativeThreads, qcapNative } from "../native.js";
+import { nativeThreads, qcapNative } from "../engine/native.js";
 import { CAPSULE_FORMATS } from "./formats.js";
 import { jsonDocument } from "./json.js";
 

@@ -7,8 +7,8 @@
  * ChaCha20-Poly1305 through `@qcap/native` with the same subkey, about 1.5 times libsodium's speed.
  */
 import { hchacha, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { type QcapNative, qcapNative } from "../engine/native.js";
 import { fail } from "../errors.js";
-import { type QcapNative, qcapNative } from "../native.js";
 import { assertBytes, utf8 } from "./bytes.js";
 import { nodeRfc8439 } from "./stream-node.js";
 

@@ -9,7 +9,7 @@
  * passes a known-answer test; browsers never see a `node:*` import or the addon.
  */
 import type { IHasher } from "hash-wasm";
-import { qcapNative } from "../native.js";
+import { qcapNative } from "../engine/native.js";
 
 export type Blake3Engine = (data: Uint8Array) => Uint8Array;
 

@@ -15,7 +15,7 @@
  * used at once without a WASM instance each (making one costs ~150 µs, far too much per entry).
  */
 import type { IHasher } from "hash-wasm";
-import { qcapNative } from "../native.js";
+import { qcapNative } from "../engine/native.js";
 
 export interface Crc32 {
   update(b: Uint8Array): void;

@@ -7,7 +7,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { fail, QcapError } from "../errors.js";
-import { fsReason } from "./source-node.js";
+import { fsReason } from "../node/source.js";
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

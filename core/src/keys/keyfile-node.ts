@@ -4,8 +4,8 @@ import { constants } from "node:fs";
 import { link, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail } from "../errors.js";
-import { fsReason } from "../io/source-node.js";
-import { forgetTemp, rememberTemp } from "../io/temp-files-node.js";
+import { fsReason } from "../node/source.js";
+import { forgetTemp, rememberTemp } from "../node/temp-files.js";
 
 /**
  * Writes `text` to `path` with mode 0600 through a temporary file in the same directory, so readers

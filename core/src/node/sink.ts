@@ -3,9 +3,9 @@ import { randomBytes } from "node:crypto";
 import { type FileHandle, link, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fail, QcapError } from "../errors.js";
-import type { Sink } from "./sink.js";
-import { fsReason } from "./source-node.js";
-import { forgetTemp, rememberTemp } from "./temp-files-node.js";
+import type { Sink } from "../io/sink.js";
+import { fsReason } from "./source.js";
+import { forgetTemp, rememberTemp } from "./temp-files.js";
 
 /** Small writes are gathered into a buffer of this size before they reach the file. */
 export const FILE_SINK_BUFFER = 1024 * 1024;

@@ -4,8 +4,8 @@
  * reads and writes, an input that changed or could not be read. Any other error is not one of these
  * and is left to the caller.
  */
-import { authFailed } from "./crypto/stream.js";
-import { fail } from "./errors.js";
+import { authFailed } from "../crypto/stream.js";
+import { fail } from "../errors.js";
 
 export type NativeFailure =
   | { code: "QCAP_CHUNK_MISMATCH"; chunk: number }

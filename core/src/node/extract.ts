@@ -22,16 +22,16 @@ import {
 } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "./blocks.js";
-import type { Capsule } from "./capsule/capsule.js";
-import { plainChunks } from "./capsule/read.js";
-import type { EntryKeys } from "./capsule/unlock.js";
-import { streamAad } from "./crypto/kdf.js";
-import { PLAIN_CHUNK } from "./crypto/stream.js";
-import { fail, QcapError } from "./errors.js";
-import { type Dir, openDir, openDirAt } from "./io/dir-handle-node.js";
-import { fsReason } from "./io/source-node.js";
-import { forgetTemp, rememberTemp } from "./io/temp-files-node.js";
+import type { Capsule } from "../capsule/capsule.js";
+import { plainChunks } from "../capsule/read.js";
+import type { EntryKeys } from "../capsule/unlock.js";
+import { streamAad } from "../crypto/kdf.js";
+import { PLAIN_CHUNK } from "../crypto/stream.js";
+import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "../engine/blocks.js";
+import { fail, QcapError } from "../errors.js";
+import { type Dir, openDir, openDirAt } from "../io/dir-handle-node.js";
+import { fsReason } from "./source.js";
+import { forgetTemp, rememberTemp } from "./temp-files.js";
 
 export interface ExtractItem {
   /** Entry name inside the capsule. */

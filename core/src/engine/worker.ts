@@ -3,9 +3,9 @@
  * names a slot; the reply carries only small results (lengths, CRC, errors).
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { QcapError } from "../errors.js";
 import { openBlock, sealBlock } from "./block-jobs.js";
 import type { BlockSlot, OpenJob, SealJob } from "./blocks.js";
-import { QcapError } from "./errors.js";
 
 export interface SlotBuffers {
   input: SharedArrayBuffer;

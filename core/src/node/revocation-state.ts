@@ -8,8 +8,8 @@ import { lstat, mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fail } from "../errors.js";
+import { type RevocationList, revocationDigest } from "../grant/revocation.js";
 import { MiB, readTextLimited } from "../io/limited-read-node.js";
-import { type RevocationList, revocationDigest } from "./revocation.js";
 
 const FILE = "revocations-seen.json";
 /** One sequence and digest per issuer: a few hundred bytes each. */

@@ -2353,8 +2353,25 @@ var init_index_esm = __esm({
   }
 });
 
-// ../core/dist/parallel-worker.js
+// ../core/dist/engine/worker.js
 import { parentPort, workerData } from "node:worker_threads";
+
+// ../core/dist/errors.js
+var QcapError = class extends Error {
+  kind;
+  name = "QcapError";
+  constructor(kind, message, options) {
+    super(message, options);
+    this.kind = kind;
+  }
+  /** Exit code of the CLI: 2 for usage and input errors, 1 for failed checks. */
+  get exitCode() {
+    return this.kind === "usage" || this.kind === "input" ? 2 : 1;
+  }
+};
+function fail(kind, message, cause) {
+  throw new QcapError(kind, message, cause === void 0 ? void 0 : { cause });
+}
 
 // ../node_modules/@noble/ciphers/utils.js
 function isBytes(a) {
@@ -3086,24 +3103,7 @@ var xchacha20poly1305 = /* @__PURE__ */ wrapCipher(
   /* @__PURE__ */ _poly1305_aead(xchacha20)
 );
 
-// ../core/dist/errors.js
-var QcapError = class extends Error {
-  kind;
-  name = "QcapError";
-  constructor(kind, message, options) {
-    super(message, options);
-    this.kind = kind;
-  }
-  /** Exit code of the CLI: 2 for usage and input errors, 1 for failed checks. */
-  get exitCode() {
-    return this.kind === "usage" || this.kind === "input" ? 2 : 1;
-  }
-};
-function fail(kind, message, cause) {
-  throw new QcapError(kind, message, cause === void 0 ? void 0 : { cause });
-}
-
-// ../core/dist/native.js
+// ../core/dist/engine/native.js
 var qcapNative = (() => {
   const proc = globalThis.process;
   if (proc?.env?.QCAP_NATIVE === "0")
@@ -3599,7 +3599,7 @@ function crc322(bytes) {
   return bytes.length === 0 ? 0 : update(0, bytes);
 }
 
-// ../core/dist/native-errors.js
+// ../core/dist/engine/native-errors.js
 var count = (x) => Number.isSafeInteger(x) ? x : void 0;
 function nativeFailure(e) {
   if (typeof e !== "object" || e === null)
@@ -3632,7 +3632,7 @@ function rethrowChunkFailure(e, firstChunk, entry) {
   throw e;
 }
 
-// ../core/dist/block-jobs.js
+// ../core/dist/engine/block-jobs.js
 var kernels = chunkCipherImplementation === "native" ? qcapNative : void 0;
 function sealBlock(s, job) {
   if (job.from)
@@ -3707,7 +3707,7 @@ function openBlock(s, job) {
   return { plainLength: cipher ? out : job.length };
 }
 
-// ../core/dist/parallel-worker.js
+// ../core/dist/engine/worker.js
 var slots = workerData.slots.map((s) => ({
   input: new Uint8Array(s.input),
   output: new Uint8Array(s.output),

@@ -4,18 +4,19 @@
  * a block is one native call; otherwise the chunk engines run chunk by chunk. Both give the same
  * bytes (`test/parallel.test.ts`).
  */
-import type { BlockSlot, FileRange, OpenJob, SealJob } from "./blocks.js";
+
 import {
   chunkCipher,
   chunkCipherImplementation,
   PLAIN_CHUNK,
   streamSubkey,
   TAG_BYTES,
-} from "./crypto/stream.js";
-import { fail } from "./errors.js";
-import { blake3 } from "./hash/blake3.js";
-import { crc32 } from "./hash/crc32.js";
-import { equalBytes } from "./hash/hex.js";
+} from "../crypto/stream.js";
+import { fail } from "../errors.js";
+import { blake3 } from "../hash/blake3.js";
+import { crc32 } from "../hash/crc32.js";
+import { equalBytes } from "../hash/hex.js";
+import type { BlockSlot, FileRange, OpenJob, SealJob } from "./blocks.js";
 import { qcapNative } from "./native.js";
 import { rethrowChunkFailure } from "./native-errors.js";
 

@@ -8,11 +8,11 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { PLAIN_CHUNK, STORED_CHUNK } from "../crypto/stream.js";
+import { type ErrorKind, QcapError } from "../errors.js";
 import { openBlock, sealBlock } from "./block-jobs.js";
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type OpenJob, type SealJob } from "./blocks.js";
-import { PLAIN_CHUNK, STORED_CHUNK } from "./crypto/stream.js";
-import { type ErrorKind, QcapError } from "./errors.js";
-import type { SlotBuffers, WorkerJob, WorkerReply } from "./parallel-worker.js";
+import type { SlotBuffers, WorkerJob, WorkerReply } from "./worker.js";
 
 /** A worker with this many jobs waiting is busy enough that the calling thread runs the next one. */
 const LOCAL_WHEN_QUEUED = 2;
@@ -67,7 +67,7 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
 
   // Under a TypeScript test runner this module is the source file; the worker runs the build.
   const here = import.meta.url;
-  const script = new URL(here.endsWith(".ts") ? "../dist/parallel-worker.js" : "./parallel-worker.js", here);
+  const script = new URL(here.endsWith(".ts") ? "../../dist/engine/worker.js" : "./worker.js", here);
   const workers: Worker[] = [];
   for (let t = 0; t < threads; t++) {
     // A small young generation: the workers allocate little, and every MiB of heap is resident.

@@ -4,11 +4,11 @@
  * most of the work. `pack` takes a batcher through `PackOptions.smallFiles`.
  */
 import { getSystemErrorName } from "node:util";
-import type { SmallFileBatcher } from "./capsule/pack.js";
-import { PLAIN_CHUNK } from "./crypto/stream.js";
-import { fail } from "./errors.js";
-import { localPathOf } from "./inputs-node.js";
-import { fsReason } from "./io/source-node.js";
+import type { SmallFileBatcher } from "../capsule/pack.js";
+import { PLAIN_CHUNK } from "../crypto/stream.js";
+import { fail } from "../errors.js";
+import { localPathOf } from "../node/inputs.js";
+import { fsReason } from "../node/source.js";
 import { nativeThreads, qcapNative } from "./native.js";
 import { nativeFailure } from "./native-errors.js";
 

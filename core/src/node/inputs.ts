@@ -3,12 +3,12 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { lstat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { getSystemErrorName } from "node:util";
-import type { PackInput } from "./capsule/pack.js";
-import { fail, QcapError } from "./errors.js";
-import { fsReason } from "./io/source-node.js";
-import { type QcapNative, qcapNative } from "./native.js";
-import { MODE_EXEC, MODE_FILE } from "./v1/manifest.js";
-import { validateEntryName } from "./zip/names.js";
+import type { PackInput } from "../capsule/pack.js";
+import { type QcapNative, qcapNative } from "../engine/native.js";
+import { fail, QcapError } from "../errors.js";
+import { MODE_EXEC, MODE_FILE } from "../v1/manifest.js";
+import { validateEntryName } from "../zip/names.js";
+import { fsReason } from "./source.js";
 
 /**
  * Files are opened read-only without following symbolic links: the listing refused links, and one

@@ -2,7 +2,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { fail, QcapError } from "../errors.js";
-import { checkRange, type RangeSource } from "./source.js";
+import { checkRange, type RangeSource } from "../io/source.js";
 
 /** A short reason for a file system error: "no such file", "permission denied", … */
 export function fsReason(e: unknown): string {
