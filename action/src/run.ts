@@ -19,7 +19,7 @@ import {
   type SignOptions,
   signStatement,
 } from "@qcap/core/attest";
-import { fileSink, withBlockEngine } from "@qcap/core/node";
+import { fileSink, withEngine } from "@qcap/core/node";
 import { findFiles, metaInputs } from "./files.js";
 import { type StoredAttestation, storeAttestation } from "./github-attestations.js";
 import { type ActionInputs, InputError, readInputs } from "./inputs.js";
@@ -119,17 +119,10 @@ async function runSteps(inputs: ActionInputs, written: Written): Promise<void> {
   // Large files are sealed a block at a time on worker threads (dist/worker.js).
   const all = [...files, ...meta];
   written.add(inputs.output);
-  const packed = await withBlockEngine(
-    all.map((i) => i.size),
-    async (engine) => {
-      const options = {
-        signingKey,
-        recipients: inputs.recipients.map((r) => r.key),
-        ...(engine ? { engine } : {}),
-      };
-      return pack(all, await fileSink(inputs.output), options);
-    },
-  );
+  const packed = await withEngine(async (engine) => {
+    const options = { signingKey, recipients: inputs.recipients.map((r) => r.key), engine };
+    return pack(all, await fileSink(inputs.output), options);
+  });
   const manifest = packed.manifest;
   const sha256 = await sha256File(inputs.output);
   core.info(`capsule ${inputs.output}: ${packed.size} bytes, sha256:${sha256}, root ${manifest.root}`);

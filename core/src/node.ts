@@ -1,7 +1,7 @@
 /** Node-only helpers of @qcap/core: local files in and out. */
 
-export { nativeSmallFiles } from "./engine/small-files.js";
-export { type BlockEngineOptions, createBlockEngine, withBlockEngine } from "./engine/worker-pool.js";
+export { createEngine, type EngineOptions, withEngine } from "./engine/create.js";
+export type { Engine, EngineKind } from "./engine/engine.js";
 export { defaultKeyPath, qcapConfigDir } from "./node/config.js";
 export {
   type ExtractItem,

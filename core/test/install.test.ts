@@ -140,7 +140,7 @@ function engineIn(prefix: string): string {
   const probe = join(prefix, "lib", "probe.mjs");
   writeFileSync(
     probe,
-    'import { nativeSmallFiles } from "@qcap/core/node";\nprocess.stdout.write(nativeSmallFiles() ? "native" : "portable");\n',
+    'import { createEngine } from "@qcap/core/node";\nprocess.stdout.write(createEngine().kind === "native" ? "native" : "portable");\n',
   );
   return execFileSync(process.execPath, [probe], { env: cleanEnv(prefix), encoding: "utf8" });
 }

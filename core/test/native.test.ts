@@ -214,7 +214,7 @@ describe.skipIf(!built)("native checks of local capsules (verify)", () => {
   it("checks large entries natively and passes a good capsule", async () => {
     const { path } = await capsuleFile();
     const c = await Capsule.open(await fileSource(path));
-    expect(c.checksNatively).toBe(true);
+    expect(c.checksNatively()).toBe(true);
     let seen = 0;
     await c.verifyAll((n) => {
       seen += n;

@@ -10,7 +10,8 @@ import { bytesInput, type PackInput } from "../src/capsule/pack.js";
 import { plainChunks } from "../src/capsule/read.js";
 import { masterEntryKeys, unlockMasterKey } from "../src/capsule/unlock.js";
 import type { BlockEngine } from "../src/engine/blocks.js";
-import { createBlockEngine } from "../src/engine/worker-pool.js";
+import { createEngine } from "../src/engine/create.js";
+import type { Engine } from "../src/engine/engine.js";
 import { QcapError } from "../src/errors.js";
 import { bytesSource } from "../src/io/source.js";
 import { extract } from "../src/node/extract.js";
@@ -49,20 +50,24 @@ async function readAll(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return out;
 }
 
-let engine: BlockEngine;
+/** Worker threads only (the native kernels would take local files first), and one sending every entry to them. */
+let engine: Engine;
+let everything: Engine;
 const tmp = tempDir("qcap-parallel-");
 beforeAll(() => {
-  engine = createBlockEngine({ threads: 2 });
+  engine = createEngine({ threads: 2, native: false });
+  everything = createEngine({ threads: 2, native: false, largeBytes: 1 });
 });
 afterAll(async () => {
   await engine.close();
+  await everything.close();
   tmp.remove();
 });
 
 describe("block engine", () => {
   it("packs unsealed capsules byte-identical to the single-threaded path", async () => {
     const a = await packBytes(inputs());
-    const b = await packBytes(inputs(), { engine, engineMinBytes: 1 });
+    const b = await packBytes(inputs(), { engine: everything });
     expect(b.length).toBe(a.length);
     expect(Buffer.from(b).equals(Buffer.from(a))).toBe(true);
   });
@@ -76,7 +81,7 @@ describe("block engine", () => {
   it("verifies and decrypts whole entries as the chunk path does", async () => {
     const bytes = await packBytes(inputs(), { recipients: [recipient], engine });
     const c = await Capsule.open(bytesSource(bytes));
-    await c.verifyAll(undefined, engine, 1);
+    await c.verifyAll(undefined, everything);
     const keys = masterEntryKeys(c, await unlockMasterKey(c, { identities: [identity] }));
     const out = join(tmp.path, "opened");
     const items = inputs().map((i) => ({ entry: i.name, path: i.name, mode: 0o644 }));
@@ -97,22 +102,22 @@ describe("block engine", () => {
     const at = e.placed.dataOffset + 40 * e.chunkSize + 7;
     bad[at] = (bad[at] as number) ^ 1;
     const c = await Capsule.open(bytesSource(bad));
-    const err = await c.verifyAll(undefined, engine, 1).catch((x: unknown) => x);
+    const err = await c.verifyAll(undefined, everything).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(QcapError);
     expect((err as QcapError).kind).toBe("integrity");
     expect((err as QcapError).message).toContain("payload/f2.bin: chunk 40 ");
     // Every slot came back: a second full run still completes.
-    await c0.verifyAll(undefined, engine, 1);
+    await c0.verifyAll(undefined, everything);
   });
 
   it("stops cleanly when the reader stops early", async () => {
     const bytes = await packBytes(inputs());
     const c = await Capsule.open(bytesSource(bytes));
-    for await (const block of c.entryBlocks("payload/f3.bin", engine)) {
+    for await (const block of c.entryBlocks("payload/f3.bin", engine.blocks() as BlockEngine)) {
       expect(block.length).toBe(16 * 65536);
       break;
     }
-    await c.verifyAll(undefined, engine, 1);
+    await c.verifyAll(undefined, everything);
   });
 });
 
@@ -130,7 +135,7 @@ describe("file inputs and sources", () => {
   it("notices a file that grew or shrank while packing", async () => {
     const path = join(tmp.path, "grow.bin");
     writeFileSync(path, pseudoRandom(6 * MiB));
-    for (const opts of [{}, { engine, engineMinBytes: 1 }]) {
+    for (const opts of [{}, { engine: everything }]) {
       for (const size of [5 * MiB, 7 * MiB]) {
         const err = await packBytes([fileInput(path, "payload/g", size, 0o644)], opts).catch(
           (x: unknown) => x,

@@ -7,7 +7,8 @@
 
 import { PLAIN_CHUNK, streamSubkey, TAG_BYTES } from "../crypto/stream.js";
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type StreamKey } from "../engine/blocks.js";
-import { nativeThreads, type QcapNative, qcapNative } from "../engine/native.js";
+import { type Engine, inlineEngine } from "../engine/engine.js";
+import { nativeThreads, type QcapNative } from "../engine/native.js";
 import { nativeFailure, rethrowChunkFailure } from "../engine/native-errors.js";
 import { fail, QcapError } from "../errors.js";
 import {
@@ -291,23 +292,23 @@ export class Capsule {
   }
 
   /**
-   * Whether `verifyAll` checks large entries with the native kernels (a local file and
-   * `@qcap/native` loaded): they read and hash on threads of their own, so no block engine is needed.
+   * Whether `verifyAll` checks large entries with the native kernels (a local file and an engine
+   * with `@qcap/native`): they read and hash on threads of their own, so no block engine is needed.
    */
-  get checksNatively(): boolean {
-    return this.source.fd !== undefined && qcapNative?.checkFileChunks !== undefined;
+  checksNatively(engine: Engine = inlineEngine): boolean {
+    return this.source.fd !== undefined && engine.native?.checkFileChunks !== undefined;
   }
 
   /**
    * Whether `openEntryNatively` can decrypt entry `name`: `checksNatively`, the entry is encrypted
    * and the native kernels can decrypt.
    */
-  opensNatively(name: string): boolean {
+  opensNatively(name: string, engine: Engine = inlineEngine): boolean {
     return (
-      this.checksNatively &&
+      this.checksNatively(engine) &&
       this.sealed &&
       name.startsWith("payload/") &&
-      qcapNative?.openFileChunks !== undefined
+      engine.native?.openFileChunks !== undefined
     );
   }
 
@@ -321,10 +322,11 @@ export class Capsule {
     name: string,
     key: StreamKey,
     fd: number,
+    engine: Engine = inlineEngine,
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
-    if (!this.opensNatively(name)) throw new Error(`${name} cannot be opened natively`);
-    await this.nativeEntry(await this.entry(name), onProgress, { key, fd });
+    if (!this.opensNatively(name, engine)) throw new Error(`${name} cannot be opened natively`);
+    await this.nativeEntry(engine.native as QcapNative, await this.entry(name), onProgress, { key, fd });
   }
 
   /**
@@ -332,11 +334,11 @@ export class Capsule {
    * given `into`, decrypt and write the plaintext there), 64 MiB per call.
    */
   private async nativeEntry(
+    na: QcapNative,
     e: CapsuleEntry,
     onProgress?: (bytes: number) => void,
     into?: { key: StreamKey; fd: number },
   ): Promise<void> {
-    const na = qcapNative as QcapNative;
     await this.checkLocalHeader(e);
     const digests = await this.levelZero(e);
     const chunks = chunkCount(e.stored, e.chunkSize);
@@ -459,19 +461,18 @@ export class Capsule {
   /**
    * Checks the whole capsule: the index and layout (version 2: streaming over the pages and the
    * central directory) and every entry's stored bytes against its signed tree. Entries of at least
-   * `engineMinBytes` (default 4 MiB) are checked by the native kernels when `checksNatively`, else
-   * with `engine`, a block at a time, when one is given.
+   * `engine.largeBytes` are checked by the native kernels when `checksNatively(engine)`, else a block
+   * at a time on the engine's worker threads when it has them.
    */
-  async verifyAll(
-    onProgress?: (bytes: number) => void,
-    engine?: BlockEngine,
-    engineMinBytes = 4 * BLOCK_CHUNKS * 65536,
-  ): Promise<void> {
+  async verifyAll(onProgress?: (bytes: number) => void, engine: Engine = inlineEngine): Promise<void> {
+    const native = this.checksNatively(engine) ? (engine.native as QcapNative) : undefined;
     await this.index.verify(async (e) => {
-      if (this.checksNatively && e.stored >= engineMinBytes) {
-        await this.nativeEntry(e, onProgress);
-      } else if (engine && e.stored >= engineMinBytes) {
-        for await (const b of this.entryBlocks(e, engine, undefined, true)) onProgress?.(b.length);
+      const large = e.stored >= engine.largeBytes;
+      const blocks = large && !native ? engine.blocks() : undefined;
+      if (native && large) {
+        await this.nativeEntry(native, e, onProgress);
+      } else if (blocks) {
+        for await (const b of this.entryBlocks(e, blocks, undefined, true)) onProgress?.(b.length);
       } else {
         for await (const c of this.entryChunks(e, true)) onProgress?.(c.bytes.length);
       }

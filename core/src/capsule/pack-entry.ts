@@ -19,7 +19,8 @@ import {
   type FileRange,
   type StreamKey,
 } from "../engine/blocks.js";
-import { nativeThreads, type QcapNative, qcapNative } from "../engine/native.js";
+import { type Engine, inlineEngine } from "../engine/engine.js";
+import { nativeThreads, type QcapNative } from "../engine/native.js";
 import { nativeFailure as nativeError } from "../engine/native-errors.js";
 import { fail, QcapError } from "../errors.js";
 import { entryStoredSize, MODE_FILE, packedMode, storedChunkSize } from "../format/entries.js";
@@ -69,11 +70,14 @@ export async function writeEntry(
   const chunks = chunkCount(input.size, PLAIN_CHUNK);
   const tree = new TreeBuilder(storedChunkSize(name, sealed), chunks);
   await writer.beginEntry(name, mode);
-  const large = input.size >= (options.engineMinBytes ?? ENGINE_MIN_BYTES);
-  if (large && input.openFile && writer.canWriteDirect && sealsNatively()) {
-    await writeNatively(writer, input, tree, chunks, key, onProgress);
-  } else if (large && options.engine) {
-    await writeBlocks(writer, input, tree, chunks, key, options.engine, onProgress);
+  const engine = options.engine ?? inlineEngine;
+  const large = input.size >= engine.largeBytes;
+  const native = large && input.openFile && writer.canWriteDirect && sealsNatively(engine);
+  const blocks = large && !native ? engine.blocks() : undefined;
+  if (native) {
+    await writeNatively(writer, input, tree, chunks, key, engine.native as QcapNative, onProgress);
+  } else if (blocks) {
+    await writeBlocks(writer, input, tree, chunks, key, blocks, onProgress);
   } else {
     await writeChunks(writer, input, tree, chunks, key, scratch, onProgress);
   }
@@ -86,8 +90,6 @@ export async function writeEntry(
   }
   return entry;
 }
-
-const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
 
 /**
  * Buffers of one `pack` call reused across its entries: with thousands of small files, new buffers
@@ -172,10 +174,10 @@ async function writeChunks(
 /**
  * Whether `pack` seals large local files into file sinks with the native kernels (file to file on
  * threads of their own, with no block engine needed): `@qcap/native` is loaded and its STREAM
- * engine is the one in use.
+ * engine is the one in use (and `engine` has them).
  */
-export function sealsNatively(): boolean {
-  return chunkCipherImplementation === "native" && qcapNative?.sealFileChunks !== undefined;
+export function sealsNatively(engine: Engine = inlineEngine): boolean {
+  return chunkCipherImplementation === "native" && engine.native?.sealFileChunks !== undefined;
 }
 
 /** Chunks per native call (64 MiB): progress is reported between calls. */
@@ -189,9 +191,9 @@ async function writeNatively(
   tree: TreeBuilder,
   chunks: number,
   key: StreamKey | null,
+  na: QcapNative,
   onProgress?: (bytes: number) => void,
 ): Promise<void> {
-  const na = qcapNative as QcapNative;
   const file = await (input.openFile as NonNullable<PackInput["openFile"]>)();
   const subkey = key ? streamSubkey(key.fileKey) : null;
   try {

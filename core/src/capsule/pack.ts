@@ -11,7 +11,8 @@ import {
   wrapToPassphraseWithSalt,
   wrapToX25519WithEphemeral,
 } from "../crypto/recipients.js";
-import type { BlockEngine, StreamKey } from "../engine/blocks.js";
+import type { StreamKey } from "../engine/blocks.js";
+import type { Engine } from "../engine/engine.js";
 import { fail } from "../errors.js";
 import { compareNames, MODE_FILE } from "../format/entries.js";
 import { sealName } from "../format/hidden-names.js";
@@ -117,15 +118,14 @@ export interface PackOptions {
   /** Called with the number of input bytes just processed. */
   onProgress?: (bytes: number) => void;
   /**
-   * Where large entries are sealed and hashed, a block at a time (on Node: `createBlockEngine()`,
-   * worker threads). Absent: on the calling thread. The output is the same byte for byte.
+   * Where large entries are sealed and hashed (on Node: `createEngine()`: native kernels, worker
+   * threads). Absent: the native kernels where loaded, else the calling thread. The output is the
+   * same byte for byte.
    */
-  engine?: BlockEngine;
-  /** Entries at least this large go to `engine` (default 4 MiB). */
-  engineMinBytes?: number;
+  engine?: Engine;
   /**
-   * Reads and seals small files in batches (on Node: `nativeSmallFiles()`, the native kernels). The
-   * output is the same byte for byte.
+   * Reads and seals small files in batches (default: the engine's). The output is the same byte
+   * for byte.
    */
   smallFiles?: SmallFileBatcher;
   /**
@@ -267,7 +267,8 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
             aad: streamAad(capsuleId as Uint8Array, name),
           }
         : null;
-    const segments = segment(ordered, entryNames, sealed, options.smallFiles);
+    const smallFiles = options.smallFiles ?? options.engine?.smallFiles;
+    const segments = segment(ordered, entryNames, sealed, smallFiles);
     let prk: Uint8Array | null = null;
     const batchKeys = (): BatchKeys => {
       prk ??= fileKeyPrk(masterKey as Uint8Array, capsuleId as Uint8Array);
@@ -279,7 +280,7 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
       const s = segments[k];
       if (!s || s.kind !== "batch" || started.has(k)) return;
       const jobs = s.inputs.map((input) => ({ input, name: entryNames.get(input) as string }));
-      const p = (options.smallFiles as SmallFileBatcher).seal(jobs, s.encrypted ? batchKeys() : null);
+      const p = (smallFiles as SmallFileBatcher).seal(jobs, s.encrypted ? batchKeys() : null);
       p.catch(() => {});
       started.set(k, p);
     };

@@ -1,11 +1,10 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
 import { type Capsule, MANIFEST_NAME } from "../capsule/capsule.js";
-import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../capsule/pack.js";
+import { type PackInput, type PackOptions, type PackResult, pack } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
-import { nativeSmallFiles } from "../engine/small-files.js";
-import { withBlockEngine } from "../engine/worker-pool.js";
+import { withEngine } from "../engine/create.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extract.js";
 import { directoryInputs, fileOrDirectoryInputs } from "../node/inputs.js";
@@ -103,26 +102,18 @@ async function packTo(command: "pack" | "seal", inputs: PackInput[], o: SealOpts
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
   const total = inputs.reduce((s, i) => s + i.size, 0);
   const bar = progress(`packing ${o.output}`, total, !o.json);
-  const smallFiles = nativeSmallFiles();
-  // Local files are sealed by the native kernels on threads of their own when they are loaded;
-  // other inputs (entries of a capsule being sealed) need the block engine.
-  const viaEngine = inputs.filter((i) => !(i.openFile && sealsNatively()));
-  const result = await withBlockEngine(
-    viaEngine.map((i) => i.size),
-    async (engine) => {
-      const options: PackOptions = {
-        signingKey,
-        recipients,
-        ...(passphrase !== undefined ? { passphrase } : {}),
-        hideNames: o.hideNames ?? false,
-        onProgress: (n) => bar.add(n),
-        ...(engine ? { engine } : {}),
-        ...(smallFiles ? { smallFiles } : {}),
-      };
-      // The sink last: from its creation on, pack owns it and removes its file on any failure.
-      return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
-    },
-  );
+  const result = await withEngine(async (engine) => {
+    const options: PackOptions = {
+      signingKey,
+      recipients,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+      hideNames: o.hideNames ?? false,
+      onProgress: (n) => bar.add(n),
+      engine,
+    };
+    // The sink last: from its creation on, pack owns it and removes its file on any failure.
+    return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
+  });
   bar.done();
   const summary = {
     capsule: o.output,
@@ -194,15 +185,11 @@ export async function verifyCommand(
   const attestationInputs = await loadAttestationInputs(o);
   const { capsule, signer } = await openTrusted(location, o);
   try {
-    // Sizes only, for the progress bar and the engine's size: the pages are read again by verifyAll.
-    const sizes: number[] = [];
-    for await (const e of capsule.entries()) sizes.push(e.stored);
-    const total = sizes.reduce((s, n) => s + n, 0);
+    // Sizes only, for the progress bar: the pages are read again by verifyAll.
+    let total = 0;
+    for await (const e of capsule.entries()) total += e.stored;
     const bar = progress(`verifying ${location}`, total, !o.json);
-    // The native kernels read and hash on threads of their own: no block engine for them.
-    await withBlockEngine(capsule.checksNatively ? [] : sizes, (engine) =>
-      capsule.verifyAll((n) => bar.add(n), engine),
-    );
+    await withEngine((engine) => capsule.verifyAll((n) => bar.add(n), engine));
     bar.done();
     const attestation = attestationInputs
       ? await checkAttestation(attestationInputs, capsule, trust)
@@ -383,21 +370,17 @@ export async function openCommand(
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const total = items.reduce((s, i) => s + (sizes.get(i.entry) ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
-    // Entries the native kernels decrypt file to file need no block engine.
-    await withBlockEngine(
-      items.filter((i) => !capsule.opensNatively(i.entry)).map((i) => sizes.get(i.entry) ?? 0),
-      (engine) => {
-        // Payload and meta/ are staged together: nothing is moved into either until both verified.
-        const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
-        if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
-        return extractAll(capsule, targets, {
-          ...(keys ? { keys } : {}),
-          force: o.force ?? false,
-          onProgress: (n) => bar.add(n),
-          ...(engine ? { engine } : {}),
-        });
-      },
-    );
+    await withEngine((engine) => {
+      // Payload and meta/ are staged together: nothing is moved into either until both verified.
+      const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
+      if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
+      return extractAll(capsule, targets, {
+        ...(keys ? { keys } : {}),
+        force: o.force ?? false,
+        onProgress: (n) => bar.add(n),
+        engine,
+      });
+    });
     bar.done();
     report();
     const result = {

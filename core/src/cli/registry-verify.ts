@@ -3,7 +3,7 @@
  * the signature (and pinned signer, as `verify`) and every stored byte. Only the capsule's public
  * reading surface is used (open, summary, verifyAll), not its manifest.
  */
-import { withBlockEngine } from "../engine/worker-pool.js";
+import { withEngine } from "../engine/create.js";
 import { progress } from "./progress.js";
 import { openTrusted, type Signer, type TrustOpts } from "./trust.js";
 
@@ -23,13 +23,9 @@ export async function verifyCapsuleFile(
 ): Promise<VerifiedCapsule> {
   const { capsule, signer, report } = await openTrusted(path, o);
   try {
-    const { root, issuer, sealed, size, entries } = await capsule.summary();
+    const { root, issuer, sealed, size } = await capsule.summary();
     const bar = progress(`verifying ${path}`, size, !o.quiet);
-    await withBlockEngine(
-      // Plain sizes stand in for stored ones: they only decide whether threads are worth starting.
-      capsule.checksNatively ? [] : entries.map((e: { size: number }) => e.size),
-      (engine) => capsule.verifyAll((n) => bar.add(n), engine),
-    );
+    await withEngine((engine) => capsule.verifyAll((n) => bar.add(n), engine));
     bar.done();
     return { root, issuer, sealed, size, signer, report };
   } finally {

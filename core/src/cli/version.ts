@@ -3,8 +3,8 @@
  * portable ones, and how many threads), and the capsule format versions it reads and writes.
  */
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { nativeThreads, qcapNative } from "../engine/native.js";
+import { chooseEngine } from "../engine/choice.js";
+import { nativeThreads } from "../engine/native.js";
 import { CAPSULE_FORMATS } from "./formats.js";
 import { jsonDocument } from "./json.js";
 
@@ -32,19 +32,6 @@ function packageVersion(): string {
   }
 }
 
-/** As withBlockEngine (parallel-node.ts) chooses: QCAP_THREADS, else one less than the cores, 1 to 3. */
-function blockEngineThreads(): number {
-  const env = process.env.QCAP_THREADS;
-  if (env !== undefined && env !== "") {
-    const n = Number(env);
-    return n > 0 ? Math.floor(n) : 0;
-  }
-  return Math.max(1, Math.min(3, availableParallelism() - 1));
-}
-
-/** The native kernels are in use when the addon loaded (QCAP_NATIVE=0 turns them off), as capsule.ts decides. */
-const nativeInUse = (): boolean => qcapNative?.checkFileChunks !== undefined;
-
 /**
  * Which implementation each primitive chose (each module picks at load, after a known-answer test).
  * Loaded only when asked for: the STREAM module's self-tests are the largest part of `--version`.
@@ -63,13 +50,14 @@ async function implementations(): Promise<VersionInfo["implementations"]> {
 }
 
 export async function versionInfo(): Promise<VersionInfo> {
-  const native = nativeInUse();
+  const e = chooseEngine();
+  const native = e.kind === "native";
   return {
     version: packageVersion(),
     engine: native ? "native" : "portable",
     implementations: await implementations(),
     nativeThreads: native ? nativeThreads() : null,
-    workerThreads: blockEngineThreads(),
+    workerThreads: e.threads,
     formats: { reads: [...CAPSULE_FORMATS.reads], writes: CAPSULE_FORMATS.writes },
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
@@ -82,8 +70,9 @@ export async function printVersion(json: boolean): Promise<void> {
     process.stdout.write(`${JSON.stringify(jsonDocument("version", await versionInfo()), null, 2)}\n`);
     return;
   }
-  const native = nativeInUse();
-  const workers = blockEngineThreads();
+  const e = chooseEngine();
+  const native = e.kind === "native";
+  const workers = e.threads;
   // The native engine is named without loading the portable ones; those are listed when in use.
   const engine = native
     ? `engine: native (Rust kernels: ChaCha20-Poly1305, BLAKE3, CRC-32; ${nativeThreads()} threads)`

@@ -1,8 +1,9 @@
 /**
  * Block engines: the heavy per-chunk work (STREAM encryption and decryption, BLAKE3, CRC-32) done a
- * block of 16 chunks at a time, possibly on other threads. `pack`, `Capsule.verifyAll` and the
- * Node extractor use one when given; Node's is `createBlockEngine` in `parallel-node.ts` (worker
- * threads over shared memory). Without one, everything runs chunk by chunk on the calling thread.
+ * block of 16 chunks at a time, possibly on other threads. An `Engine` (`engine.ts`) hands one to
+ * `pack`, `Capsule.verifyAll` and the Node extractor; Node's is `createBlockEngine` in
+ * `worker-pool.ts` (worker threads over shared memory). Without one, everything runs chunk by chunk
+ * on the calling thread.
  */
 
 /** Chunks per block: 1 MiB of plaintext. */

@@ -6,19 +6,17 @@
  * with I/O (packing, extracting) leaves the crypto to the workers, and an idle one (verifying)
  * takes its share. Callers await results in order and keep up to `depth` blocks in flight.
  */
-import { availableParallelism } from "node:os";
+
 import { Worker } from "node:worker_threads";
-import { PLAIN_CHUNK, STORED_CHUNK } from "../crypto/stream.js";
+import { STORED_CHUNK } from "../crypto/stream.js";
 import { type ErrorKind, QcapError } from "../errors.js";
 import { openBlock, sealBlock } from "./block-jobs.js";
 import { BLOCK_CHUNKS, type BlockEngine, type BlockSlot, type OpenJob, type SealJob } from "./blocks.js";
+import { defaultWorkerThreads } from "./choice.js";
 import type { SlotBuffers, WorkerJob, WorkerReply } from "./worker.js";
 
 /** A worker with this many jobs waiting is busy enough that the calling thread runs the next one. */
 const LOCAL_WHEN_QUEUED = 2;
-
-/** Entries at least this large are worth handing to a block engine (smaller: one thread is faster). */
-export const PARALLEL_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
 
 interface Slot extends BlockSlot {
   index: number;
@@ -37,7 +35,7 @@ export interface BlockEngineOptions {
 type Result = { storedLength: number; crc32: number } | { plainLength: number };
 
 export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine {
-  const threads = Math.max(1, options.threads ?? Math.min(3, availableParallelism() - 1));
+  const threads = Math.max(1, options.threads ?? defaultWorkerThreads());
   const depth = Math.max(2, options.slots ?? threads * 2 + 2);
   const shared: SlotBuffers[] = [];
   const slots: Slot[] = [];
@@ -162,29 +160,4 @@ export function createBlockEngine(options: BlockEngineOptions = {}): BlockEngine
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
-}
-
-/**
- * Runs `fn` with a block engine when one of the entries to process (`sizes`, in bytes) is large
- * enough to go to it (`PARALLEL_MIN_BYTES`), else with none: starting a thread costs more than it
- * saves on small entries, which stay on the calling thread anyway. The engine is closed afterwards.
- * QCAP_THREADS=0 disables the engine, QCAP_THREADS=n sets its thread count.
- */
-export async function withBlockEngine<T>(
-  sizes: Iterable<number>,
-  fn: (engine: BlockEngine | undefined) => Promise<T>,
-): Promise<T> {
-  const env = process.env.QCAP_THREADS;
-  const threads = env === undefined || env === "" ? undefined : Number(env);
-  let largest = 0;
-  for (const n of sizes) largest = Math.max(largest, n);
-  if (largest < PARALLEL_MIN_BYTES || threads === 0 || (threads !== undefined && !(threads > 0))) {
-    return fn(undefined);
-  }
-  const engine = createBlockEngine(threads === undefined ? {} : { threads });
-  try {
-    return await fn(engine);
-  } finally {
-    await engine.close();
-  }
 }

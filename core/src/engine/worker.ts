@@ -1,5 +1,5 @@
 /**
- * The worker thread of `parallel-node.ts`: seals and opens blocks held in shared memory. Each job
+ * The worker thread of `worker-pool.ts`: seals and opens blocks held in shared memory. Each job
  * names a slot; the reply carries only small results (lengths, CRC, errors).
  */
 import { parentPort, workerData } from "node:worker_threads";

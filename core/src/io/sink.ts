@@ -1,4 +1,4 @@
-/** Byte sinks: where a capsule is written. The Node file sink is in `sink-node.ts`. */
+/** Byte sinks: where a capsule is written. The Node file sink is in `node/sink.ts`. */
 
 export interface Sink {
   /**

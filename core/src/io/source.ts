@@ -1,6 +1,6 @@
 /**
  * Random-access byte sources: memory, Blob/File (browsers), HTTP range requests, and a wrapper that
- * serves a file's tail from memory. The Node file source is in `source-node.ts`.
+ * serves a file's tail from memory. The Node file source is in `node/source.ts`.
  */
 import { fail, QcapError } from "../errors.js";
 

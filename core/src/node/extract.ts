@@ -26,8 +26,8 @@ import type { Capsule } from "../capsule/capsule.js";
 import { plainChunks } from "../capsule/read.js";
 import type { EntryKeys } from "../capsule/unlock.js";
 import { streamAad } from "../crypto/kdf.js";
-import { PLAIN_CHUNK } from "../crypto/stream.js";
-import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "../engine/blocks.js";
+import type { StreamKey } from "../engine/blocks.js";
+import { type Engine, inlineEngine } from "../engine/engine.js";
 import { fail, QcapError } from "../errors.js";
 import { type Dir, openDir, openDirAt } from "../io/dir-handle-node.js";
 import { fsReason } from "./source.js";
@@ -47,13 +47,11 @@ export interface ExtractOptions {
   force?: boolean;
   onProgress?: (bytes: number) => void;
   /**
-   * Checks and decrypts entries of at least 4 MiB a block at a time (see `createBlockEngine`), unless
-   * the native kernels do it file to file (`Capsule.opensNatively`).
+   * Checks and decrypts large entries file to file with the native kernels (`Capsule.opensNatively`),
+   * else a block at a time on the engine's worker threads. Default: the native kernels where loaded.
    */
-  engine?: BlockEngine;
+  engine?: Engine;
 }
-
-const ENGINE_MIN_BYTES = 4 * BLOCK_CHUNKS * PLAIN_CHUNK;
 /** Chunks are gathered into writes of this size: one write per 64 KiB chunk costs more than the copy. */
 const WRITE_BUFFER = 1 << 20;
 
@@ -78,14 +76,17 @@ async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
 /** Writes the verified plaintext of `entry` to `fh`. */
 async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, options: ExtractOptions) {
   const e = await capsule.entry(entry);
-  if (e.stored >= ENGINE_MIN_BYTES && capsule.opensNatively(entry)) {
+  const engine = options.engine ?? inlineEngine;
+  const large = e.stored >= engine.largeBytes;
+  if (large && capsule.opensNatively(entry, engine)) {
     const key = streamKeyOf(capsule, entry, options.keys) as StreamKey;
-    await capsule.openEntryNatively(entry, key, fh.fd, options.onProgress);
+    await capsule.openEntryNatively(entry, key, fh.fd, engine, options.onProgress);
     return;
   }
-  if (options.engine && e.stored >= ENGINE_MIN_BYTES) {
+  const blocks = large ? engine.blocks() : undefined;
+  if (blocks) {
     const key = streamKeyOf(capsule, entry, options.keys);
-    for await (const block of capsule.entryBlocks(entry, options.engine, key ?? undefined)) {
+    for await (const block of capsule.entryBlocks(entry, blocks, key ?? undefined)) {
       await writeFully(fh, block);
       options.onProgress?.(block.length);
     }
