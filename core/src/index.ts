@@ -1,27 +1,20 @@
 /**
- * @qcap/core: the .qcap capsule format. Browser-safe exports live here; Node file system helpers are
- * in `@qcap/core/node`.
+ * `@qcap/core`: the .qcap capsule format, in Node and in browsers. Pack, open, verify and read
+ * capsules; parse and make keys; issue, check and narrow grants. Narrower parts are subpaths:
+ * `@qcap/core/node` (local files, engines), `@qcap/core/grant` (revocation lists, caveats),
+ * `@qcap/core/attest` (attestations) and `@qcap/core/registry` (S3 registries).
  */
+
+// Reading: open (the signature is checked first), verify, read whole entries or byte ranges.
+export { Capsule, type CapsuleEntry, type OpenOptions } from "./capsule/capsule.js";
+// Writing.
 export {
-  Capsule,
-  type CapsuleEntry,
-  type CapsuleHeader,
-  MANIFEST_NAME,
-  type OpenOptions,
-  SIGNATURE_NAME,
-  type StoredChunk,
-} from "./capsule/capsule.js";
-export {
-  type BatchKeys,
   bytesInput,
   type PackInput,
   type PackOptions,
   type PackResult,
   pack,
   type SigningKey,
-  type SmallFileBatcher,
-  type SmallFileJob,
-  type SmallFilesSealed,
 } from "./capsule/pack.js";
 export { plainChunks, readRange } from "./capsule/read.js";
 export {
@@ -32,56 +25,33 @@ export {
   unlockMasterKey,
 } from "./capsule/unlock.js";
 export { type ErrorKind, QcapError } from "./errors.js";
-export {
-  encodeManifest,
-  FORMAT_VERSION,
-  type Manifest,
-  parseManifest,
-  type Seal,
-} from "./format/manifest.js";
+export type { Manifest } from "./format/manifest.js";
+// Grants.
 export { type AttenuateOptions, attenuateGrant } from "./grant/attenuate.js";
-export {
-  type Allow,
-  type Caveat,
-  type Effective,
-  effective,
-  formatCaveat,
-  parseCaveat,
-} from "./grant/caveats.js";
-export { compileGlob } from "./grant/glob.js";
 export {
   type CheckedGrant,
   type CheckOptions,
   checkGrant,
-  describeGrant,
   type Grant,
   type GrantEntry,
   grantEntryKeys,
-  grantRootKey,
   type IssueOptions,
   issueGrant,
   parseGrant,
   serializeGrant,
 } from "./grant/grant.js";
-export {
-  appendCaveats,
-  decodeMacaroonV2,
-  encodeMacaroonV2,
-  type Macaroon,
-  mintMacaroon,
-  verifyMacaroonChain,
-} from "./grant/macaroon.js";
-export {
-  parseRevocationList,
-  type RevocationList,
-  serializeRevocationList,
-  updateRevocationList,
-  verifyRevocationList,
-} from "./grant/revocation.js";
-export { formatRfc3339, parseRfc3339 } from "./grant/time.js";
+// Where capsules are read from and written to.
 export { memorySink, type Sink } from "./io/sink.js";
-export { bytesSource, httpSource, type RangeSource, rangeSource, tailCachedSource } from "./io/source.js";
+export {
+  blobSource,
+  bytesSource,
+  type HttpSourceInit,
+  httpSource,
+  type RangeSource,
+  rangeSource,
+  tailCachedSource,
+} from "./io/source.js";
+// Keys.
 export { encodeIdentity, encodeRecipient, parseIdentity, parseRecipient } from "./keys/age.js";
-export { parsePublicKey, parseSigningKey, publicKeyToPem } from "./keys/ed25519.js";
-export { generateKeyFile, loadKeyMaterial } from "./keys/keyfile.js";
-export { fingerprint, protectKeyFile, unlockKeyFile } from "./keys/keyfile-protected.js";
+export { parsePublicKey, parseSigningKey } from "./keys/ed25519.js";
+export { generateKeyFile, type KeyFile, type KeyMaterial, loadKeyMaterial } from "./keys/keyfile.js";

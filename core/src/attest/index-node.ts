@@ -9,12 +9,8 @@ export {
   workflowPath,
 } from "./provenance.js";
 export {
-  DEFAULT_FULCIO_URL,
-  DEFAULT_TSA_URL,
   type KeylessOptions,
   type KeyOptions,
-  keyHint,
-  legacyKeyHint,
   type SignOptions,
   signStatement,
 } from "./sign-node.js";
@@ -22,12 +18,9 @@ export {
   buildStatement,
   type CapsuleSubject,
   checkSubject,
-  INTOTO_PAYLOAD_TYPE,
   parseStatement,
   type ResourceDescriptor,
-  ROOT_ANNOTATION,
   SLSA_PROVENANCE_V1,
-  STATEMENT_TYPE,
   type Statement,
   subjectRoot,
 } from "./statement.js";

@@ -4,39 +4,28 @@
  * that needs the optional `@aws-sdk/client-s3`.
  */
 export {
-  emptyIndex,
-  HTML_FILE,
   INDEX_FILE,
-  MAX_INDEX_BYTES,
-  parseEntryName,
   parseIndex,
   pickEntry,
   REVOCATIONS_FILE,
   type RegistryEntry,
   type RegistryIndex,
   registryKey,
-  renderHtml,
-  serializeIndex,
-  withEntry,
 } from "./layout.js";
 export { objectUrl, parseRegistryAddress, type RegistryAddress } from "./location.js";
 export {
-  httpStatus,
   isNotFound,
   isUnreachable,
   isWriteConflict,
   RegistryError,
   type RegistryErrorCode,
-  registryError,
   s3ErrorMessage,
 } from "./s3-errors.js";
 export {
   getConsistent,
-  honoursConditionalWrites,
   lockKey,
   type RegistryLocation,
   readIndex,
-  readIndexVersion,
   type UpdateOptions,
   type UpdateResult,
   updateEntry,

@@ -5,15 +5,8 @@
  * revocations.json. The Secret is written only after a new grant was minted; token material never
  * reaches the status, events or logs (token ids are public: they are what revocation lists hold).
  */
-import {
-  Capsule,
-  describeGrant,
-  issueGrant,
-  parseRecipient,
-  QcapError,
-  serializeGrant,
-  unlockMasterKey,
-} from "@qcap/core";
+import { Capsule, issueGrant, parseRecipient, QcapError, serializeGrant, unlockMasterKey } from "@qcap/core";
+import { describeGrant } from "@qcap/core/grant";
 import type { CapsuleObject } from "../api/capsule.js";
 import { API_VERSION } from "../api/common.js";
 import type { GrantObject } from "../api/grant.js";

@@ -5,14 +5,14 @@
  * If-Match / If-None-Match: a concurrent writer makes this reconcile fail and retry from a fresh read.
  */
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import type { SigningKey } from "@qcap/core";
 import {
   parseRevocationList,
   type RevocationList,
-  type SigningKey,
   serializeRevocationList,
   updateRevocationList,
   verifyRevocationList,
-} from "@qcap/core";
+} from "@qcap/core/grant";
 import {
   getConsistent,
   isNotFound,
