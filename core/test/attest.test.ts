@@ -6,12 +6,12 @@ import {
   githubRunFromClaims,
   githubRunFromEnv,
   idTokenClaims,
-  keyHint,
-  ROOT_ANNOTATION,
   sha256Source,
   signStatement,
   verifyAttestation,
 } from "../src/attest/index-node.js";
+import { keyHint } from "../src/attest/sign-node.js";
+import { ROOT_ANNOTATION } from "../src/attest/statement.js";
 import { QcapError } from "../src/errors.js";
 import { toHex } from "../src/hash/hex.js";
 import { bytesSource } from "../src/io/source.js";
