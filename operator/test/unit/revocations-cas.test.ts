@@ -6,12 +6,8 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { S3Client } from "@aws-sdk/client-s3";
-import {
-  parseRevocationList,
-  parseSigningKey,
-  serializeRevocationList,
-  updateRevocationList,
-} from "@qcap/core";
+import { parseSigningKey } from "@qcap/core";
+import { parseRevocationList, serializeRevocationList, updateRevocationList } from "@qcap/core/grant";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReconcileError } from "../../src/kube/conditions.js";
 import { ensureRevocations, REVOCATION_VALIDITY_MS } from "../../src/registry/revocations.js";
