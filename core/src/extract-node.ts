@@ -8,11 +8,13 @@
  * the output folder cannot redirect a file outside it by swapping a folder for a link mid-run.
  */
 import {
+  closeSync,
   constants as C,
   linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -23,15 +25,17 @@ import {
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { BLOCK_CHUNKS, type BlockEngine, type StreamKey } from "./blocks.js";
-import type { Capsule } from "./capsule/capsule.js";
+import type { Capsule, CapsuleEntry } from "./capsule/capsule.js";
 import { plainChunks } from "./capsule/read.js";
 import type { EntryKeys } from "./capsule/unlock.js";
 import { streamAad } from "./crypto/kdf.js";
 import { PLAIN_CHUNK } from "./crypto/stream.js";
+import { openBatchNatively, opensSmallNatively } from "./engine/small-entries-native.js";
 import { fail, QcapError } from "./errors.js";
 import { type Dir, openDir, openDirAt } from "./io/dir-handle-node.js";
 import { fsReason } from "./io/source-node.js";
 import { forgetTemp, rememberTemp } from "./io/temp-files-node.js";
+import { batchPlaintexts, isSmallEntry, type SmallBatch, SmallBatcher } from "./node/small-entries.js";
 
 export interface ExtractItem {
   /** Entry name inside the capsule. */
@@ -75,9 +79,9 @@ async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length; ) at += writeSync(fh.fd, bytes, at, bytes.length - at);
 }
 
-/** Writes the verified plaintext of `entry` to `fh`. */
-async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, options: ExtractOptions) {
-  const e = await capsule.entry(entry);
+/** Writes the verified plaintext of `e` to `fh`. */
+async function writeEntry(capsule: Capsule, e: CapsuleEntry, fh: FileHandle, options: ExtractOptions) {
+  const entry = e.name;
   if (e.stored >= ENGINE_MIN_BYTES && capsule.opensNatively(entry)) {
     const key = streamKeyOf(capsule, entry, options.keys) as StreamKey;
     await capsule.openEntryNatively(entry, key, fh.fd, options.onProgress);
@@ -85,7 +89,7 @@ async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, optio
   }
   if (options.engine && e.stored >= ENGINE_MIN_BYTES) {
     const key = streamKeyOf(capsule, entry, options.keys);
-    for await (const block of capsule.entryBlocks(entry, options.engine, key ?? undefined)) {
+    for await (const block of capsule.entryBlocks(e, options.engine, key ?? undefined)) {
       await writeFully(fh, block);
       options.onProgress?.(block.length);
     }
@@ -227,14 +231,38 @@ function makeStaging(p: Plan): void {
   }
 }
 
-/** Writes every item of the plan into its staging tree. */
+/**
+ * The capsule entry of every item: items in file order (as `Capsule.entries` lists them) are matched
+ * while the index is read once, page by page; any left over are looked up one by one.
+ */
+async function* withEntries(
+  capsule: Capsule,
+  items: ExtractItem[],
+): AsyncGenerator<{ item: ExtractItem; e: CapsuleEntry }> {
+  let j = 0;
+  if (items.length > 0) {
+    for await (const e of capsule.entries()) {
+      const item = items[j] as ExtractItem;
+      if (e.name !== item.entry) continue;
+      yield { item, e };
+      if (++j === items.length) return;
+    }
+  }
+  for (; j < items.length; j++) {
+    const item = items[j] as ExtractItem;
+    yield { item, e: await capsule.entry(item.entry) };
+  }
+}
+
+/**
+ * Writes every item of the plan into its staging tree. Small entries go in batches (natively when
+ * the kernels are loaded, one read and synchronous writes each otherwise), the rest one by one.
+ */
 async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): Promise<void> {
   const tree = p.tree as Dir;
   const prefix = p.missing.slice(1);
   const made = new Set<string>();
-  for (const item of p.target.items) {
-    const parts = [...prefix, ...item.path.split("/")];
-    const shown = join(p.target.outDir, item.path);
+  const makeParents = (parts: string[], shown: string) => {
     for (let i = prefix.length + 1; i < parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
       if (made.has(rel)) continue;
@@ -247,24 +275,79 @@ async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): P
       });
       made.add(rel);
     }
-    const mode = item.mode & 0o111 ? 0o777 : 0o666;
-    let fh: FileHandle;
-    try {
-      fh = await open(tree.at(parts.join("/")), O_CREATE_NEW, mode);
-    } catch (e) {
-      return fsCall(shown, () => {
-        throw e;
-      });
+  };
+  const native = opensSmallNatively(capsule);
+  const batcher = new SmallBatcher(capsule);
+  // One native batch runs while the next is gathered; it is always awaited before the staging
+  // folder can be removed.
+  const inFlight: { batch: Promise<void> | null } = { batch: null };
+  const settle = async () => {
+    const r = inFlight.batch;
+    inFlight.batch = null;
+    await r;
+  };
+  const write = async (b: SmallBatch | null) => {
+    if (!b) return;
+    await settle();
+    if (native) {
+      const bytes = openBatchNatively(capsule, b, options.keys, tree.fd).then((n) => options.onProgress?.(n));
+      bytes.catch(() => {});
+      inFlight.batch = bytes;
+      return;
     }
-    try {
-      await writeEntry(capsule, item.entry, fh, options);
-    } catch (e) {
-      if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
-      return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
-    } finally {
-      await fh.close();
+    for await (const { job, plain } of batchPlaintexts(capsule, b, options.keys)) {
+      const parts = job.path.split("/");
+      makeParents(parts, job.shown);
+      writeNewFile(tree.at(job.path), job.shown, job.mode, plain);
+      options.onProgress?.(plain.length);
     }
+  };
+  try {
+    for await (const { item, e } of withEntries(capsule, p.target.items)) {
+      const parts = [...prefix, ...item.path.split("/")];
+      const shown = join(p.target.outDir, item.path);
+      const mode = item.mode & 0o111 ? 0o777 : 0o666;
+      if (isSmallEntry(e)) {
+        await write(batcher.add({ entry: e, path: parts.join("/"), shown, mode }));
+        continue;
+      }
+      await write(batcher.take());
+      await settle();
+      makeParents(parts, shown);
+      let fh: FileHandle;
+      try {
+        fh = await open(tree.at(parts.join("/")), O_CREATE_NEW, mode);
+      } catch (e) {
+        return fsCall(shown, () => {
+          throw e;
+        });
+      }
+      try {
+        await writeEntry(capsule, e, fh, options);
+      } catch (e) {
+        if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
+        return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
+      } finally {
+        await fh.close();
+      }
+    }
+    await write(batcher.take());
+    await settle();
+  } finally {
+    await inFlight.batch?.catch(() => {});
   }
+}
+
+/** Creates the new file `path` (never through a link) holding `bytes`, with synchronous calls. */
+function writeNewFile(path: string, shown: string, mode: number, bytes: Uint8Array): void {
+  fsCall(shown, () => {
+    const fd = openSync(path, O_CREATE_NEW, mode);
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 /**
