@@ -8,8 +8,8 @@
  * the output folder cannot redirect a file outside it by swapping a folder for a link mid-run.
  */
 import {
-  closeSync,
   constants as C,
+  closeSync,
   linkSync,
   lstatSync,
   mkdirSync,

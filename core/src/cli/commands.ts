@@ -6,8 +6,9 @@ import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../extract-node.js";
-import { directoryInputs, fileOrDirectoryInputs } from "../inputs-node.js";
+import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../inputs-node.js";
 import { fileSink } from "../io/sink-node.js";
+import { fileSpill } from "../node/spill-file.js";
 import { withBlockEngine } from "../parallel-node.js";
 import { nativeSmallFiles } from "../small-files-node.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
@@ -97,32 +98,45 @@ interface SealOpts {
   report?: Record<string, unknown>;
 }
 
-async function packTo(command: "pack" | "seal", inputs: PackInput[], o: SealOpts): Promise<PackResult> {
+async function packTo(
+  command: "pack" | "seal",
+  inputs: PackInput[] | AsyncIterable<PackInput>,
+  o: SealOpts,
+): Promise<PackResult> {
   const signingKey = await loadSigningKey(o.signKey);
   const recipients = await loadRecipients(o.recipient ?? []);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
-  const total = inputs.reduce((s, i) => s + i.size, 0);
-  const bar = progress(`packing ${o.output}`, total, !o.json);
-  const smallFiles = nativeSmallFiles();
   // Local files are sealed by the native kernels on threads of their own when they are loaded;
   // other inputs (entries of a capsule being sealed) need the block engine.
-  const viaEngine = inputs.filter((i) => !(i.openFile && sealsNatively()));
-  const result = await withBlockEngine(
-    viaEngine.map((i) => i.size),
-    async (engine) => {
-      const options: PackOptions = {
-        signingKey,
-        recipients,
-        ...(passphrase !== undefined ? { passphrase } : {}),
-        hideNames: o.hideNames ?? false,
-        onProgress: (n) => bar.add(n),
-        ...(engine ? { engine } : {}),
-        ...(smallFiles ? { smallFiles } : {}),
-      };
-      // The sink last: from its creation on, pack owns it and removes its file on any failure.
-      return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
-    },
-  );
+  const viaEngine = (i: PackInput) => !(i.openFile && sealsNatively());
+  let total = 0;
+  const engineSizes: number[] = [];
+  const showBar = !o.json && process.stderr.isTTY;
+  // A walk is read a first time only when its sizes are needed: nothing of it is held.
+  if (Array.isArray(inputs) || showBar || !sealsNatively()) {
+    let largest = 0;
+    for await (const i of inputs) {
+      total += i.size;
+      if (viaEngine(i)) largest = Math.max(largest, i.size);
+    }
+    engineSizes.push(largest);
+  }
+  const bar = progress(`packing ${o.output}`, total, !o.json);
+  const smallFiles = nativeSmallFiles();
+  const result = await withBlockEngine(engineSizes, async (engine) => {
+    const options: PackOptions = {
+      signingKey,
+      recipients,
+      ...(passphrase !== undefined ? { passphrase } : {}),
+      hideNames: o.hideNames ?? false,
+      onProgress: (n) => bar.add(n),
+      ...(engine ? { engine } : {}),
+      ...(smallFiles ? { smallFiles } : {}),
+      directorySpill: () => fileSpill(),
+    };
+    // The sink last: from its creation on, pack owns it and removes its file on any failure.
+    return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
+  });
   bar.done();
   const summary = {
     capsule: o.output,
@@ -148,8 +162,10 @@ export async function packCommand(dir: string, o: SealOpts & { meta?: string; un
   const sealed = (o.recipient ?? []).length > 0 || o.passphrase === true;
   if (o.unsealed && sealed) fail("usage", "--unsealed cannot be combined with --recipient or --passphrase");
   await refuseToOverwrite(o.output, o.force);
-  const inputs = await directoryInputs(dir, "payload/");
-  if (o.meta) inputs.push(...(await fileOrDirectoryInputs(o.meta, "meta/")));
+  // Streamed in index order: meta/ sorts before payload/. The folder is checked before anything else.
+  await checkFolder(dir);
+  const payload = walkInputs(dir, "payload/");
+  const inputs = o.meta ? concatInputs(walkFileOrDirectory(o.meta, "meta/"), payload) : payload;
   await packTo("pack", inputs, o);
   // After success: a failed run prints its one error line only.
   if (!sealed && !o.unsealed)

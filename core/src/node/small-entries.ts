@@ -4,8 +4,7 @@
  * synchronous calls, so that many small files cost neither a request nor a promise each. The native
  * kernels do the same on threads of their own (`engine/small-entries-native.ts`).
  */
-import type { CapsuleEntry } from "../capsule/capsule.js";
-import type { Capsule } from "../capsule/capsule.js";
+import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
 import type { EntryKeys } from "../capsule/unlock.js";
 import { streamAad } from "../crypto/kdf.js";
 import { chunkCipher } from "../crypto/stream.js";
