@@ -60,10 +60,8 @@ class KeyTable {
   #lengths = new Int32Array(1024);
   #count = 0;
 
-  constructor(
-    private readonly names: NameStore,
-    private readonly folded: (id: number) => string,
-  ) {}
+  /** `folded(id)`: name `id` folded, to re-check a hash hit. */
+  constructor(private readonly folded: (id: number) => string) {}
 
   /** The id of the name whose key equals `key` (hash `h`), or -1. */
   find(key: string, h: number): number {
@@ -106,8 +104,8 @@ class KeyTable {
 export class CompactNameSet {
   readonly #names = new NameStore();
   readonly #fold = (id: number) => this.#names.get(id).toLowerCase();
-  readonly #files = new KeyTable(this.#names, this.#fold);
-  readonly #dirs = new KeyTable(this.#names, this.#fold);
+  readonly #files = new KeyTable(this.#fold);
+  readonly #dirs = new KeyTable(this.#fold);
 
   get size(): number {
     return this.#names.count;
