@@ -43,6 +43,8 @@ export interface ExtractItem {
   /** Path relative to the output folder, `/`-separated, already validated. */
   path: string;
   mode: number;
+  /** Its plaintext size, when known (for progress). */
+  size?: number;
 }
 
 export interface ExtractOptions {

@@ -36,19 +36,23 @@ export interface KeyOpts extends GrantUseOpts {
 /**
  * Keys for a sealed capsule from a grant (--cap), --identity files and/or --passphrase, or the
  * default key of `qcap init`; none for an unsealed one. With a grant, `names` holds only its entries.
+ * Without a grant or hidden names every ZIP name is its real name: `sameNames` then skips reading
+ * them all into a map (`names` is null).
  */
 async function entryKeys(
   capsule: Capsule,
   o: KeyOpts,
-): Promise<{ keys?: EntryKeys; names: Map<string, string>; grant?: string }> {
+  sameNames = false,
+): Promise<{ keys?: EntryKeys; names: Map<string, string> | null; grant?: string }> {
   if (o.cap !== undefined) {
     const g = await grantKeys(capsule, { ...o, cap: o.cap });
     return { keys: g.keys, names: g.names, grant: g.checked.id };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
-  if (!capsule.sealed) return { names: await realNames(capsule) };
+  const same = sameNames && !capsule.hiddenNames;
+  if (!capsule.sealed) return { names: same ? null : await realNames(capsule) };
   const master = await masterKeyOf(capsule, o);
-  return { keys: masterEntryKeys(capsule, master), names: await realNames(capsule, master) };
+  return { keys: masterEntryKeys(capsule, master), names: same ? null : await realNames(capsule, master) };
 }
 
 /** The capsule's master key, from the identities or passphrase the options give. */
@@ -74,7 +78,7 @@ async function oneEntryKeys(
 ): Promise<{ keys?: EntryKeys; entry: string }> {
   if (o.cap !== undefined || capsule.version === 1) {
     const { keys, names } = await entryKeys(capsule, o);
-    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    const entry = [...(names ?? [])].find(([, real]) => real === wanted)?.[0] ?? wanted;
     return { ...(keys ? { keys } : {}), entry };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
@@ -379,29 +383,27 @@ export async function openCommand(
       fail("usage", "give -o DIR for the payload, --meta-out DIR for meta/, or both");
     // meta/ alone is public: no key is needed (nor asked for) to write it.
     const { keys, names, grant } =
-      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o);
+      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o, true);
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
     const items: ExtractItem[] = [];
     const metaItems: ExtractItem[] = [];
-    const sizes = new Map<string, number>();
     for await (const e of capsule.entries()) {
-      sizes.set(e.name, e.size);
       if (e.name.startsWith("payload/")) {
-        const real = names.get(e.name);
+        const real = names ? names.get(e.name) : e.name;
         if (real === undefined) continue; // not granted
         const rel = real.slice("payload/".length);
-        if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode });
+        if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode, size: e.size });
       } else if (o.metaOut) {
-        metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode });
+        metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size });
       }
     }
     if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
-    const total = items.reduce((s, i) => s + (sizes.get(i.entry) ?? 0), 0);
+    const total = items.reduce((s, i) => s + (i.size ?? 0), 0);
     const bar = progress(`opening ${location}`, total, !o.json);
     // Entries the native kernels decrypt file to file need no block engine.
     await withBlockEngine(
-      items.filter((i) => !capsule.opensNatively(i.entry)).map((i) => sizes.get(i.entry) ?? 0),
+      items.filter((i) => !capsule.opensNatively(i.entry)).map((i) => i.size ?? 0),
       (engine) => {
         // Payload and meta/ are staged together: nothing is moved into either until both verified.
         const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
