@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { bytesInput, type PackInput, type PackOptions, pack } from "../src/capsule/pack.js";
-import { CompactNameSet } from "../src/capsule/pack-names.js";
+import { CompactNameSet } from "../src/capsule/compact-names.js";
 import { QcapError } from "../src/errors.js";
 import { compareNames } from "../src/format/entries.js";
 import { directoryInputs, walkInputs } from "../src/inputs-node.js";

@@ -31,9 +31,9 @@ import type { Sink } from "../io/sink.js";
 import { sign } from "../keys/ed25519.js";
 import { NameSet, validateEntryName } from "../zip/names.js";
 import { type DirectorySpill, ZipWriter } from "../zip/writer.js";
+import { CompactNameSet } from "./compact-names.js";
 import { batchEntries, type NamedInput, type Segment, segments } from "./pack-batches.js";
 import { Scratch, type WrittenEntry, writeEntry, writeStoredEntries } from "./pack-entry.js";
-import { CompactNameSet } from "./pack-names.js";
 
 export { sealsNatively } from "./pack-entry.js";
 
