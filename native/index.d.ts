@@ -26,8 +26,27 @@ export declare function chunkSeal(subkey: Uint8Array, aad: Uint8Array, index: nu
 /** CRC-32 (ISO-HDLC) of `data`, continuing from `initial` (a finished CRC, 0 for none). */
 export declare function crc32(data: Uint8Array, initial: number): number
 
+/** The entries of one folder, as listed by `list_folder`. */
+export interface Folder {
+  /** Names in index order: UTF-8 byte order, a folder's name as if it ended in `/`. */
+  names: Array<string>
+  /** Per name: 0 a regular file, 1 a symbolic link (not followed), 2 a folder, 3 anything else. */
+  kinds: Array<number>
+  sizes: Array<number>
+  /** Per name: the permission bits. */
+  modes: Array<number>
+  /** A name that is not UTF-8, if any (then the listing is empty); empty otherwise. */
+  notUtf8: string
+}
+
 /** HChaCha20 of `key` (32 bytes) and `nonce` (16 bytes), for tests against the draft's vector. */
 export declare function hchacha20Subkey(key: Uint8Array, nonce: Uint8Array): Buffer
+
+/**
+ * Lists one folder without following symbolic links (lstat), sorted for index order: the folder
+ * walk of packing, one call per folder. Rejects with the OS error of the folder or an entry.
+ */
+export declare function listFolder(dir: string): Promise<Folder>
 
 /**
  * Lists every file below `dir` without following symbolic links (lstat), for packing a folder.

@@ -115,7 +115,11 @@ async function writeEntry(capsule: Capsule, e: CapsuleEntry, fh: FileHandle, opt
 }
 
 export interface ExtractTarget {
-  items: ExtractItem[];
+  /**
+   * The items, best in file order (as `Capsule.entries` lists them). An async iterable is read
+   * again for each pass and never held, so that millions of items cost no memory.
+   */
+  items: ExtractItem[] | AsyncIterable<ExtractItem>;
   /** The output folder; created (with its missing parents) only when everything has succeeded. */
   outDir: string;
 }
@@ -172,7 +176,7 @@ interface Plan {
 }
 
 /** Opens the output folder (or its nearest existing ancestor) and refuses conflicts up front. */
-function plan(target: ExtractTarget, force: boolean): Plan {
+async function plan(target: ExtractTarget, force: boolean): Promise<Plan> {
   const root = resolve(target.outDir);
   const missing: string[] = [];
   let at = root;
@@ -201,7 +205,7 @@ function plan(target: ExtractTarget, force: boolean): Plan {
   if (missing.length > 0) return p;
   // Existing output folder: refuse links, files in the way and (without --force) existing files now.
   const seen = new Map<string, Stats | null>();
-  for (const item of target.items) {
+  for await (const item of target.items) {
     const parts = item.path.split("/");
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
@@ -239,20 +243,22 @@ function makeStaging(p: Plan): void {
  */
 async function* withEntries(
   capsule: Capsule,
-  items: ExtractItem[],
+  items: ExtractItem[] | AsyncIterable<ExtractItem>,
 ): AsyncGenerator<{ item: ExtractItem; e: CapsuleEntry }> {
-  let j = 0;
-  if (items.length > 0) {
-    for await (const e of capsule.entries()) {
-      const item = items[j] as ExtractItem;
-      if (e.name !== item.entry) continue;
-      yield { item, e };
-      if (++j === items.length) return;
+  const entries = capsule.entries()[Symbol.asyncIterator]();
+  let more = true;
+  try {
+    for await (const item of items) {
+      let found: CapsuleEntry | null = null;
+      while (more && !found) {
+        const r = await entries.next();
+        if (r.done) more = false;
+        else if (r.value.name === item.entry) found = r.value;
+      }
+      yield { item, e: found ?? (await capsule.entry(item.entry)) };
     }
-  }
-  for (; j < items.length; j++) {
-    const item = items[j] as ExtractItem;
-    yield { item, e: await capsule.entry(item.entry) };
+  } finally {
+    await entries.return?.(undefined);
   }
 }
 
@@ -465,10 +471,10 @@ export async function extractAll(
   options: ExtractOptions = {},
 ): Promise<void> {
   const force = options.force ?? false;
-  for (const t of targets) for (const item of t.items) checkPath(item.path);
+  for (const t of targets) for await (const item of t.items) checkPath(item.path);
   const plans: Plan[] = [];
   try {
-    for (const t of targets) plans.push(plan(t, force));
+    for (const t of targets) plans.push(await plan(t, force));
     for (const p of plans) makeStaging(p);
     for (const p of plans) await stageItems(capsule, p, options);
     for (const p of plans) moveIntoPlace(p, force);

@@ -147,11 +147,7 @@ async function nativeListing(dir: string) {
   try {
     t = await qcapNative.listTree(dir);
   } catch (e) {
-    // Rust's I/O errors end with "(os error N)": give them Node's code, so messages match the walk's.
-    const message = e instanceof Error ? e.message : String(e);
-    const errno = /\(os error (\d+)\)/.exec(message)?.[1];
-    const code = errno === undefined ? undefined : getSystemErrorName(-Number(errno));
-    return cannotRead(dir, Object.assign(new Error(message), { code }));
+    return cannotRead(dir, withErrnoCode(e));
   }
   return t.notUtf8 === "" ? t : undefined;
 }
@@ -258,7 +254,54 @@ function sortedListing(d: string): { name: string; key: string; dir: boolean }[]
   return out.sort((a, b) => compareNames(a.key, b.key));
 }
 
+/**
+ * The native listing of one folder, sorted for index order, or undefined without `@qcap/native` or
+ * when a name is not UTF-8 (the listing in JavaScript then reports it as Node does).
+ */
+async function nativeFolder(d: string) {
+  if (!qcapNative?.listFolder) return undefined;
+  let f: Awaited<ReturnType<QcapNative["listFolder"]>>;
+  try {
+    f = await qcapNative.listFolder(d);
+  } catch (e) {
+    return cannotRead(d, withErrnoCode(e));
+  }
+  return f.notUtf8 === "" ? f : undefined;
+}
+
+/** Rust's I/O errors end with "(os error N)": they get Node's code, so messages match Node's. */
+function withErrnoCode(e: unknown): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  const errno = /\(os error (\d+)\)/.exec(message)?.[1];
+  const code = errno === undefined ? undefined : getSystemErrorName(-Number(errno));
+  return Object.assign(new Error(message), { code });
+}
+
+/** A file of the walk as an input named `name`: the name is checked here, to name the path. */
+function walkedFile(path: string, name: string, size: number, mode: number): PackInput {
+  try {
+    validateEntryName(name);
+  } catch (e) {
+    throw new QcapError("input", `cannot pack ${path}: ${(e as Error).message}`);
+  }
+  return fileInput(path, name, size, mode & 0o111 ? MODE_EXEC : MODE_FILE);
+}
+
 async function* walkFolder(d: string, rel: string): AsyncGenerator<PackInput> {
+  const listed = await nativeFolder(d);
+  if (listed) {
+    for (let i = 0; i < listed.names.length; i++) {
+      const name = listed.names[i] as string;
+      const path = join(d, name);
+      const kind = listed.kinds[i];
+      if (kind === 2) yield* walkFolder(path, `${rel}${name}/`);
+      else if (kind === 0)
+        yield walkedFile(path, rel + name, listed.sizes[i] as number, listed.modes[i] as number);
+      else if (kind === 1) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+      else fail("input", `cannot pack ${path}: not a regular file`);
+    }
+    return;
+  }
   for (const entry of sortedListing(d)) {
     const path = join(d, entry.name);
     let st: Stats;
@@ -269,21 +312,10 @@ async function* walkFolder(d: string, rel: string): AsyncGenerator<PackInput> {
     }
     // The order was chosen by the listing's type: a name that changed type meanwhile is refused.
     if (st.isDirectory() !== entry.dir) fail("input", `cannot pack ${path}: it changed while packing`);
-    if (st.isDirectory()) {
-      yield* walkFolder(path, `${rel}${entry.name}/`);
-    } else if (st.isFile()) {
-      const name = rel + entry.name;
-      try {
-        validateEntryName(name);
-      } catch (e) {
-        throw new QcapError("input", `cannot pack ${path}: ${(e as Error).message}`);
-      }
-      yield fileInput(path, name, st.size, st.mode & 0o111 ? MODE_EXEC : MODE_FILE);
-    } else if (st.isSymbolicLink()) {
-      fail("input", `cannot pack ${path}: symbolic links are not packed`);
-    } else {
-      fail("input", `cannot pack ${path}: not a regular file`);
-    }
+    if (st.isDirectory()) yield* walkFolder(path, `${rel}${entry.name}/`);
+    else if (st.isFile()) yield walkedFile(path, rel + entry.name, st.size, st.mode);
+    else if (st.isSymbolicLink()) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+    else fail("input", `cannot pack ${path}: not a regular file`);
   }
 }
 

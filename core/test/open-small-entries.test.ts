@@ -3,7 +3,15 @@
  * written is the input's, byte for byte and mode for mode; a small entry whose stored bytes or local
  * header were altered stops the run with exit 1 and leaves no output; a file in the way exits 2.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Capsule } from "../src/capsule/capsule.js";
@@ -90,7 +98,8 @@ async function tampered(what: "data" | "header"): Promise<string> {
   const c = await Capsule.open(await fileSource(capsule));
   let target = null;
   let i = 0;
-  for await (const e of c.entries()) if (e.name.endsWith(".bin") && e.index === null && i++ === 300) target = e;
+  for await (const e of c.entries())
+    if (e.name.endsWith(".bin") && e.index === null && i++ === 300) target = e;
   await c.source.close();
   if (!target) throw new Error("no small entry found");
   const bytes = readFileSync(capsule);

@@ -7,8 +7,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { bytesInput, type PackInput, type PackOptions, pack } from "../src/capsule/pack.js";
 import { CompactNameSet } from "../src/capsule/compact-names.js";
+import { bytesInput, type PackInput, type PackOptions, pack } from "../src/capsule/pack.js";
 import { QcapError } from "../src/errors.js";
 import { compareNames } from "../src/format/entries.js";
 import { directoryInputs, walkInputs } from "../src/inputs-node.js";
@@ -132,6 +132,23 @@ describe("pack of a stream", () => {
       kind: "input",
       message: expect.stringMatching(/collide after case folding/),
     });
+  });
+
+  test("qcap pack walks the same order natively and in JavaScript: the same bytes", () => {
+    const dir = join(work.path, "walk-cli");
+    for (const rel of ["a/b", "a.txt", "a-b/c", "a0", "é/x", "z/é", "\u{1F600}", "\uFF21", "a/c/d"]) {
+      mkdirSync(join(dir, rel, ".."), { recursive: true });
+      writeFileSync(join(dir, rel), rel);
+    }
+    const key = join(work.path, "walk-key.json");
+    expect(qcap(["keygen", "-o", key, "--unprotected"]).code).toBe(0);
+    const out = (env: Record<string, string>, name: string) => {
+      const path = join(work.path, name);
+      const r = qcap(["pack", dir, "-o", path, "--sign-key", key, "--unsealed"], { env });
+      expect(r.code).toBe(0);
+      return readFileSync(path);
+    };
+    expect(out({}, "native.qcap").equals(out({ QCAP_NATIVE: "0" }, "portable.qcap"))).toBe(true);
   });
 
   test("qcap pack of a folder with a case clash exits 2", () => {

@@ -63,10 +63,12 @@ export function* batchEntries(
     const item = items[i] as NamedInput;
     const n = item.input.size + tag;
     yield {
-      ...item,
+      input: item.input,
+      name: item.name,
+      sealedName: item.sealedName,
       stored: r.stored.subarray(at, at + n),
       crc32: r.crcs[i] as number,
-      digest: r.digests.slice(32 * i, 32 * i + 32),
+      digest: r.digests.subarray(32 * i, 32 * i + 32),
     };
     at += n;
   }

@@ -1,6 +1,6 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
-import { type Capsule, MANIFEST_NAME } from "../capsule/capsule.js";
+import { type Capsule, type CapsuleEntry, MANIFEST_NAME } from "../capsule/capsule.js";
 import { type PackInput, type PackOptions, type PackResult, pack, sealsNatively } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
@@ -386,50 +386,72 @@ export async function openCommand(
       o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o, true);
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
-    const items: ExtractItem[] = [];
-    const metaItems: ExtractItem[] = [];
-    for await (const e of capsule.entries()) {
-      if (e.name.startsWith("payload/")) {
-        const real = names ? names.get(e.name) : e.name;
-        if (real === undefined) continue; // not granted
-        const rel = real.slice("payload/".length);
-        if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode, size: e.size });
-      } else if (o.metaOut) {
-        metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size });
-      }
-    }
-    if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
-    const total = items.reduce((s, i) => s + (i.size ?? 0), 0);
-    const bar = progress(`opening ${location}`, total, !o.json);
-    // Entries the native kernels decrypt file to file need no block engine.
-    await withBlockEngine(
-      items.filter((i) => !capsule.opensNatively(i.entry)).map((i) => i.size ?? 0),
-      (engine) => {
-        // Payload and meta/ are staged together: nothing is moved into either until both verified.
-        const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
-        if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
-        return extractAll(capsule, targets, {
-          ...(keys ? { keys } : {}),
-          force: o.force ?? false,
-          onProgress: (n) => bar.add(n),
-          ...(engine ? { engine } : {}),
-        });
+    // The items are read from the index on each pass, never held: a capsule may have millions.
+    const reread = (pick: (e: CapsuleEntry) => ExtractItem | null): AsyncIterable<ExtractItem> => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const e of capsule.entries()) {
+          const item = pick(e);
+          if (item) yield item;
+        }
       },
+    });
+    const items = reread((e) => {
+      if (!e.name.startsWith("payload/")) return null;
+      const real = names ? names.get(e.name) : e.name;
+      if (real === undefined) return null; // not granted
+      const rel = real.slice("payload/".length);
+      return match(rel) ? { entry: e.name, path: rel, mode: e.mode, size: e.size } : null;
+    });
+    const metaItems = reread((e) =>
+      o.metaOut && e.name.startsWith("meta/")
+        ? { entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size }
+        : null,
     );
+    let count = 0;
+    let total = 0;
+    let largest = 0;
+    for await (const i of items) {
+      count++;
+      total += i.size ?? 0;
+      // Entries the native kernels decrypt file to file need no block engine.
+      if (!capsule.opensNatively(i.entry)) largest = Math.max(largest, i.size ?? 0);
+    }
+    let metaCount = 0;
+    if (o.metaOut) for await (const _ of metaItems) metaCount++;
+    if (globs.length > 0 && count === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
+    const bar = progress(`opening ${location}`, total, !o.json);
+    await withBlockEngine([largest], (engine) => {
+      // Payload and meta/ are staged together: nothing is moved into either until both verified.
+      const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
+      if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
+      return extractAll(capsule, targets, {
+        ...(keys ? { keys } : {}),
+        force: o.force ?? false,
+        onProgress: (n) => bar.add(n),
+        ...(engine ? { engine } : {}),
+      });
+    });
     bar.done();
     report();
+    const paths = async (from: AsyncIterable<ExtractItem>) => {
+      const out: string[] = [];
+      for await (const i of from) out.push(i.path);
+      return out;
+    };
     const result = {
       output: o.output ?? null,
-      files: items.map((i) => i.path),
-      ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: metaItems.map((i) => i.path) } : {}),
+      files: o.json ? await paths(items) : [],
+      ...(o.metaOut !== undefined
+        ? { metaOut: o.metaOut, metaFiles: o.json ? await paths(metaItems) : [] }
+        : {}),
       root: capsule.manifest.root,
       signer,
       ...(grant ? { grantId: grant } : {}),
     };
     if (o.json) return printJson("open", result);
     const into = [
-      ...(o.output !== undefined ? [`${plural(items.length, "file")} into ${o.output}`] : []),
-      ...(o.metaOut !== undefined ? [`${plural(metaItems.length, "meta/ file")} into ${o.metaOut}`] : []),
+      ...(o.output !== undefined ? [`${plural(count, "file")} into ${o.output}`] : []),
+      ...(o.metaOut !== undefined ? [`${plural(metaCount, "meta/ file")} into ${o.metaOut}`] : []),
     ].join(" and ");
     print(`opened ${into} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`);
   } finally {
