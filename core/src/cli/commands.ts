@@ -20,7 +20,7 @@ import {
   verifyGrantParts,
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
-import { recipientList } from "./json.js";
+import { jsonDocument, recipientList } from "./json.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -343,6 +343,23 @@ export async function catCommand(
   }
 }
 
+const writeText = (s: string) => writeStdout(Buffer.from(s));
+
+/** A JSON array of the items' paths, indented as a member of a printJson document. */
+async function writePaths(items: AsyncIterable<ExtractItem>): Promise<void> {
+  let out = "";
+  let first = true;
+  for await (const i of items) {
+    out += `${first ? "[" : ","}\n    ${JSON.stringify(i.path)}`;
+    first = false;
+    if (out.length >= 1 << 16) {
+      await writeText(out);
+      out = "";
+    }
+  }
+  await writeText(first ? "[]" : `${out}\n  ]`);
+}
+
 const BINARY_TO_TERMINAL =
   "refusing to write binary data to a terminal: redirect it, or give -o FILE (or -o - to force it)";
 
@@ -433,22 +450,27 @@ export async function openCommand(
     });
     bar.done();
     report();
-    const paths = async (from: AsyncIterable<ExtractItem>) => {
-      const out: string[] = [];
-      for await (const i of from) out.push(i.path);
-      return out;
-    };
+    const LIST = "\u0000paths\u0000";
     const result = {
       output: o.output ?? null,
-      files: o.json ? await paths(items) : [],
-      ...(o.metaOut !== undefined
-        ? { metaOut: o.metaOut, metaFiles: o.json ? await paths(metaItems) : [] }
-        : {}),
+      files: LIST,
+      ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: LIST } : {}),
       root: capsule.manifest.root,
       signer,
       ...(grant ? { grantId: grant } : {}),
     };
-    if (o.json) return printJson("open", result);
+    if (o.json) {
+      // The document of printJson, its path lists written a piece at a time from the index.
+      const doc = JSON.stringify(jsonDocument("open", result), null, 2);
+      const parts = doc.split(JSON.stringify(LIST));
+      await writeText(parts[0] as string);
+      await writePaths(items);
+      if (o.metaOut !== undefined) {
+        await writeText(parts[1] as string);
+        await writePaths(metaItems);
+      }
+      return writeText(`${parts[parts.length - 1]}\n`);
+    }
     const into = [
       ...(o.output !== undefined ? [`${plural(count, "file")} into ${o.output}`] : []),
       ...(o.metaOut !== undefined ? [`${plural(metaCount, "meta/ file")} into ${o.metaOut}`] : []),
