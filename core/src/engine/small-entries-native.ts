@@ -9,7 +9,7 @@ import type { EntryKeys } from "../capsule/unlock.js";
 import { authFailed } from "../crypto/stream.js";
 import { fail } from "../errors.js";
 import { fsReason } from "../io/source-node.js";
-import { qcapNative } from "../native.js";
+import { nativeThreads, qcapNative } from "../native.js";
 import { nativeFailure } from "../native-errors.js";
 import { fileKeyOf, type SmallBatch } from "../node/small-entries.js";
 
@@ -65,9 +65,7 @@ export async function openBatchNatively(
       dirFd,
       jobs.map((j) => j.path),
       jobs.map((j) => j.mode),
-      // One thread: creating files is the kernel's work, and threads creating files in one folder
-      // wait on its lock (spinning) rather than go faster.
-      1,
+      nativeThreads(),
     );
   } catch (e) {
     const f = nativeFailure(e);
