@@ -26,8 +26,27 @@ export declare function chunkSeal(subkey: Uint8Array, aad: Uint8Array, index: nu
 /** CRC-32 (ISO-HDLC) of `data`, continuing from `initial` (a finished CRC, 0 for none). */
 export declare function crc32(data: Uint8Array, initial: number): number
 
+/** The entries of one folder, as listed by `list_folder`. */
+export interface Folder {
+  /** Names in index order: UTF-8 byte order, a folder's name as if it ended in `/`. */
+  names: Array<string>
+  /** Per name: 0 a regular file, 1 a symbolic link (not followed), 2 a folder, 3 anything else. */
+  kinds: Array<number>
+  sizes: Array<number>
+  /** Per name: the permission bits. */
+  modes: Array<number>
+  /** A name that is not UTF-8, if any (then the listing is empty); empty otherwise. */
+  notUtf8: string
+}
+
 /** HChaCha20 of `key` (32 bytes) and `nonce` (16 bytes), for tests against the draft's vector. */
 export declare function hchacha20Subkey(key: Uint8Array, nonce: Uint8Array): Buffer
+
+/**
+ * Lists one folder without following symbolic links (lstat), sorted for index order: the folder
+ * walk of packing, one call per folder. Rejects with the OS error of the folder or an entry.
+ */
+export declare function listFolder(dir: string): Promise<Folder>
 
 /**
  * Lists every file below `dir` without following symbolic links (lstat), for packing a folder.
@@ -53,6 +72,21 @@ export declare function openBlock(subkey: Uint8Array | undefined | null, aad: Ui
  * with `QCAP_READ_FAILED` or `QCAP_WRITE_FAILED`.
  */
 export declare function openFileChunks(fd: number, position: number, length: number, chunkSize: number, expected: Uint8Array, subkey: Uint8Array, aad: Uint8Array, first: number, total: number, outFd: number, outPosition: number, threads: number): Promise<void>
+
+/**
+ * Checks, decrypts and writes a batch of small entries (one chunk each) of the capsule open as `fd`,
+ * on `threads` threads. The entries lie in `[span_start, span_start + span_length)` of the capsule,
+ * which is read at once; entry `i` has its local header at `offsets[i]`, ZIP name `names[i]`,
+ * `stored[i]` stored bytes whose BLAKE3 must be `digests[i]`. Sealed entries (`capsule_id` given)
+ * are keyed from `prk` (the HKDF-Extract output of the master key, SPEC §5.1) or from `file_keys`
+ * (32 bytes per entry). Entry `i` is written to `paths[i]` (`/`-separated, below the folder open as
+ * `dir_fd`, folders made as needed) with creation mode `modes[i]`: a new file, never through a link.
+ * Resolves to the plaintext bytes written. Rejects with `QCAP_TRUNCATED` or `QCAP_READ_FAILED` when
+ * the span cannot be read, else with `QCAP_ENTRY_HEADER`, `QCAP_ENTRY_MISMATCH`,
+ * `QCAP_ENTRY_NOT_AUTHENTIC` or `QCAP_ENTRY_UNWRITABLE` (`index`, and `errno` for the last) for the
+ * first entry that fails; files written before that stay for the caller to remove.
+ */
+export declare function openSmallEntries(fd: number, spanStart: number, spanLength: number, offsets: Array<number>, names: Array<string>, stored: Array<number>, digests: Uint8Array, prk: Uint8Array | undefined | null, fileKeys: Uint8Array | undefined | null, capsuleId: Uint8Array | undefined | null, dirFd: number, paths: Array<string>, modes: Array<number>, threads: number): Promise<number>
 
 /**
  * Seals one block (see core/src/blocks.ts): the plaintext `input[0..length)` holds chunks

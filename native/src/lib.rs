@@ -7,13 +7,15 @@
 //! - `chunks`: one chunk or a block of 16 in the caller's buffers, on the calling thread;
 //! - `files`: a file region sealed into another file, or checked, on threads of their own;
 //! - `small_files`: whole small files read, keyed and sealed in batches;
+//! - `small_entries`: small entries of a capsule checked, decrypted and written into a folder in batches;
 //! - `kdf`: HChaCha20; `list`: a folder's files for packing.
 //!
 //! A chunk that does not match its digest or does not authenticate, and a file that ends early,
 //! throw (or reject with) an `Error` whose `code` is `QCAP_CHUNK_MISMATCH`,
 //! `QCAP_CHUNK_NOT_AUTHENTIC` or `QCAP_TRUNCATED`, with `chunk` the chunk's number counted from the
 //! call's first; failed I/O rejects with `QCAP_READ_FAILED`, `QCAP_WRITE_FAILED`, `QCAP_FILE_CHANGED`
-//! or `QCAP_FILE_UNREADABLE` (with `index`, `read`, `errno` where they apply); buffers that overlap
+//! or `QCAP_FILE_UNREADABLE` (with `index`, `read`, `errno` where they apply); an entry of a batch
+//! opened by `small_entries` rejects with a `QCAP_ENTRY_*` code (with `index`, `errno`); buffers that overlap
 //! throw `QCAP_BUFFER_OVERLAP`. core/src/native-errors.ts maps them to the library's errors.
 
 #![cfg_attr(test, allow(dead_code))]
@@ -22,6 +24,7 @@ mod chunks;
 mod files;
 mod kdf;
 mod list;
+mod small_entries;
 mod small_files;
 
 use napi::bindgen_prelude::*;
@@ -78,6 +81,13 @@ pub(crate) enum Failure {
     errno: i32,
     message: String,
   },
+  /// Entry `index` of a batch failed: `code` says how (`errno` for a failed write).
+  Entry {
+    code: &'static str,
+    index: usize,
+    errno: i32,
+    message: String,
+  },
   /// Any other error, passed on as it is.
   Other(Error),
 }
@@ -115,6 +125,16 @@ impl Failure {
         message,
       } => (
         "QCAP_FILE_UNREADABLE",
+        message,
+        vec![("index", index as f64), ("errno", errno as f64)],
+      ),
+      Failure::Entry {
+        code,
+        index,
+        errno,
+        message,
+      } => (
+        code,
         message,
         vec![("index", index as f64), ("errno", errno as f64)],
       ),

@@ -37,26 +37,34 @@ struct BatchKeys {
 }
 
 impl BatchKeys {
-  /// SPEC §5.1: `fileKey = HKDF-Expand(prk, "qcap/v1 file key" || 0x00 || name, 32)`, one HMAC; then
-  /// the STREAM subkey `HChaCha20(fileKey, 0^16)` and the associated data of §5.2.
   fn for_entry(&self, i: usize) -> (LessSafeKey, Vec<u8>) {
-    let name = self.names[i].as_bytes();
-    let mut ctx = ring::hmac::Context::with_key(&self.file_key_hmac);
-    ctx.update(b"qcap/v1 file key\0");
-    ctx.update(name);
-    ctx.update(&[1]);
-    let mut file_key = [0u8; 32];
-    file_key.copy_from_slice(ctx.sign().as_ref());
-    let mut subkey = hchacha20(&file_key, &[0u8; 16]);
-    let key = key_of(&subkey).expect("32-byte subkey");
-    file_key.fill(0);
-    subkey.fill(0);
-    let mut aad = Vec::with_capacity(8 + 16 + name.len());
-    aad.extend_from_slice(b"qcap/v1\0");
-    aad.extend_from_slice(&self.capsule_id);
-    aad.extend_from_slice(name);
-    (key, aad)
+    entry_stream_key(&self.file_key_hmac, &self.capsule_id, &self.names[i])
   }
+}
+
+/// SPEC §5.1: `fileKey = HKDF-Expand(prk, "qcap/v1 file key" || 0x00 || name, 32)`, one HMAC keyed
+/// with `prk`; then the STREAM subkey `HChaCha20(fileKey, 0^16)` and the associated data of §5.2.
+pub(crate) fn entry_stream_key(
+  file_key_hmac: &ring::hmac::Key,
+  capsule_id: &[u8; 16],
+  name: &str,
+) -> (LessSafeKey, Vec<u8>) {
+  let name = name.as_bytes();
+  let mut ctx = ring::hmac::Context::with_key(file_key_hmac);
+  ctx.update(b"qcap/v1 file key\0");
+  ctx.update(name);
+  ctx.update(&[1]);
+  let mut file_key = [0u8; 32];
+  file_key.copy_from_slice(ctx.sign().as_ref());
+  let mut subkey = hchacha20(&file_key, &[0u8; 16]);
+  let key = key_of(&subkey).expect("32-byte subkey");
+  file_key.fill(0);
+  subkey.fill(0);
+  let mut aad = Vec::with_capacity(8 + 16 + name.len());
+  aad.extend_from_slice(b"qcap/v1\0");
+  aad.extend_from_slice(capsule_id);
+  aad.extend_from_slice(name);
+  (key, aad)
 }
 
 #[cfg(unix)]

@@ -31,8 +31,9 @@ import { toHex } from "../hash/hex.js";
 import type { Sink } from "../io/sink.js";
 import { sign } from "../keys/ed25519.js";
 import { NameSet, validateEntryName } from "../zip/names.js";
-import { ZipWriter } from "../zip/writer.js";
-import { batchEntries, type Segment, segment } from "./pack-batches.js";
+import { type DirectorySpill, ZipWriter } from "../zip/writer.js";
+import { CompactNameSet } from "./compact-names.js";
+import { batchEntries, type NamedInput, type Segment, segments } from "./pack-batches.js";
 import { Scratch, type WrittenEntry, writeEntry, writeStoredEntries } from "./pack-entry.js";
 
 export { sealsNatively } from "./pack-entry.js";
@@ -129,6 +130,11 @@ export interface PackOptions {
    */
   smallFiles?: SmallFileBatcher;
   /**
+   * Where the central directory's full blocks wait until the end (on Node: `fileSpill()`, a
+   * temporary file), so memory does not grow with the number of entries. Absent: in memory.
+   */
+  directorySpill?: () => DirectorySpill;
+  /**
    * Seal with this master key, capsule id and recipient stanzas (which must wrap that key) instead
    * of new ones: re-signing a capsule for other recipients keeps every stored byte of its entries.
    * `recipients` and `passphrase` must then be absent.
@@ -148,7 +154,17 @@ export interface PackResult {
   size: number;
 }
 
-export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
+/**
+ * Packs `inputs` into `sink`. An array is checked and ordered here; an async iterable must yield its
+ * inputs in index order (UTF-8 byte order of their names, e.g. `walkInputs` on Node) and is then
+ * packed as it is read, its names checked in compact memory, so that memory does not grow with the
+ * number of inputs (with hidden names it is read whole first: their order is that of their hashes).
+ */
+export async function pack(
+  inputs: PackInput[] | AsyncIterable<PackInput>,
+  sink: Sink,
+  options: PackOptions,
+): Promise<PackResult> {
   try {
     return await packInto(inputs, sink, options);
   } catch (err) {
@@ -157,25 +173,52 @@ export async function pack(inputs: PackInput[], sink: Sink, options: PackOptions
   }
 }
 
-/** Names and sizes of the inputs: a bad one is the caller's input error (exit 2). */
+/** Checks one input's name and size: a bad one is the caller's input error (exit 2). */
+function checkInput(input: PackInput, names: { add(name: string): void }): void {
+  try {
+    validateEntryName(input.name);
+    names.add(input.name);
+  } catch (err) {
+    fail("input", (err as Error).message);
+  }
+  if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {
+    fail("input", `"${input.name}" must be under payload/ or meta/`);
+  }
+  if (!Number.isSafeInteger(input.size) || input.size < 0) fail("input", `${input.name}: invalid size`);
+}
+
+/** Names and sizes of the inputs as a whole. */
 function checkInputs(inputs: readonly PackInput[]): void {
   if (inputs.length > MAX_ENTRIES) fail("input", `a capsule holds at most ${MAX_ENTRIES} entries`);
   const names = new NameSet();
-  for (const input of inputs) {
-    try {
-      validateEntryName(input.name);
-      names.add(input.name);
-    } catch (err) {
-      fail("input", (err as Error).message);
-    }
-    if (!input.name.startsWith("payload/") && !input.name.startsWith("meta/")) {
-      fail("input", `"${input.name}" must be under payload/ or meta/`);
-    }
-    if (!Number.isSafeInteger(input.size) || input.size < 0) fail("input", `${input.name}: invalid size`);
+  for (const input of inputs) checkInput(input, names);
+}
+
+/** Inputs of a stream, checked as they come: names, sizes, count and index order. */
+async function* checkedInOrder(inputs: AsyncIterable<PackInput>): AsyncGenerator<NamedInput> {
+  const names = new CompactNameSet();
+  let previous: string | null = null;
+  for await (const input of inputs) {
+    if (names.size >= MAX_ENTRIES) fail("input", `a capsule holds at most ${MAX_ENTRIES} entries`);
+    checkInput(input, names);
+    if (previous !== null && compareNames(previous, input.name) >= 0)
+      fail("input", `inputs out of order: "${input.name}" after "${previous}"`);
+    previous = input.name;
+    yield { input, name: input.name, sealedName: NO_NAME };
   }
 }
 
-async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): Promise<PackResult> {
+const NO_NAME = new Uint8Array(0);
+
+async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+async function packInto(
+  source: PackInput[] | AsyncIterable<PackInput>,
+  sink: Sink,
+  options: PackOptions,
+): Promise<PackResult> {
   const recipients = options.recipients ?? [];
   const reuse = options.reuseSeal;
   if (reuse && (recipients.length > 0 || options.passphrase !== undefined))
@@ -185,7 +228,13 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
   if (recipients.length + (options.passphrase !== undefined ? 1 : 0) > MAX_RECIPIENTS) {
     fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
   }
-  checkInputs(inputs);
+  // Hidden names sort by their hashes: such a stream is read whole and ordered here.
+  let inputs: PackInput[] | null = Array.isArray(source) ? source : null;
+  if (!inputs && options.hideNames) {
+    inputs = [];
+    for await (const input of source) inputs.push(input);
+  }
+  if (inputs) checkInputs(inputs);
 
   let seal: Seal | null = null;
   let masterKey: Uint8Array | null = null;
@@ -222,24 +271,25 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
   }
 
   // ZIP names (hidden ones are keyed hashes of the real names) and index order by their UTF-8 bytes.
-  const entryNames = new Map<PackInput, string>();
-  const sealedNames = new Map<PackInput, Uint8Array>();
-  const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
-  for (const input of inputs) {
-    if (nk && input.name.startsWith("payload/")) {
+  let ordered: AsyncIterable<NamedInput>;
+  if (inputs) {
+    const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
+    const named = inputs.map((input): NamedInput => {
+      if (!nk || !input.name.startsWith("payload/")) return { input, name: input.name, sealedName: NO_NAME };
       const { zipName, sealedName } = sealName(nk, input.name);
-      entryNames.set(input, zipName);
-      sealedNames.set(input, sealedName);
-    } else entryNames.set(input, input.name);
-  }
-  nk?.fill(0);
-  const ordered = [...inputs].sort((a, b) =>
-    compareNames(entryNames.get(a) as string, entryNames.get(b) as string),
-  );
-  const NO_NAME = new Uint8Array(0);
+      return { input, name: zipName, sealedName };
+    });
+    nk?.fill(0);
+    named.sort((a, b) => compareNames(a.name, b.name));
+    ordered = fromArray(named);
+  } else ordered = checkedInOrder(source as AsyncIterable<PackInput>);
 
-  // Names were checked as a whole above: the writer keeps no set of them.
-  const writer = new ZipWriter(sink, { checkNameSet: false });
+  // Names are checked above (an array) or as they come (a stream): the writer keeps no set of them.
+  const writer = new ZipWriter(sink, {
+    checkNameSet: false,
+    ...(options.directorySpill ? { spill: options.directorySpill() } : {}),
+  });
+  let count = 0;
   try {
     const pages = new PageTreeBuilder(async (name, bytes) => {
       const at = writer.offset;
@@ -248,7 +298,8 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
     });
     const fileKeys = masterKey && capsuleId ? fileKeyDeriver(masterKey, capsuleId) : null;
     const scratch = new Scratch();
-    const add = (input: PackInput, w: WrittenEntry) => {
+    const add = (item: NamedInput, w: WrittenEntry) => {
+      count++;
       pages.add({
         name: w.name,
         size: w.size,
@@ -257,7 +308,7 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
         digest: w.digest,
         offset: w.offset,
         treeCrc32: w.treeCrc32,
-        sealedName: sealedNames.get(input) ?? NO_NAME,
+        sealedName: item.sealedName,
       });
     };
     const keyOf = (name: string): StreamKey | null =>
@@ -268,50 +319,48 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
           }
         : null;
     const smallFiles = options.smallFiles ?? options.engine?.smallFiles;
-    const segments = segment(ordered, entryNames, sealed, smallFiles);
     let prk: Uint8Array | null = null;
     const batchKeys = (): BatchKeys => {
       prk ??= fileKeyPrk(masterKey as Uint8Array, capsuleId as Uint8Array);
       return { prk, capsuleId: capsuleId as Uint8Array };
     };
     // A batch of small files is read and sealed while the one before it is written.
-    const started = new Map<number, Promise<SmallFilesSealed>>();
-    const start = (k: number) => {
-      const s = segments[k];
-      if (!s || s.kind !== "batch" || started.has(k)) return;
-      const jobs = s.inputs.map((input) => ({ input, name: entryNames.get(input) as string }));
+    const start = (s: Segment | undefined): Promise<SmallFilesSealed> | null => {
+      if (!s || s.kind !== "batch") return null;
+      const jobs = s.items.map((item) => ({ input: item.input, name: item.name }));
       const p = (smallFiles as SmallFileBatcher).seal(jobs, s.encrypted ? batchKeys() : null);
       p.catch(() => {});
-      started.set(k, p);
+      return p;
     };
+    const it = segments(ordered, sealed, smallFiles)[Symbol.asyncIterator]();
     try {
-      for (let k = 0; k < segments.length; k++) {
-        start(k);
-        start(k + 1);
-        const s = segments[k] as Segment;
+      let next = await it.next();
+      let sealing = next.done ? null : start(next.value);
+      while (!next.done) {
+        const s = next.value;
+        const current = sealing;
+        next = await it.next();
+        sealing = next.done ? null : start(next.value);
         if (s.kind === "one") {
-          const name = entryNames.get(s.input) as string;
+          const name = s.item.name;
           await pages.beforeEntry();
-          add(s.input, await writeEntry(writer, s.input, name, sealed, keyOf(name), options, scratch));
+          add(s.item, await writeEntry(writer, s.item.input, name, sealed, keyOf(name), options, scratch));
           continue;
         }
-        const batch = (await started.get(k)) as SmallFilesSealed;
-        started.delete(k);
-        const items = [...batchEntries(s.inputs, s.encrypted, batch)].map((w) => ({
-          ...w,
-          name: entryNames.get(w.input) as string,
-        }));
+        const batch = (await current) as SmallFilesSealed;
+        const items = [...batchEntries(s.items, s.encrypted, batch)];
         // A full level-0 page goes between two entries of a batch: written in runs that fit the page.
         for (let at = 0; at < items.length; ) {
           await pages.beforeEntry();
           const run = items.slice(at, at + pages.room());
           const written = await writeStoredEntries(writer, run);
-          for (const [i, w] of written.entries()) add((run[i] as (typeof run)[number]).input, w);
+          for (const [i, w] of written.entries()) add(run[i] as (typeof run)[number], w);
           at += run.length;
         }
         options.onProgress?.(items.reduce((n, w) => n + w.input.size, 0));
       }
     } finally {
+      await it.return?.(undefined);
       // The batcher took its copy of the key when each batch started.
       (prk as Uint8Array | null)?.fill(0);
     }
@@ -319,7 +368,7 @@ async function packInto(inputs: PackInput[], sink: Sink, options: PackOptions): 
     const manifest: Manifest = {
       qcap: FORMAT_VERSION,
       issuer: toHex(options.signingKey.publicKey),
-      entries: inputs.length,
+      entries: count,
       root: toHex(tree.root),
       seal,
     };

@@ -1,6 +1,6 @@
 /** Turning keys into the per-entry keys of a sealed capsule (SPEC §5.1, §5.3, §5.4). */
 import { x25519 } from "@noble/curves/ed25519.js";
-import { fileKey, keyCommitment, namesKey } from "../crypto/kdf.js";
+import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey } from "../crypto/kdf.js";
 import { kid, unwrapPassphrase, unwrapX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { hiddenZipName } from "../format/hidden-names.js";
@@ -18,6 +18,11 @@ export interface EntryKeys {
   capsuleId: Uint8Array;
   /** The key of an entry, or null when these keys do not cover it. */
   fileKey(name: string): Uint8Array | null;
+  /**
+   * With keys from the master key: HKDF's extract step of every file key (SPEC §5.1), so that the
+   * native kernels derive the keys of a batch of entries themselves. A secret.
+   */
+  prk?: Uint8Array;
 }
 
 /** Stanza trials between two returns to the event loop. */
@@ -66,7 +71,8 @@ export async function unlockMasterKey(capsule: Capsule, keyring: Keyring): Promi
 
 export function masterEntryKeys(capsule: Capsule, masterKey: Uint8Array): EntryKeys {
   const capsuleId = fromHex((capsule.manifest.seal ?? fail("usage", "not sealed")).capsuleId, 16);
-  return { capsuleId, fileKey: (name) => fileKey(masterKey, capsuleId, name) };
+  // The extract step runs once: each entry's key is then one HMAC.
+  return { capsuleId, fileKey: fileKeyDeriver(masterKey, capsuleId), prk: fileKeyPrk(masterKey, capsuleId) };
 }
 
 /**

@@ -18,7 +18,8 @@ import {
   LOCAL_HEADER_FIXED,
   type ZipEntrySpec,
 } from "../zip/layout.js";
-import { NameSet, utf8Length } from "../zip/names.js";
+import { utf8Length } from "../zip/names.js";
+import { CompactNameSet } from "./compact-names.js";
 import type { IndexV2 } from "./index-v2.js";
 import type { HeaderGroup, Tail } from "./tail.js";
 import type { CapsuleEntry } from "./types.js";
@@ -70,7 +71,8 @@ export async function verifyV2(
     offset = at + LOCAL_HEADER_FIXED + utf8Length(spec.name) + spec.size + DATA_DESCRIPTOR_SIZE;
     count++;
   };
-  const names = new NameSet();
+  // Every name is held (case collisions may be far apart), compactly: a million fit in ~60 MB.
+  const names = new CompactNameSet();
   let last: Uint8Array | null = null;
   for await (const p of ix.pages(true)) {
     if (p.level === 0) {

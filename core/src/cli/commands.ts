@@ -1,14 +1,15 @@
 /** The `qcap` commands. Each prints a short human summary, or JSON with --json. */
 import picomatch from "picomatch";
-import { type Capsule, MANIFEST_NAME } from "../capsule/capsule.js";
+import { type Capsule, type CapsuleEntry, MANIFEST_NAME } from "../capsule/capsule.js";
 import { type PackInput, type PackOptions, type PackResult, pack } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
 import { withEngine } from "../engine/create.js";
 import { fail } from "../errors.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extract.js";
-import { directoryInputs, fileOrDirectoryInputs } from "../node/inputs.js";
+import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../node/inputs.js";
 import { fileSink } from "../node/sink.js";
+import { fileSpill } from "../node/spill-file.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import {
   type GrantUseOpts,
@@ -18,7 +19,7 @@ import {
   verifyGrantParts,
 } from "./grant-open.js";
 import { openCapsule } from "./io.js";
-import { recipientList } from "./json.js";
+import { jsonDocument, recipientList } from "./json.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -34,19 +35,23 @@ export interface KeyOpts extends GrantUseOpts {
 /**
  * Keys for a sealed capsule from a grant (--cap), --identity files and/or --passphrase, or the
  * default key of `qcap init`; none for an unsealed one. With a grant, `names` holds only its entries.
+ * Without a grant or hidden names every ZIP name is its real name: `sameNames` then skips reading
+ * them all into a map (`names` is null).
  */
 async function entryKeys(
   capsule: Capsule,
   o: KeyOpts,
-): Promise<{ keys?: EntryKeys; names: Map<string, string>; grant?: string }> {
+  sameNames = false,
+): Promise<{ keys?: EntryKeys; names: Map<string, string> | null; grant?: string }> {
   if (o.cap !== undefined) {
     const g = await grantKeys(capsule, { ...o, cap: o.cap });
     return { keys: g.keys, names: g.names, grant: g.checked.id };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
-  if (!capsule.sealed) return { names: await realNames(capsule) };
+  const same = sameNames && !capsule.hiddenNames;
+  if (!capsule.sealed) return { names: same ? null : await realNames(capsule) };
   const master = await masterKeyOf(capsule, o);
-  return { keys: masterEntryKeys(capsule, master), names: await realNames(capsule, master) };
+  return { keys: masterEntryKeys(capsule, master), names: same ? null : await realNames(capsule, master) };
 }
 
 /** The capsule's master key, from the identities or passphrase the options give. */
@@ -72,7 +77,7 @@ async function oneEntryKeys(
 ): Promise<{ keys?: EntryKeys; entry: string }> {
   if (o.cap !== undefined || capsule.version === 1) {
     const { keys, names } = await entryKeys(capsule, o);
-    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    const entry = [...(names ?? [])].find(([, real]) => real === wanted)?.[0] ?? wanted;
     return { ...(keys ? { keys } : {}), entry };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
@@ -96,11 +101,18 @@ interface SealOpts {
   report?: Record<string, unknown>;
 }
 
-async function packTo(command: "pack" | "seal", inputs: PackInput[], o: SealOpts): Promise<PackResult> {
+async function packTo(
+  command: "pack" | "seal",
+  inputs: PackInput[] | AsyncIterable<PackInput>,
+  o: SealOpts,
+): Promise<PackResult> {
   const signingKey = await loadSigningKey(o.signKey);
   const recipients = await loadRecipients(o.recipient ?? []);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
-  const total = inputs.reduce((s, i) => s + i.size, 0);
+  const showBar = !o.json && process.stderr.isTTY;
+  // A walk is read a first time only when its total is shown: nothing of it is held.
+  let total = 0;
+  if (Array.isArray(inputs) || showBar) for await (const i of inputs) total += i.size;
   const bar = progress(`packing ${o.output}`, total, !o.json);
   const result = await withEngine(async (engine) => {
     const options: PackOptions = {
@@ -110,6 +122,7 @@ async function packTo(command: "pack" | "seal", inputs: PackInput[], o: SealOpts
       hideNames: o.hideNames ?? false,
       onProgress: (n) => bar.add(n),
       engine,
+      directorySpill: () => fileSpill(),
     };
     // The sink last: from its creation on, pack owns it and removes its file on any failure.
     return pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), options);
@@ -139,8 +152,10 @@ export async function packCommand(dir: string, o: SealOpts & { meta?: string; un
   const sealed = (o.recipient ?? []).length > 0 || o.passphrase === true;
   if (o.unsealed && sealed) fail("usage", "--unsealed cannot be combined with --recipient or --passphrase");
   await refuseToOverwrite(o.output, o.force);
-  const inputs = await directoryInputs(dir, "payload/");
-  if (o.meta) inputs.push(...(await fileOrDirectoryInputs(o.meta, "meta/")));
+  // Streamed in index order: meta/ sorts before payload/. The folder is checked before anything else.
+  await checkFolder(dir);
+  const payload = walkInputs(dir, "payload/");
+  const inputs = o.meta ? concatInputs(walkFileOrDirectory(o.meta, "meta/"), payload) : payload;
   await packTo("pack", inputs, o);
   // After success: a failed run prints its one error line only.
   if (!sealed && !o.unsealed)
@@ -310,6 +325,23 @@ export async function catCommand(
   }
 }
 
+const writeText = (s: string) => writeStdout(Buffer.from(s));
+
+/** A JSON array of the items' paths, indented as a member of a printJson document. */
+async function writePaths(items: AsyncIterable<ExtractItem>): Promise<void> {
+  let out = "";
+  let first = true;
+  for await (const i of items) {
+    out += `${first ? "[" : ","}\n    ${JSON.stringify(i.path)}`;
+    first = false;
+    if (out.length >= 1 << 16) {
+      await writeText(out);
+      out = "";
+    }
+  }
+  await writeText(first ? "[]" : `${out}\n  ]`);
+}
+
 const BINARY_TO_TERMINAL =
   "refusing to write binary data to a terminal: redirect it, or give -o FILE (or -o - to force it)";
 
@@ -350,25 +382,39 @@ export async function openCommand(
       fail("usage", "give -o DIR for the payload, --meta-out DIR for meta/, or both");
     // meta/ alone is public: no key is needed (nor asked for) to write it.
     const { keys, names, grant } =
-      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o);
+      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o, true);
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
-    const items: ExtractItem[] = [];
-    const metaItems: ExtractItem[] = [];
-    const sizes = new Map<string, number>();
-    for await (const e of capsule.entries()) {
-      sizes.set(e.name, e.size);
-      if (e.name.startsWith("payload/")) {
-        const real = names.get(e.name);
-        if (real === undefined) continue; // not granted
-        const rel = real.slice("payload/".length);
-        if (match(rel)) items.push({ entry: e.name, path: rel, mode: e.mode });
-      } else if (o.metaOut) {
-        metaItems.push({ entry: e.name, path: e.name.slice("meta/".length), mode: e.mode });
-      }
+    // The items are read from the index on each pass, never held: a capsule may have millions.
+    const reread = (pick: (e: CapsuleEntry) => ExtractItem | null): AsyncIterable<ExtractItem> => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const e of capsule.entries()) {
+          const item = pick(e);
+          if (item) yield item;
+        }
+      },
+    });
+    const items = reread((e) => {
+      if (!e.name.startsWith("payload/")) return null;
+      const real = names ? names.get(e.name) : e.name;
+      if (real === undefined) return null; // not granted
+      const rel = real.slice("payload/".length);
+      return match(rel) ? { entry: e.name, path: rel, mode: e.mode, size: e.size } : null;
+    });
+    const metaItems = reread((e) =>
+      o.metaOut && e.name.startsWith("meta/")
+        ? { entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size }
+        : null,
+    );
+    let count = 0;
+    let total = 0;
+    for await (const i of items) {
+      count++;
+      total += i.size ?? 0;
     }
-    if (globs.length > 0 && items.length === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
-    const total = items.reduce((s, i) => s + (sizes.get(i.entry) ?? 0), 0);
+    let metaCount = 0;
+    if (o.metaOut) for await (const _ of metaItems) metaCount++;
+    if (globs.length > 0 && count === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const bar = progress(`opening ${location}`, total, !o.json);
     await withEngine((engine) => {
       // Payload and meta/ are staged together: nothing is moved into either until both verified.
@@ -383,18 +429,30 @@ export async function openCommand(
     });
     bar.done();
     report();
+    const LIST = "\u0000paths\u0000";
     const result = {
       output: o.output ?? null,
-      files: items.map((i) => i.path),
-      ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: metaItems.map((i) => i.path) } : {}),
+      files: LIST,
+      ...(o.metaOut !== undefined ? { metaOut: o.metaOut, metaFiles: LIST } : {}),
       root: capsule.manifest.root,
       signer,
       ...(grant ? { grantId: grant } : {}),
     };
-    if (o.json) return printJson("open", result);
+    if (o.json) {
+      // The document of printJson, its path lists written a piece at a time from the index.
+      const doc = JSON.stringify(jsonDocument("open", result), null, 2);
+      const parts = doc.split(JSON.stringify(LIST));
+      await writeText(parts[0] as string);
+      await writePaths(items);
+      if (o.metaOut !== undefined) {
+        await writeText(parts[1] as string);
+        await writePaths(metaItems);
+      }
+      return writeText(`${parts[parts.length - 1]}\n`);
+    }
     const into = [
-      ...(o.output !== undefined ? [`${plural(items.length, "file")} into ${o.output}`] : []),
-      ...(o.metaOut !== undefined ? [`${plural(metaItems.length, "meta/ file")} into ${o.metaOut}`] : []),
+      ...(o.output !== undefined ? [`${plural(count, "file")} into ${o.output}`] : []),
+      ...(o.metaOut !== undefined ? [`${plural(metaCount, "meta/ file")} into ${o.metaOut}`] : []),
     ].join(" and ");
     print(`opened ${into} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`);
   } finally {

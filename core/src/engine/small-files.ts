@@ -13,7 +13,7 @@ import { nativeThreads, qcapNative } from "./native.js";
 import { nativeFailure } from "./native-errors.js";
 
 /** Files per batch, and stored bytes per batch at most (one batch is sealed while the last is written). */
-const BATCH_FILES = 256;
+const BATCH_FILES = 512;
 const BATCH_BYTES = 4 * 1024 * 1024;
 
 /** The native batcher, or undefined where `@qcap/native` is not loaded (or not on a Unix system). */

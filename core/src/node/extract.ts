@@ -9,10 +9,12 @@
  */
 import {
   constants as C,
+  closeSync,
   linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -22,14 +24,16 @@ import {
 } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import type { Capsule } from "../capsule/capsule.js";
+import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
 import { plainChunks } from "../capsule/read.js";
 import type { EntryKeys } from "../capsule/unlock.js";
 import { streamAad } from "../crypto/kdf.js";
 import type { StreamKey } from "../engine/blocks.js";
 import { type Engine, inlineEngine } from "../engine/engine.js";
+import { openBatchNatively, opensSmallNatively } from "../engine/small-entries-native.js";
 import { fail, QcapError } from "../errors.js";
 import { type Dir, openDir, openDirAt } from "../io/dir-handle-node.js";
+import { batchPlaintexts, isSmallEntry, type SmallBatch, SmallBatcher } from "./small-entries.js";
 import { fsReason } from "./source.js";
 import { forgetTemp, rememberTemp } from "./temp-files.js";
 
@@ -39,6 +43,8 @@ export interface ExtractItem {
   /** Path relative to the output folder, `/`-separated, already validated. */
   path: string;
   mode: number;
+  /** Its plaintext size, when known (for progress). */
+  size?: number;
 }
 
 export interface ExtractOptions {
@@ -73,9 +79,9 @@ async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length; ) at += writeSync(fh.fd, bytes, at, bytes.length - at);
 }
 
-/** Writes the verified plaintext of `entry` to `fh`. */
-async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, options: ExtractOptions) {
-  const e = await capsule.entry(entry);
+/** Writes the verified plaintext of `e` to `fh`. */
+async function writeEntry(capsule: Capsule, e: CapsuleEntry, fh: FileHandle, options: ExtractOptions) {
+  const entry = e.name;
   const engine = options.engine ?? inlineEngine;
   const large = e.stored >= engine.largeBytes;
   if (large && capsule.opensNatively(entry, engine)) {
@@ -86,7 +92,7 @@ async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, optio
   const blocks = large ? engine.blocks() : undefined;
   if (blocks) {
     const key = streamKeyOf(capsule, entry, options.keys);
-    for await (const block of capsule.entryBlocks(entry, blocks, key ?? undefined)) {
+    for await (const block of capsule.entryBlocks(e, blocks, key ?? undefined)) {
       await writeFully(fh, block);
       options.onProgress?.(block.length);
     }
@@ -110,7 +116,11 @@ async function writeEntry(capsule: Capsule, entry: string, fh: FileHandle, optio
 }
 
 export interface ExtractTarget {
-  items: ExtractItem[];
+  /**
+   * The items, best in file order (as `Capsule.entries` lists them). An async iterable is read
+   * again for each pass and never held, so that millions of items cost no memory.
+   */
+  items: ExtractItem[] | AsyncIterable<ExtractItem>;
   /** The output folder; created (with its missing parents) only when everything has succeeded. */
   outDir: string;
 }
@@ -167,7 +177,7 @@ interface Plan {
 }
 
 /** Opens the output folder (or its nearest existing ancestor) and refuses conflicts up front. */
-function plan(target: ExtractTarget, force: boolean): Plan {
+async function plan(target: ExtractTarget, force: boolean): Promise<Plan> {
   const root = resolve(target.outDir);
   const missing: string[] = [];
   let at = root;
@@ -196,7 +206,7 @@ function plan(target: ExtractTarget, force: boolean): Plan {
   if (missing.length > 0) return p;
   // Existing output folder: refuse links, files in the way and (without --force) existing files now.
   const seen = new Map<string, Stats | null>();
-  for (const item of target.items) {
+  for await (const item of target.items) {
     const parts = item.path.split("/");
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
@@ -228,14 +238,40 @@ function makeStaging(p: Plan): void {
   }
 }
 
-/** Writes every item of the plan into its staging tree. */
+/**
+ * The capsule entry of every item: items in file order (as `Capsule.entries` lists them) are matched
+ * while the index is read once, page by page; any left over are looked up one by one.
+ */
+async function* withEntries(
+  capsule: Capsule,
+  items: ExtractItem[] | AsyncIterable<ExtractItem>,
+): AsyncGenerator<{ item: ExtractItem; e: CapsuleEntry }> {
+  const entries = capsule.entries()[Symbol.asyncIterator]();
+  let more = true;
+  try {
+    for await (const item of items) {
+      let found: CapsuleEntry | null = null;
+      while (more && !found) {
+        const r = await entries.next();
+        if (r.done) more = false;
+        else if (r.value.name === item.entry) found = r.value;
+      }
+      yield { item, e: found ?? (await capsule.entry(item.entry)) };
+    }
+  } finally {
+    await entries.return?.(undefined);
+  }
+}
+
+/**
+ * Writes every item of the plan into its staging tree. Small entries go in batches (natively when
+ * the kernels are loaded, one read and synchronous writes each otherwise), the rest one by one.
+ */
 async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): Promise<void> {
   const tree = p.tree as Dir;
   const prefix = p.missing.slice(1);
   const made = new Set<string>();
-  for (const item of p.target.items) {
-    const parts = [...prefix, ...item.path.split("/")];
-    const shown = join(p.target.outDir, item.path);
+  const makeParents = (parts: string[], shown: string) => {
     for (let i = prefix.length + 1; i < parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
       if (made.has(rel)) continue;
@@ -248,24 +284,82 @@ async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): P
       });
       made.add(rel);
     }
-    const mode = item.mode & 0o111 ? 0o777 : 0o666;
-    let fh: FileHandle;
-    try {
-      fh = await open(tree.at(parts.join("/")), O_CREATE_NEW, mode);
-    } catch (e) {
-      return fsCall(shown, () => {
-        throw e;
-      });
+  };
+  const engine = options.engine ?? inlineEngine;
+  const native = opensSmallNatively(capsule, engine);
+  const batcher = new SmallBatcher(capsule);
+  // One native batch runs while the next is gathered; it is always awaited before the staging
+  // folder can be removed.
+  const inFlight: { batch: Promise<void> | null } = { batch: null };
+  const settle = async () => {
+    const r = inFlight.batch;
+    inFlight.batch = null;
+    await r;
+  };
+  const write = async (b: SmallBatch | null) => {
+    if (!b) return;
+    await settle();
+    if (native) {
+      const bytes = openBatchNatively(capsule, b, options.keys, tree.fd, engine).then((n) =>
+        options.onProgress?.(n),
+      );
+      bytes.catch(() => {});
+      inFlight.batch = bytes;
+      return;
     }
-    try {
-      await writeEntry(capsule, item.entry, fh, options);
-    } catch (e) {
-      if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
-      return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
-    } finally {
-      await fh.close();
+    for await (const { job, plain } of batchPlaintexts(capsule, b, options.keys)) {
+      const parts = job.path.split("/");
+      makeParents(parts, job.shown);
+      writeNewFile(tree.at(job.path), job.shown, job.mode, plain);
+      options.onProgress?.(plain.length);
     }
+  };
+  try {
+    for await (const { item, e } of withEntries(capsule, p.target.items)) {
+      const parts = [...prefix, ...item.path.split("/")];
+      const shown = join(p.target.outDir, item.path);
+      const mode = item.mode & 0o111 ? 0o777 : 0o666;
+      if (isSmallEntry(e)) {
+        await write(batcher.add({ entry: e, path: parts.join("/"), shown, mode }));
+        continue;
+      }
+      await write(batcher.take());
+      await settle();
+      makeParents(parts, shown);
+      let fh: FileHandle;
+      try {
+        fh = await open(tree.at(parts.join("/")), O_CREATE_NEW, mode);
+      } catch (e) {
+        return fsCall(shown, () => {
+          throw e;
+        });
+      }
+      try {
+        await writeEntry(capsule, e, fh, options);
+      } catch (e) {
+        if (e instanceof QcapError || typeof errno(e) !== "string") throw e;
+        return fail("input", `cannot write ${shown}: ${fsReason(e)}`, e);
+      } finally {
+        await fh.close();
+      }
+    }
+    await write(batcher.take());
+    await settle();
+  } finally {
+    await inFlight.batch?.catch(() => {});
   }
+}
+
+/** Creates the new file `path` (never through a link) holding `bytes`, with synchronous calls. */
+function writeNewFile(path: string, shown: string, mode: number, bytes: Uint8Array): void {
+  fsCall(shown, () => {
+    const fd = openSync(path, O_CREATE_NEW, mode);
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 /**
@@ -381,10 +475,10 @@ export async function extractAll(
   options: ExtractOptions = {},
 ): Promise<void> {
   const force = options.force ?? false;
-  for (const t of targets) for (const item of t.items) checkPath(item.path);
+  for (const t of targets) for await (const item of t.items) checkPath(item.path);
   const plans: Plan[] = [];
   try {
-    for (const t of targets) plans.push(plan(t, force));
+    for (const t of targets) plans.push(await plan(t, force));
     for (const p of plans) makeStaging(p);
     for (const p of plans) await stageItems(capsule, p, options);
     for (const p of plans) moveIntoPlace(p, force);

@@ -1,11 +1,22 @@
 /** Pack inputs from the local file system. */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  type Stats,
+} from "node:fs";
 import { lstat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { getSystemErrorName } from "node:util";
 import type { PackInput } from "../capsule/pack.js";
 import { type QcapNative, qcapNative } from "../engine/native.js";
 import { fail, QcapError } from "../errors.js";
+import { compareNames } from "../format/entries.js";
 import { MODE_EXEC, MODE_FILE } from "../v1/manifest.js";
 import { validateEntryName } from "../zip/names.js";
 import { fsReason } from "./source.js";
@@ -136,11 +147,7 @@ async function nativeListing(dir: string) {
   try {
     t = await qcapNative.listTree(dir);
   } catch (e) {
-    // Rust's I/O errors end with "(os error N)": give them Node's code, so messages match the walk's.
-    const message = e instanceof Error ? e.message : String(e);
-    const errno = /\(os error (\d+)\)/.exec(message)?.[1];
-    const code = errno === undefined ? undefined : getSystemErrorName(-Number(errno));
-    return cannotRead(dir, Object.assign(new Error(message), { code }));
+    return cannotRead(dir, withErrnoCode(e));
   }
   return t.notUtf8 === "" ? t : undefined;
 }
@@ -201,6 +208,140 @@ export async function directoryInputs(dir: string, prefix: "payload/" | "meta/")
     cannotRead(dir, e);
   }
   return out;
+}
+
+/**
+ * The regular files below `dir` as `directoryInputs` finds them, in index order (UTF-8 byte order
+ * of their names) and as the walk reaches them: each folder is listed and sorted when it is entered
+ * (a folder's name sorts as if it ended in `/`), so only the listings of the folders on the current
+ * path are held, whatever the number of files. Each iteration walks the tree again.
+ */
+export function walkInputs(dir: string, prefix: "payload/" | "meta/"): AsyncIterable<PackInput> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      await checkFolder(dir);
+      yield* walkFolder(dir, prefix);
+    },
+  };
+}
+
+/** Refuses a path that is not a folder, with the errors of `directoryInputs`. */
+export async function checkFolder(dir: string): Promise<void> {
+  const top = await lstat(dir).catch(() => fail("input", `cannot read ${dir}: no such directory`));
+  if (!top.isDirectory()) fail("input", `${dir} is not a directory`);
+}
+
+/** A folder's entries sorted for index order: folders as if their names ended in `/`. */
+function sortedListing(d: string): { name: string; key: string; dir: boolean }[] {
+  let listed: Dirent[];
+  try {
+    listed = readdirSync(d, { withFileTypes: true });
+  } catch (e) {
+    return cannotRead(d, e);
+  }
+  const out = listed.map((e) => {
+    // Some file systems do not say the type in listings: then it is looked up.
+    let dir = e.isDirectory();
+    if (!dir && !e.isFile() && !e.isSymbolicLink()) {
+      try {
+        dir = lstatSync(join(d, e.name)).isDirectory();
+      } catch (err) {
+        return cannotRead(join(d, e.name), err);
+      }
+    }
+    return { name: e.name, key: dir ? `${e.name}/` : e.name, dir };
+  });
+  return out.sort((a, b) => compareNames(a.key, b.key));
+}
+
+/**
+ * The native listing of one folder, sorted for index order, or undefined without `@qcap/native` or
+ * when a name is not UTF-8 (the listing in JavaScript then reports it as Node does).
+ */
+async function nativeFolder(d: string) {
+  if (!qcapNative?.listFolder) return undefined;
+  let f: Awaited<ReturnType<QcapNative["listFolder"]>>;
+  try {
+    f = await qcapNative.listFolder(d);
+  } catch (e) {
+    return cannotRead(d, withErrnoCode(e));
+  }
+  return f.notUtf8 === "" ? f : undefined;
+}
+
+/** Rust's I/O errors end with "(os error N)": they get Node's code, so messages match Node's. */
+function withErrnoCode(e: unknown): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  const errno = /\(os error (\d+)\)/.exec(message)?.[1];
+  const code = errno === undefined ? undefined : getSystemErrorName(-Number(errno));
+  return Object.assign(new Error(message), { code });
+}
+
+/** A file of the walk as an input named `name`: the name is checked here, to name the path. */
+function walkedFile(path: string, name: string, size: number, mode: number): PackInput {
+  try {
+    validateEntryName(name);
+  } catch (e) {
+    throw new QcapError("input", `cannot pack ${path}: ${(e as Error).message}`);
+  }
+  return fileInput(path, name, size, mode & 0o111 ? MODE_EXEC : MODE_FILE);
+}
+
+async function* walkFolder(d: string, rel: string): AsyncGenerator<PackInput> {
+  const listed = await nativeFolder(d);
+  if (listed) {
+    for (let i = 0; i < listed.names.length; i++) {
+      const name = listed.names[i] as string;
+      const path = join(d, name);
+      const kind = listed.kinds[i];
+      if (kind === 2) yield* walkFolder(path, `${rel}${name}/`);
+      else if (kind === 0)
+        yield walkedFile(path, rel + name, listed.sizes[i] as number, listed.modes[i] as number);
+      else if (kind === 1) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+      else fail("input", `cannot pack ${path}: not a regular file`);
+    }
+    return;
+  }
+  for (const entry of sortedListing(d)) {
+    const path = join(d, entry.name);
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (e) {
+      return cannotRead(path, e);
+    }
+    // The order was chosen by the listing's type: a name that changed type meanwhile is refused.
+    if (st.isDirectory() !== entry.dir) fail("input", `cannot pack ${path}: it changed while packing`);
+    if (st.isDirectory()) yield* walkFolder(path, `${rel}${entry.name}/`);
+    else if (st.isFile()) yield walkedFile(path, rel + entry.name, st.size, st.mode);
+    else if (st.isSymbolicLink()) fail("input", `cannot pack ${path}: symbolic links are not packed`);
+    else fail("input", `cannot pack ${path}: not a regular file`);
+  }
+}
+
+/**
+ * `walkInputs` of a folder, or the one regular file at `path` stored as `<prefix><its name>`, as
+ * `fileOrDirectoryInputs` finds it.
+ */
+export function walkFileOrDirectory(path: string, prefix: "payload/" | "meta/"): AsyncIterable<PackInput> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      const st = await lstat(path).catch(() =>
+        fail("input", `cannot read ${path}: no such file or directory`),
+      );
+      if (st.isDirectory()) yield* walkInputs(path, prefix);
+      else yield* await fileOrDirectoryInputs(path, prefix);
+    },
+  };
+}
+
+/** The inputs of several walks one after the other (each must sort before the next). */
+export function concatInputs(...walks: AsyncIterable<PackInput>[]): AsyncIterable<PackInput> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (const w of walks) yield* w;
+    },
+  };
 }
 
 /**

@@ -8,7 +8,8 @@ import { fail } from "../errors.js";
 export const MAX_NAME_BYTES = 1024;
 
 /** JSON quoting keeps control characters and other oddities readable in error messages. */
-const show = (name: string): string => JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
+export const show = (name: string): string =>
+  JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
 
 /** UTF-8 byte length of `s` as TextEncoder encodes it (a lone surrogate becomes U+FFFD, 3 bytes). */
 export function utf8Length(s: string): number {

@@ -20,8 +20,21 @@ import { NameSet, utf8Length, validateEntryName } from "./names.js";
 const BLOCK = 1024 * 1024;
 
 /**
+ * Where full blocks of the central directory go while the archive is written (e.g. a temporary
+ * file), so that memory does not grow with the number of entries. Blocks come back in order.
+ */
+export interface DirectorySpill {
+  /** Stores a copy of `block` before it returns (the block is reused). */
+  write(block: Uint8Array): void;
+  /** Every block written, in order; each is valid until the next is requested. */
+  readBack(): AsyncIterable<Uint8Array>;
+  /** Releases it (after `readBack`, or on failure). */
+  close(): void;
+}
+
+/**
  * The central directory as it grows: its records' bytes in blocks, not one object per entry, so a
- * writer of millions of entries holds about 100 bytes for each.
+ * writer of millions of entries holds about 100 bytes for each, or, given a spill, one block.
  */
 class DirectorySpool {
   readonly #blocks: Uint8Array[] = [];
@@ -30,11 +43,16 @@ class DirectorySpool {
   count = 0;
   size = 0;
 
+  constructor(private readonly spill?: DirectorySpill) {}
+
   add(e: ZipEntrySpec & { offset: number }): void {
     const record = centralHeader(e, e.offset);
     if (this.#used + record.length > this.#block.length) {
-      this.#blocks.push(this.#block.subarray(0, this.#used));
-      this.#block = new Uint8Array(Math.max(BLOCK, record.length));
+      if (this.spill) this.spill.write(this.#block.subarray(0, this.#used));
+      else {
+        this.#blocks.push(this.#block.subarray(0, this.#used));
+        this.#block = new Uint8Array(Math.max(BLOCK, record.length));
+      }
       this.#used = 0;
     }
     this.#block.set(record, this.#used);
@@ -44,8 +62,14 @@ class DirectorySpool {
   }
 
   /** The blocks in order, ending with the partial one. */
-  blocks(): Uint8Array[] {
-    return [...this.#blocks, this.#block.subarray(0, this.#used)];
+  async *blocks(): AsyncGenerator<Uint8Array> {
+    if (this.spill) yield* this.spill.readBack();
+    yield* this.#blocks;
+    yield this.#block.subarray(0, this.#used);
+  }
+
+  close(): void {
+    this.spill?.close();
   }
 }
 
@@ -60,7 +84,7 @@ interface Open {
 
 export class ZipWriter {
   readonly #sink: Sink;
-  readonly #directory = new DirectorySpool();
+  readonly #directory: DirectorySpool;
   /** Names so far, for the duplicate and case-fold checks; null when the caller checked them. */
   readonly #names: NameSet | null;
   #offset = 0;
@@ -72,10 +96,12 @@ export class ZipWriter {
 
   /**
    * `checkNameSet: false` leaves the duplicate, case-fold and file/folder checks to the caller (a
-   * packer that checked its whole input), so the writer keeps no set of names.
+   * packer that checked its whole input), so the writer keeps no set of names. `spill` takes the
+   * central directory's full blocks until `finish` (the writer closes it).
    */
-  constructor(sink: Sink, options: { checkNameSet?: boolean } = {}) {
+  constructor(sink: Sink, options: { checkNameSet?: boolean; spill?: DirectorySpill } = {}) {
     this.#sink = sink;
+    this.#directory = new DirectorySpool(options.spill);
     this.#names = options.checkNameSet === false ? null : new NameSet();
   }
 
@@ -233,7 +259,11 @@ export class ZipWriter {
     this.#check(false);
     const cd = this.#directory;
     const end = endRecords(cd.count, this.#offset, cd.size);
-    for (const block of cd.blocks()) if (block.length > 0) await this.#write(block);
+    try {
+      for await (const block of cd.blocks()) if (block.length > 0) await this.#write(block);
+    } finally {
+      cd.close();
+    }
     await this.#write(end);
     const size = this.#offset + cd.size + END_RECORDS_SIZE;
     this.#offset = size;
@@ -252,6 +282,7 @@ export class ZipWriter {
     if (this.#state === "finished" || this.#state === "aborted") return;
     this.#state = "aborted";
     this.#current = null;
+    this.#directory.close();
     await this.#sink.abort();
   }
 }
