@@ -300,14 +300,15 @@ class _EntryReader:
             self.verifier = TreeVerifier(leaf.digest, self.n, self._fetch_tree, leaf.name)
 
     def _fetch_tree(self, off: int, length: int) -> bytes:
+        # The tree's bytes are checked against the signed digest whatever the header says; its local
+        # header is checked when it comes with them (as the qcap CLI does), and always by verify().
         span = _lh_span(self.tree_name)
-        if not self.tree_header_checked:
-            raw = self.src.read(self.tree_offset, span + off + length if off == 0 else span)
+        if not self.tree_header_checked and off == 0:
+            raw = self.src.read(self.tree_offset, span + length)
             if raw[:span] != zipfmt.local_header(self.tree_name.encode()):
                 raise VerificationError(f"{self.tree_name}: local header differs from the layout")
             self.tree_header_checked = True
-            if off == 0:
-                return raw[span:]
+            return raw[span:]
         return self.src.read(self.tree_offset + span + off, length)
 
     def _check_header(self, raw: bytes) -> None:
