@@ -82,6 +82,16 @@ def test_fsspec_seekable_file_over_http(server):
     assert fs.cat_file("payload/table.csv", 0, 9) == CSV[:9]
     with pytest.raises(FileNotFoundError):
         fs.info("payload/nope")
+    # block size and cache: the file system's defaults, or the ones given to open()
+    small = qcap.QcapFileSystem(fo=f"{url}/s.qcap", identity=IDENTITY, block_size=1 << 16, cache_type="blockcache")
+    with small.open("payload/blob") as f:
+        assert (f.blocksize, f.cache.name) == (1 << 16, "blockcache")
+        f.seek(400000)
+        assert f.read(10) == pattern(500000)[400000:400010]
+    with small.open("payload/blob", block_size=1 << 17, cache_type="readahead") as f:
+        assert (f.blocksize, f.cache.name) == (1 << 17, "readahead")
+    with pytest.raises(qcap.FormatError):
+        qcap.QcapFileSystem(fo=f"{url}/s.qcap", identity=IDENTITY, block_size=0)
 
 
 def test_pandas_csv_and_parquet_from_sealed_remote_capsule(server):
