@@ -7,7 +7,8 @@
  * Environment: BENCH_RUNS (timed runs per tool, default 5), BENCH_DIR (work folder, default
  * bench/out/work; needs about 7 GiB free), BENCH_ONLY (comma-separated scenario ids to run),
  * BENCH_MANY_FILES / BENCH_MANY_RUNS / BENCH_MANY_PORTABLE (bench/scenarios/many-files.mjs),
- * BENCH_STARTUP_RUNS / BENCH_VERIFY_MIB (bench/scenarios/startup.mjs).
+ * BENCH_STARTUP_RUNS / BENCH_VERIFY_MIB (bench/scenarios/startup.mjs),
+ * BENCH_PYTHON_MIB / BENCH_PYTHON_RANGE_MIB (bench/scenarios/python.mjs).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -28,6 +29,7 @@ import { CLI, die, GiB, log, MiB, qcap, ROOT, RUNS, WORK, want } from "./config.
 import { compare, measure, measureAsync, median, PORTABLE_RUNS, round, settings } from "./measure.mjs";
 import { manyFilesMarkdown } from "./report-many-files.mjs";
 import { IDS as MANY_FILES, manyFiles } from "./scenarios/many-files.mjs";
+import { IDS as PYTHON, python, pythonMarkdown, pythonWanted } from "./scenarios/python.mjs";
 import { IDS as STARTUP, startup, startupMarkdown } from "./scenarios/startup.mjs";
 import { startServer } from "./serve.mjs";
 
@@ -430,10 +432,17 @@ function writeReport(res) {
   const previous = existsSync(json) ? JSON.parse(readFileSync(json, "utf8")) : null;
   const isMany = (s) => MANY_FILES.includes(s.id);
   const isStartup = (s) => STARTUP.includes(s.id);
-  const main = res.scenarios.filter((s) => !isMany(s) && !isStartup(s));
+  const isPython = (s) => PYTHON.includes(s.id);
+  const main = res.scenarios.filter((s) => !isMany(s) && !isStartup(s) && !isPython(s));
   const many = res.scenarios.filter(isMany);
   const started = res.scenarios.filter(isStartup);
-  const { manyFiles: previousMany, startup: previousStartup, ...previousMain } = previous ?? {};
+  const pythonRun = res.scenarios.filter(isPython);
+  const {
+    manyFiles: previousMany,
+    startup: previousStartup,
+    python: previousPython,
+    ...previousMain
+  } = previous ?? {};
   const out = main.length > 0 || !previous ? { ...res, scenarios: main } : previousMain;
   const manyRecord =
     many.length > 0
@@ -450,6 +459,9 @@ function writeReport(res) {
   const startupRecord =
     started.length > 0 ? { date: res.date, machine: res.machine, scenarios: started } : previousStartup;
   if (startupRecord) out.startup = startupRecord;
+  const pythonRecord =
+    pythonRun.length > 0 ? { date: res.date, machine: res.machine, scenarios: pythonRun } : previousPython;
+  if (pythonRecord) out.python = pythonRecord;
   writeFileSync(json, `${JSON.stringify(out, null, 2)}\n`);
 
   const path = join(ROOT, "BENCHMARKS.md");
@@ -467,6 +479,7 @@ function writeReport(res) {
   if (main.length > 0 || !previous) doc = section(doc, "", markdown(out));
   if (many.length > 0) doc = section(doc, "many-files:", manyFilesMarkdown(manyRecord));
   if (started.length > 0) doc = section(doc, "startup:", startupMarkdown(startupRecord));
+  if (pythonRun.length > 0) doc = section(doc, "python:", pythonMarkdown(pythonRecord));
   writeFileSync(path, doc);
   log(`\nwrote bench/results.json and BENCHMARKS.md`);
   return out;
@@ -500,11 +513,16 @@ if (want("range-read")) res.scenarios.push(await rangeRead(k));
 if (want("rss-5gib")) res.scenarios.push(bigFile(k));
 if (MANY_FILES.some(want)) res.scenarios.push(...(await manyFiles(k)));
 if (STARTUP.some(want)) res.scenarios.push(...startup(k));
+if (pythonWanted()) res.scenarios.push(...(await python(k)));
 res.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
 const out = writeReport(res);
-if (res.scenarios.some((s) => !MANY_FILES.includes(s.id) && !STARTUP.includes(s.id)))
+if (
+  res.scenarios.some((s) => !MANY_FILES.includes(s.id) && !STARTUP.includes(s.id) && !PYTHON.includes(s.id))
+)
   process.stdout.write(`${markdown(out)}\n`);
 if (out.startup && res.scenarios.some((s) => STARTUP.includes(s.id)))
   process.stdout.write(`\n${startupMarkdown(out.startup)}\n`);
+if (out.python && res.scenarios.some((s) => PYTHON.includes(s.id)))
+  process.stdout.write(`\n${pythonMarkdown(out.python)}\n`);
 if (out.manyFiles && res.scenarios.some((s) => MANY_FILES.includes(s.id)))
   process.stdout.write(`\n${manyFilesMarkdown(out.manyFiles)}\n`);

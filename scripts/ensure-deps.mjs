@@ -32,7 +32,8 @@ if (cmd) {
 execSync("node native/build.mjs", { stdio: "inherit", cwd: root });
 
 // Python SDK: a virtual environment with python/ and its test extras, rebuilt when pyproject.toml
-// changes. Without python3 the Python tests are skipped (they say so).
+// changes, then the raster and netCDF extras (rasterio, xarray, h5py: binary wheels) when they install
+// here; their tests are skipped otherwise. Without python3 the Python tests are skipped (they say so).
 const pyproject = at("python/pyproject.toml");
 const venv = process.env.QCAP_PYTHON_VENV ?? join(homedir(), ".cache/qcap-python/venv");
 const stamp = join(venv, ".qcap-pyproject.sha256");
@@ -50,10 +51,18 @@ if (existsSync(pyproject) && pythonFound) {
   if (want !== have) {
     process.stderr.write(`installing the Python SDK's environment in ${venv}\n`);
     if (!existsSync(join(venv, "bin/python"))) execSync(`python3 -m venv "${venv}"`, { stdio: "inherit" });
-    execSync(
-      `"${join(venv, "bin/python")}" -m pip install --quiet --disable-pip-version-check "${at("python")}[test]"`,
-      { stdio: "inherit", cwd: root },
-    );
+    const pip = `"${join(venv, "bin/python")}" -m pip install --quiet --disable-pip-version-check`;
+    execSync(`${pip} "${at("python")}[test]"`, { stdio: "inherit", cwd: root });
+    try {
+      execSync(`${pip} --only-binary=:all: "${at("python")}[raster,netcdf]"`, {
+        stdio: "inherit",
+        cwd: root,
+      });
+    } catch {
+      process.stderr.write(
+        "the raster and netCDF extras did not install here: their Python tests are skipped\n",
+      );
+    }
     writeFileSync(stamp, `${want}\n`);
   }
 }

@@ -17,7 +17,7 @@ const why = !hasPython3
     : "";
 
 describe.skipIf(why !== "")(why || "Python SDK", () => {
-  it("passes its pytest suite (vectors, reader, writer, CLI interop, fsspec)", () => {
+  it("passes its pytest suite (vectors, reader, writer, CLI interop, fsspec with pandas, rasterio and xarray)", () => {
     const r = spawnSync(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "python/tests", "-rs"], {
       cwd: root,
       encoding: "utf8",

@@ -37,6 +37,25 @@ def test_http_reads_one_entry_in_few_requests(server):
         assert cap.verify()["entries"] == 2101
 
 
+def test_http_keeps_the_first_suffix_response(server):
+    root, handler, url = server
+    qcap.pack([("z.txt", b"hello"), ("big.bin", pattern(300000))], root / "c.qcap", signing_key=SEED)
+    size = (root / "c.qcap").stat().st_size
+    with qcap.open(f"{url}/c.qcap") as cap:
+        # the last 64 KiB hold the header group: opening is one request
+        assert handler.log == [("/c.qcap", size - 65536, 65536)]
+        handler.log.clear()
+        assert cap.read("z.txt") == b"hello"  # inside the kept suffix: no request
+        assert handler.log == []
+        assert cap.read("big.bin", 10, 5) == pattern(300000)[10:15]
+        assert len(handler.log) == 1 and handler.log[0][1] < size - 65536
+        assert cap.verify()["entries"] == 2
+    small = qcap.source.HttpSource(f"{url}/c.qcap", tail=0)
+    assert len(small.open_tail(370)) == 370 and handler.log[-1][2] == 370
+    with pytest.raises(ValueError):
+        qcap.source.HttpSource(f"{url}/c.qcap", tail=-1)
+
+
 def test_http_truncated_or_missing(server):
     root, _, url = server
     qcap.pack([("a", b"1")], root / "c.qcap", signing_key=SEED)
@@ -63,6 +82,16 @@ def test_fsspec_seekable_file_over_http(server):
     assert fs.cat_file("payload/table.csv", 0, 9) == CSV[:9]
     with pytest.raises(FileNotFoundError):
         fs.info("payload/nope")
+    # block size and cache: the file system's defaults, or the ones given to open()
+    small = qcap.QcapFileSystem(fo=f"{url}/s.qcap", identity=IDENTITY, block_size=1 << 16, cache_type="blockcache")
+    with small.open("payload/blob") as f:
+        assert (f.blocksize, f.cache.name) == (1 << 16, "blockcache")
+        f.seek(400000)
+        assert f.read(10) == pattern(500000)[400000:400010]
+    with small.open("payload/blob", block_size=1 << 17, cache_type="readahead") as f:
+        assert (f.blocksize, f.cache.name) == (1 << 17, "readahead")
+    with pytest.raises(qcap.FormatError):
+        qcap.QcapFileSystem(fo=f"{url}/s.qcap", identity=IDENTITY, block_size=0)
 
 
 def test_pandas_csv_and_parquet_from_sealed_remote_capsule(server):

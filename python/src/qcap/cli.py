@@ -18,6 +18,7 @@ from . import crypto
 from .errors import QcapError
 from .reader import Capsule
 from .reader import open as open_capsule
+from .writeback import write_blocks
 
 
 class _Usage(Exception):
@@ -164,8 +165,7 @@ def _write_tree(cap: Capsule, staging: Path, prefix: str) -> int:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o777 if e.mode == 493 else 0o666)
         with os.fdopen(fd, "wb") as f:
-            for block in cap.iter_read(name):
-                f.write(block)
+            write_blocks(cap.iter_read(name), f)
         count += 1
     return count
 

@@ -4,6 +4,10 @@
     pandas.read_csv(fs.open("payload/table.csv"))
     pandas.read_csv("qcap://payload/table.csv", storage_options={"fo": "https://host/data.qcap", "identity": KEY})
 
+Files fetch `block_size` bytes (default 4 MiB) at a time through fsspec's `cache_type` cache (default
+"readahead", best for reading front to back). For formats read by seeking back and forth (HDF5 and
+netCDF-4, GeoTIFF), `block_size=1 << 20, cache_type="blockcache"` fetches far less.
+
 Paths are the entries' real names (`payload/…`, `meta/…`). HTTP(S) and local capsules are read by
 this package's own range reader; other protocols (`target_protocol="s3"`, …) through fsspec. The
 chained form `qcap://payload/x.csv::https://host/data.qcap` works too where fsspec's HTTP file
@@ -51,7 +55,7 @@ class _FsspecSource:
 class QcapFile(AbstractBufferedFile):
     def __init__(self, fs: QcapFileSystem, path: str, size: int, **kw: Any):
         self._reader = fs.capsule.entry_reader(path)
-        super().__init__(fs, path, mode="rb", size=size, cache_type=kw.pop("cache_type", "readahead"), **kw)
+        super().__init__(fs, path, mode="rb", size=size, cache_type=kw.pop("cache_type", None) or fs.cache_type, **kw)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         return b"".join(self._reader.iter_range(start, end - start))
@@ -73,9 +77,15 @@ class QcapFileSystem(AbstractFileSystem):
         trust: Any = None,
         target_protocol: str | None = None,
         target_options: dict[str, Any] | None = None,
+        block_size: int = 4 << 20,
+        cache_type: str = "readahead",
         **kw: Any,
     ):
         super().__init__(**kw)
+        if not isinstance(block_size, int) or block_size < 1:
+            raise FormatError("block_size must be a positive number of bytes")
+        self.block_size = block_size
+        self.cache_type = cache_type
         if capsule is None:
             if fo is None:
                 raise FormatError("QcapFileSystem needs a capsule or fo (a path or URL of a capsule)")
@@ -140,7 +150,8 @@ class QcapFileSystem(AbstractFileSystem):
         info = self.info(path)
         if info["type"] != "file":
             raise IsADirectoryError(path)
-        return QcapFile(self, path, info["size"], block_size=block_size or 4 << 20, cache_options=cache_options)
+        return QcapFile(self, path, info["size"], block_size=block_size or self.block_size, cache_options=cache_options,
+                        cache_type=kw.get("cache_type"))
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kw: Any) -> bytes:
         path = self._strip_protocol(path)

@@ -65,13 +65,27 @@ class FileSource:
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
 
 
-class HttpSource:
-    """An HTTP(S) URL read with Range requests; every response must be 206 with the asked range."""
+# The first request asks for the last 64 KiB, as the qcap CLI does: the end records, central directory,
+# manifest, signature, root page and usually the top of a large entry's tree arrive in one response,
+# so a remote range read costs the same requests and bytes in both implementations.
+DEFAULT_TAIL = 64 << 10
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 60.0):
+
+class HttpSource:
+    """An HTTP(S) URL read with Range requests; every response must be 206 with the asked range.
+
+    The suffix fetched by `open_tail` (at least `tail` bytes) is kept, and reads inside it need no
+    further request.
+    """
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 60.0,
+                 tail: int = DEFAULT_TAIL):
+        if tail < 0 or tail > MAX_RESPONSE:
+            raise ValueError(f"tail must be between 0 and {MAX_RESPONSE} bytes")
         self.name = url
         self.headers = dict(headers or {})
         self.timeout = timeout
+        self.tail = tail
         self.requests = 0
         self.transferred = 0
         self.size = -1
@@ -104,9 +118,9 @@ class HttpSource:
         return body, start, total
 
     def open_tail(self, length: int) -> bytes:
-        """The last `length` bytes (one request), which also gives the size."""
+        """The last `length` bytes (one request for at least `self.tail` bytes), which also gives the size."""
         try:
-            body, start, total = self._get(f"bytes=-{length}", None)
+            body, start, total = self._get(f"bytes=-{max(length, self.tail, 1)}", None)
         except FormatError as e:
             if "HTTP 416" not in str(e) and "range not satisfiable" not in str(e):
                 raise
@@ -114,20 +128,29 @@ class HttpSource:
         if start + len(body) != total:
             raise FormatError(f"{self.name}: the server sent another range than the one asked")
         self.size = total
-        return body
+        self._tail = (start, body)
+        return body[-length:] if length else b""
 
     def read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise FormatError(f"{self.name}: truncated (read past the end of the file)")
         if length == 0:
             return b""
+        cut, cached = self._tail if self._tail else (self.size, b"")
+        if offset >= cut:
+            return cached[offset - cut : offset - cut + length]
+        if offset + length <= cut:
+            return self._fetch(offset, length)
+        return self._fetch(offset, cut - offset) + cached[: offset + length - cut]
+
+    def _fetch(self, offset: int, length: int) -> bytes:
         body, start, total = self._get(f"bytes={offset}-{offset + length - 1}", length)
         if start != offset or total != self.size:
             raise FormatError(f"{self.name}: the file changed or the server sent another range")
         return body
 
     def close(self) -> None:
-        pass
+        self._tail = None
 
 
 def open_source(target: str | os.PathLike[str], headers: dict[str, str] | None = None) -> Source:
