@@ -16,16 +16,15 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import yaml from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../../testenv/test/helpers.js";
+import { env, run } from "../../testenv/test/helpers.js";
 import { CHART, REPO } from "./helpers.js";
 
 const DOCKERFILE = join(REPO, "operator", "Dockerfile");
 const WORKFLOW = join(REPO, ".github", "workflows", "operator-image.yml");
-const ACTIONLINT = { module: "github.com/rhysd/actionlint/cmd/actionlint", version: "v1.7.12" };
 
 interface Stage {
   from: string;
@@ -166,19 +165,9 @@ describe("the bundle stage replayed on this machine", () => {
 describe(".github/workflows/operator-image.yml", () => {
   let actionlint = "";
   beforeAll(() => {
-    // actionlint, built once from the Go module proxy into the cache (like the testenv binaries).
-    const dir = join(
-      process.env.QCAP_TESTENV_CACHE || join(homedir(), ".cache", "qcap-testenv"),
-      `actionlint-${ACTIONLINT.version}`,
-    );
-    actionlint = join(dir, "actionlint");
-    if (!existsSync(actionlint)) {
-      execFileSync("go", ["install", "-trimpath", `${ACTIONLINT.module}@${ACTIONLINT.version}`], {
-        env: { ...process.env, GOBIN: dir, GOTOOLCHAIN: "local", CGO_ENABLED: "0", GOFLAGS: "-p=2" },
-        stdio: "pipe",
-      });
-    }
-  }, 600_000);
+    // The testenv's build of the pinned actionlint (testenv/versions.json), as core/test/workflows.test.ts uses.
+    actionlint = env("QCAP_ACTIONLINT");
+  });
 
   it("passes actionlint (syntax, expressions, inputs of the actions it uses)", async () => {
     const r = await run(actionlint, ["-no-color", WORKFLOW]);

@@ -3,18 +3,12 @@
  * this platform's @qcap/native-<platform>; `npm install -g --prefix` puts them into an empty prefix
  * with a PATH that has neither cargo nor go, and the `qcap` linked there makes keys, packs, verifies
  * and opens a sealed capsule: with the prebuilt native engine, and on the portable engines where no
- * prebuilt package exists for the platform.
- *
- * Names under @qcap/ never come from the public registry: the scope's registry is a local server
- * that serves only the tarballs packed here (and 404, as for an unpublished name, otherwise), so
- * installing `@qcap/core` by name follows its optional dependencies as npm would once published.
- * Other dependencies come from the npm cache or the registry. QCAP_PACKED=DIR tests the tarballs in
- * DIR (the release's, packed with every platform's engine) instead of packing them here.
+ * prebuilt package exists for the platform. The scope's registry and the clean environment are in
+ * install-helpers.ts (shared with the README quickstart's test). QCAP_PACKED=DIR tests the tarballs
+ * in DIR (the release's, packed with every platform's engine) instead of packing them here.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -22,114 +16,37 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pseudoRandom, repoRoot } from "./helpers.js";
+import {
+  buildToolsOnPath,
+  HOST_PLATFORM,
+  hostNativeBuilt,
+  npmInstall as install,
+  nodeAndNpmOnly,
+  PACKED_DIR,
+  packTarballs,
+  ScopeRegistry,
+  type Tarballs,
+  cleanEnv as userEnv,
+} from "./install-helpers.js";
 
-const HOST = { "linux-x64": "linux-x64-gnu", "linux-arm64": "linux-arm64-gnu" }[
-  `${process.platform}-${process.arch}`
-];
-const packed = process.env.QCAP_PACKED;
-/** Whether the tarballs hold this platform's engine: a local native build is packed with them. */
-const hostNativeBuilt = packed !== undefined || existsSync(join(repoRoot, "native", "qcap_native.node"));
+const packed = PACKED_DIR;
 const work = mkdtempSync(join(tmpdir(), "qcap-install-"));
 const tarballDir = join(work, "tarballs");
-const tarballs: Record<string, string> = {};
-
-/** The scope's registry: a packument and the tarball for each package in `served`, 404 otherwise. */
-class ScopeRegistry {
-  served = new Set<string>();
-  requests: string[] = [];
-  url = "";
-  private server: Server | undefined;
-
-  /** Listens on a new port, so that no packument npm cached from an earlier install applies. */
-  async start(served: string[]) {
-    this.stop();
-    this.served = new Set(served);
-    this.requests = [];
-    this.server = createServer((req, res) => {
-      const path = decodeURIComponent(req.url ?? "/");
-      this.requests.push(path);
-      const file = path.startsWith("/-/") ? basename(path) : undefined;
-      const name = file ? undefined : path.slice(1);
-      if (file && Object.values(tarballs).some((t) => basename(t) === file)) {
-        res.writeHead(200, { "content-type": "application/octet-stream" });
-        res.end(readFileSync(join(tarballDir, file)));
-      } else if (name && this.served.has(name) && tarballs[name]) {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(this.packument(tarballs[name])));
-      } else {
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end('{"error":"not found"}');
-      }
-    });
-    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}/`;
-  }
-
-  private packument(tarball: string) {
-    const manifest = JSON.parse(
-      execFileSync("tar", ["-xzOf", tarball, "package/package.json"], { encoding: "utf8" }),
-    );
-    const bytes = readFileSync(tarball);
-    const dist = {
-      tarball: `${this.url}-/${basename(tarball)}`,
-      integrity: `sha512-${createHash("sha512").update(bytes).digest("base64")}`,
-      shasum: createHash("sha1").update(bytes).digest("hex"),
-    };
-    return {
-      name: manifest.name,
-      "dist-tags": { latest: manifest.version },
-      versions: { [manifest.version]: { ...manifest, _id: `${manifest.name}@${manifest.version}`, dist } },
-    };
-  }
-
-  stop() {
-    this.server?.close();
-  }
-}
-
-const registry = new ScopeRegistry();
+let tarballs: Tarballs = {};
+let registry: ScopeRegistry;
 
 /** node and npm only, so that the PATH given to npm and qcap has no cargo or go in it. */
 const tools = join(work, "tools");
 
-function cleanEnv(prefix: string): NodeJS.ProcessEnv {
-  // npm's own variables (set when this runs under `npm test`) would configure the npm we run.
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && !k.startsWith("QCAP_")),
-  );
-  return { ...env, PATH: [join(prefix, "bin"), tools, "/usr/bin", "/bin"].join(":") };
-}
+const cleanEnv = (prefix: string) => userEnv(prefix, tools);
 
-/** Runs npm without blocking: the scope's registry answers from this process. */
-async function npmInstall(prefix: string, specs: string[]) {
-  const args = [
-    "install",
-    "--global",
-    "--prefix",
-    prefix,
-    "--no-audit",
-    "--no-fund",
-    "--prefer-offline",
-    "--fetch-retries=0",
-    `--@qcap:registry=${registry.url}`,
-    ...specs,
-  ];
-  const child = spawn("npm", args, { cwd: work, env: cleanEnv(prefix), stdio: ["ignore", "pipe", "pipe"] });
-  const output: Buffer[] = [];
-  child.stdout.on("data", (d: Buffer) => output.push(d));
-  child.stderr.on("data", (d: Buffer) => output.push(d));
-  const code = await new Promise((r) => child.on("close", r));
-  expect(code, Buffer.concat(output).toString()).toBe(0);
-}
+const npmInstall = (prefix: string, specs: string[]) => install(prefix, tools, registry.url, specs, work);
 
 function qcap(prefix: string, args: string[], cwd: string) {
   return spawnSync("qcap", args, { cwd, env: cleanEnv(prefix), encoding: "utf8", timeout: 120_000 });
@@ -153,34 +70,9 @@ function walk(dir: string): string[] {
 const data = join(work, "data");
 
 beforeAll(async () => {
-  let files: string[];
-  if (packed) {
-    files = readdirSync(packed)
-      .filter((f) => f.endsWith(".tgz"))
-      .map((f) => join(realpathSync(packed), f));
-  } else {
-    const core = join(repoRoot, "core", "dist", "cli", "main.js");
-    if (!existsSync(core)) throw new Error("core/dist is missing: run `npm run build` first");
-    const pack = join(repoRoot, "scripts", "pack.mjs");
-    const out = execFileSync(process.execPath, [pack, "--out", tarballDir], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    files = out.trim().split("\n");
-  }
-  mkdirSync(tarballDir, { recursive: true });
-  for (const f of files) {
-    const t = join(tarballDir, basename(f));
-    if (t !== f) copyFileSync(f, t);
-    const manifest = JSON.parse(
-      execFileSync("tar", ["-xzOf", t, "package/package.json"], { encoding: "utf8" }),
-    );
-    tarballs[manifest.name] = t;
-  }
-  mkdirSync(tools);
-  symlinkSync(process.execPath, join(tools, "node"));
-  const npmCli = realpathSync(execFileSync("sh", ["-c", "command -v npm"], { encoding: "utf8" }).trim());
-  symlinkSync(npmCli, join(tools, "npm"));
+  tarballs = packTarballs(tarballDir);
+  registry = new ScopeRegistry(tarballs);
+  nodeAndNpmOnly(tools);
 
   mkdirSync(join(data, "tiles"), { recursive: true });
   writeFileSync(join(data, "README.txt"), "installed from the tarballs\n");
@@ -189,7 +81,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(() => {
-  registry.stop();
+  registry?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -225,11 +117,7 @@ function quickstart(prefix: string, name: string) {
 
 /** The installed `qcap` is the prefix's own copy and runs without cargo or go on the PATH. */
 function checkInstalled(prefix: string) {
-  const which = spawnSync("sh", ["-c", "command -v cargo; command -v go; command -v rustc"], {
-    env: cleanEnv(prefix),
-    encoding: "utf8",
-  });
-  expect(which.stdout).toBe("");
+  expect(buildToolsOnPath(cleanEnv(prefix))).toBe("");
   const bin = realpathSync(join(prefix, "bin", "qcap"));
   expect(bin.startsWith(realpathSync(prefix))).toBe(true);
   expect(bin.endsWith(join("@qcap", "core", "dist", "cli", "main.js"))).toBe(true);
@@ -240,7 +128,7 @@ function checkInstalled(prefix: string) {
   );
 }
 
-const platformPkg = HOST && `@qcap/native-${HOST}`;
+const platformPkg = HOST_PLATFORM && `@qcap/native-${HOST_PLATFORM}`;
 
 describe.skipIf(process.platform === "win32")("npm install -g of the packed tarballs", () => {
   it("packs @qcap/core, @qcap/native and the platform package of a local native build", () => {

@@ -204,3 +204,49 @@ describe("sign() on Node", () => {
     }
   });
 });
+
+describe("verify() on Node", () => {
+  /** Little-endian 32 bytes of a scalar. */
+  const le32 = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 255n));
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const leNum = (b: Uint8Array) => b.reduceRight((n, x) => (n << 8n) | BigInt(x), 0n);
+
+  test("accepts exactly what noble's strict check accepts, where OpenSSL's check differs too", async () => {
+    const { ed25519 } = await import("@noble/curves/ed25519.js");
+    const { sha512 } = await import("@noble/hashes/sha2.js");
+    const noble = (pub: Uint8Array, msg: Uint8Array, sig: Uint8Array) =>
+      ed25519.verify(sig, msg, pub, { zip215: false });
+    const msg = new TextEncoder().encode("manifest");
+    const cases: { name: string; pub: Uint8Array; sig: Uint8Array; want: boolean }[] = [];
+
+    const seed = new Uint8Array(randomBytes(32));
+    const pub = ed25519.getPublicKey(seed);
+    cases.push({ name: "a valid signature", pub, sig: sign(seed, msg), want: true });
+
+    // R + T for T of order 8: only the cofactored equation (RFC 8032 §5.1.7, noble) holds; OpenSSL's
+    // cofactorless one does not, so the verdict must come from noble.
+    const { scalar: a } = ed25519.utils.getExtendedPublicKey(seed);
+    const T = ed25519.Point.fromBytes(
+      unhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    );
+    const r = (leNum(new Uint8Array(randomBytes(32))) % (L - 1n)) + 1n;
+    const R = ed25519.Point.BASE.multiply(r).add(T).toBytes();
+    const k = leNum(sha512(Uint8Array.from([...R, ...pub, ...msg]))) % L;
+    const torsion = Uint8Array.from([...R, ...le32((r + k * a) % L)]);
+    cases.push({ name: "a torsioned R (cofactored only)", pub, sig: torsion, want: true });
+
+    // A key of small order (the identity) with R = identity and S = 0: both of OpenSSL's checks
+    // can hold, but strict verification refuses small-order keys.
+    const identity = le32(1n);
+    cases.push({
+      name: "the identity as key",
+      pub: identity,
+      sig: Uint8Array.from([...identity, ...le32(0n)]),
+      want: false,
+    });
+    for (const c of cases) {
+      expect(noble(c.pub, msg, c.sig), c.name).toBe(c.want);
+      expect(verify(c.pub, msg, c.sig), c.name).toBe(c.want);
+    }
+  });
+});

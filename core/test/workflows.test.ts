@@ -1,7 +1,8 @@
 /**
  * Every workflow in .github/workflows, and every workflow example in the README, passes actionlint
- * (pinned in testenv/versions.json, built from the Go module proxy by the testenv's build step; it
- * runs shellcheck on `run:` scripts when shellcheck is installed). actionlint checks the inputs of
+ * (pinned in testenv/versions.json, built from the Go module proxy by the testenv's build step), which
+ * runs shellcheck on `run:` scripts: .ci/run installs shellcheck, and under CI its absence is a failure
+ * rather than a silent skip. actionlint checks the inputs of
  * well-known actions only when they are referenced by tag, so workflows that pin actions by commit
  * are linted a second time with each commit replaced by the major tag its comment names.
  * The release workflow is also checked for what it must do: build every platform's engine, publish
@@ -21,6 +22,8 @@ const workflowsDir = join(repoRoot, ".github", "workflows");
 const workflows = readdirSync(workflowsDir).filter((f) => /\.ya?ml$/.test(f));
 const work = mkdtempSync(join(tmpdir(), "qcap-workflows-"));
 let actionlint = "";
+/** shellcheck on the PATH, which actionlint runs on `run:` scripts ("" when missing). */
+const shellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { encoding: "utf8" }).stdout.trim();
 
 beforeAll(() => {
   execFileSync(process.execPath, [join(repoRoot, "testenv", "cli.mjs"), "build", "actionlint"], {
@@ -83,6 +86,19 @@ describe("actionlint", () => {
       expect(r.out, text).toBe("");
     }
   });
+
+  it.skipIf(!shellcheck && !process.env.CI)(
+    "runs shellcheck on run: scripts (unquoted expansions are reported)",
+    () => {
+      expect(shellcheck, "shellcheck is not on the PATH: .ci/run installs it").not.toBe("");
+      const r = lintText(
+        "unquoted.yml",
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          dir=$(pwd)\n          ls $dir\n",
+      );
+      expect(r.code).toBe(1);
+      expect(r.out).toContain("SC2086");
+    },
+  );
 
   it("catches a broken release workflow (an unknown step, an unknown input of a pinned action)", () => {
     const text = readFileSync(join(workflowsDir, "release.yml"), "utf8");
