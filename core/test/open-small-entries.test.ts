@@ -94,7 +94,7 @@ describe.each(ENGINES)("open of many small entries ($name)", ({ name, env }) => 
 });
 
 /** A copy of the capsule with one byte of `what` of a small entry in the middle flipped. */
-async function tampered(what: "data" | "header"): Promise<string> {
+async function tampered(what: "data" | "header" | "descriptor"): Promise<string> {
   const c = await Capsule.open(await fileSource(capsule));
   let target = null;
   let i = 0;
@@ -103,12 +103,23 @@ async function tampered(what: "data" | "header"): Promise<string> {
   await c.source.close();
   if (!target) throw new Error("no small entry found");
   const bytes = readFileSync(capsule);
-  const at = what === "data" ? target.placed.dataOffset + 5 : target.placed.offset + 8;
+  const at =
+    what === "data"
+      ? target.placed.dataOffset + 5
+      : what === "header"
+        ? target.placed.offset + 8
+        : target.placed.dataOffset + target.stored + 6;
   bytes[at] = (bytes[at] as number) ^ 1;
   const path = join(work.path, `tampered-${what}.qcap`);
   writeFileSync(path, bytes);
   return path;
 }
+
+const REFUSALS = {
+  data: /chunk 0 does not match the signed digest/,
+  header: /local header does not match/,
+  descriptor: /data descriptor does not match/,
+};
 
 describe.each(ENGINES)("altered small entries ($name)", ({ name, env }) => {
   test.each(["data", "header"] as const)("altered %s: exit 1, nothing written", async (what) => {
@@ -116,11 +127,25 @@ describe.each(ENGINES)("altered small entries ($name)", ({ name, env }) => {
     const out = join(work.path, `bad-${what}-${name}`);
     const r = qcap(["open", path, "-i", key, "-o", out, "--trust", key], { env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(
-      what === "data" ? /chunk 0 does not match the signed digest/ : /local header does not match/,
-    );
+    expect(r.stderr).toMatch(REFUSALS[what]);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(work.path).filter((n) => n.startsWith(".qcap-open-"))).toEqual([]);
+  });
+});
+
+describe.each(ENGINES)("verify of many small entries ($name)", ({ env }) => {
+  test("passes on the capsule as packed", () => {
+    const r = qcap(["verify", capsule, "--trust", key], { env });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  // Small entries are checked a batch at a time: a change inside a batch is still found.
+  test.each(["data", "header", "descriptor"] as const)("altered %s: exit 1", async (what) => {
+    const r = qcap(["verify", await tampered(what), "--trust", key], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(REFUSALS[what]);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

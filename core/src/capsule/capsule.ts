@@ -29,6 +29,7 @@ import { openV1, readV1Signed } from "../v1/open.js";
 import { dataDescriptor, localHeader, type PlacedEntry } from "../zip/layout.js";
 import { readCentralDirectory } from "../zip/reader.js";
 import { IndexV2 } from "./index-v2.js";
+import { checkedBatch, isSmallEntry, type SmallBatch, SmallBatcher } from "./small-batches.js";
 import { isV2Tail, parseTail, readHeaderGroup, readTail } from "./tail.js";
 import type { CapsuleEntry, CapsuleHeader, EntryIndex } from "./types.js";
 import { verifyV2 } from "./verify-v2.js";
@@ -466,7 +467,14 @@ export class Capsule {
    */
   async verifyAll(onProgress?: (bytes: number) => void, engine: Engine = inlineEngine): Promise<void> {
     const native = this.checksNatively(engine) ? (engine.native as QcapNative) : undefined;
+    // Small entries are checked a batch at a time: one read for up to a thousand of them.
+    const batcher = new SmallBatcher<{ entry: CapsuleEntry }>(this, true);
+    const check = async (batch: SmallBatch<{ entry: CapsuleEntry }> | null) => {
+      if (batch) for await (const { stored } of checkedBatch(this, batch, true)) onProgress?.(stored.length);
+    };
     await this.index.verify(async (e) => {
+      if (isSmallEntry(e)) return check(batcher.add({ entry: e }));
+      await check(batcher.take());
       const large = e.stored >= engine.largeBytes;
       const blocks = large && !native ? engine.blocks() : undefined;
       if (native && large) {
@@ -477,6 +485,7 @@ export class Capsule {
         for await (const c of this.entryChunks(e, true)) onProgress?.(c.bytes.length);
       }
     });
+    await check(batcher.take());
   }
 
   /** Short summary used by `inspect`: no secret, no plaintext digest of sealed data. */

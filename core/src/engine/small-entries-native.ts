@@ -5,10 +5,10 @@
  */
 import { getSystemErrorName } from "node:util";
 import type { Capsule } from "../capsule/capsule.js";
+import { fileKeyOf, type SmallBatch } from "../capsule/small-batches.js";
 import type { EntryKeys } from "../capsule/unlock.js";
 import { authFailed } from "../crypto/stream.js";
 import { fail } from "../errors.js";
-import { fileKeyOf, type SmallBatch } from "../node/small-entries.js";
 import { fsReason } from "../node/source.js";
 import type { Engine } from "./engine.js";
 import { nativeThreads } from "./native.js";

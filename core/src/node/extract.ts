@@ -26,6 +26,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
 import { plainChunks } from "../capsule/read.js";
+import { batchPlaintexts, isSmallEntry, type SmallBatch, SmallBatcher } from "../capsule/small-batches.js";
 import type { EntryKeys } from "../capsule/unlock.js";
 import { streamAad } from "../crypto/kdf.js";
 import type { StreamKey } from "../engine/blocks.js";
@@ -33,7 +34,6 @@ import { type Engine, inlineEngine } from "../engine/engine.js";
 import { openBatchNatively, opensSmallNatively } from "../engine/small-entries-native.js";
 import { fail, QcapError } from "../errors.js";
 import { type Dir, openDir, openDirAt } from "../io/dir-handle-node.js";
-import { batchPlaintexts, isSmallEntry, type SmallBatch, SmallBatcher } from "./small-entries.js";
 import { fsReason } from "./source.js";
 import { forgetTemp, rememberTemp } from "./temp-files.js";
 

@@ -1,17 +1,18 @@
 /**
- * Small entries (one chunk each, no chunk tree) opened in batches: entries that follow one another
- * in the capsule are read with one request, checked and decrypted together, and written with
- * synchronous calls, so that many small files cost neither a request nor a promise each. The native
- * kernels do the same on threads of their own (`engine/small-entries-native.ts`).
+ * Small entries (one chunk each, no chunk tree) in batches: entries that follow one another in the
+ * capsule are read with one request and checked together, so that many small files cost neither a
+ * request nor a promise each. `verifyAll` checks them so, and `extract` opens them so (writing with
+ * synchronous calls); the native kernels do the same on threads of their own
+ * (`engine/small-entries-native.ts`).
  */
-import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
-import type { EntryKeys } from "../capsule/unlock.js";
 import { streamAad } from "../crypto/kdf.js";
 import { chunkCipher } from "../crypto/stream.js";
 import { fail } from "../errors.js";
 import { blake3 } from "../hash/blake3.js";
 import { equalBytes } from "../hash/hex.js";
-import { localHeader } from "../zip/layout.js";
+import { dataDescriptor, localHeader } from "../zip/layout.js";
+import type { Capsule, CapsuleEntry } from "./capsule.js";
+import type { EntryKeys } from "./unlock.js";
 
 /** Entries per batch, and bytes of the capsule one batch reads at most. */
 export const BATCH_ENTRIES = 1024;
@@ -29,9 +30,9 @@ export interface SmallEntryJob {
 }
 
 /** Entries that lie one after the other in a region of the capsule, all sealed or all in the clear. */
-export interface SmallBatch {
-  jobs: SmallEntryJob[];
-  /** The region holding every job's local header and stored bytes. */
+export interface SmallBatch<J extends { entry: CapsuleEntry } = SmallEntryJob> {
+  jobs: J[];
+  /** The region holding every job's local header and stored bytes (and data descriptor, if asked). */
   start: number;
   end: number;
   encrypted: boolean;
@@ -47,20 +48,27 @@ export function isEncrypted(capsule: Capsule, name: string): boolean {
   return capsule.sealed && name.startsWith("payload/");
 }
 
+/** Bytes of a data descriptor (signature, CRC-32, two 64-bit sizes). */
+const DESCRIPTOR_BYTES = 24;
+
 /**
  * Gathers jobs into batches: a job joins the open batch when it lies after the batch's last entry,
  * keeps the batch within `BATCH_ENTRIES` and `BATCH_SPAN`, and is sealed exactly when the batch is.
+ * With `descriptors`, each entry's data descriptor is part of the region.
  */
-export class SmallBatcher {
-  #batch: SmallBatch | null = null;
+export class SmallBatcher<J extends { entry: CapsuleEntry } = SmallEntryJob> {
+  #batch: SmallBatch<J> | null = null;
 
-  constructor(private readonly capsule: Capsule) {}
+  constructor(
+    private readonly capsule: Capsule,
+    private readonly descriptors = false,
+  ) {}
 
   /** Adds `job`; returns the batch it closed, if it did not fit there. */
-  add(job: SmallEntryJob): SmallBatch | null {
+  add(job: J): SmallBatch<J> | null {
     const e = job.entry;
     const start = e.placed.offset;
-    const end = e.placed.dataOffset + e.stored;
+    const end = e.placed.dataOffset + e.stored + (this.descriptors ? DESCRIPTOR_BYTES : 0);
     const encrypted = isEncrypted(this.capsule, e.name);
     const b = this.#batch;
     if (
@@ -79,7 +87,7 @@ export class SmallBatcher {
   }
 
   /** The open batch, which is then closed. */
-  take(): SmallBatch | null {
+  take(): SmallBatch<J> | null {
     const b = this.#batch;
     this.#batch = null;
     return b;
@@ -95,15 +103,15 @@ export function fileKeyOf(name: string, keys: EntryKeys | undefined): Uint8Array
 }
 
 /**
- * The verified plaintext of every job of `batch`, in order, from one read of its region: each
- * entry's local header and digest are checked, and it is decrypted, before it is handed out. Each
- * plaintext is valid until the next one is requested.
+ * The verified stored bytes of every job of `batch`, in order, from one read of its region: each
+ * entry's local header, digest and (with `descriptors`) data descriptor are checked before it is
+ * handed out.
  */
-export async function* batchPlaintexts(
+export async function* checkedBatch<J extends { entry: CapsuleEntry }>(
   capsule: Capsule,
-  batch: SmallBatch,
-  keys: EntryKeys | undefined,
-): AsyncGenerator<{ job: SmallEntryJob; plain: Uint8Array }> {
+  batch: SmallBatch<J>,
+  descriptors = false,
+): AsyncGenerator<{ job: J; stored: Uint8Array }> {
   const span = await capsule.source.read(batch.start, batch.end - batch.start);
   if (span.length !== batch.end - batch.start) fail("integrity", "the capsule is truncated");
   for (const job of batch.jobs) {
@@ -115,11 +123,32 @@ export async function* batchPlaintexts(
     const stored = span.subarray(data, data + e.stored);
     if (!equalBytes(blake3(stored), e.digest))
       fail("integrity", `${e.name}: chunk 0 does not match the signed digest`);
+    const end = data + e.stored;
+    if (
+      descriptors &&
+      !equalBytes(span.subarray(end, end + DESCRIPTOR_BYTES), dataDescriptor(e.placed.crc32, e.stored))
+    )
+      fail("integrity", `${e.name}: data descriptor does not match`);
+    yield { job, stored };
+  }
+}
+
+/**
+ * The verified plaintext of every job of `batch`, in order (`checkedBatch`, then decrypted). Each
+ * plaintext is valid until the next one is requested.
+ */
+export async function* batchPlaintexts(
+  capsule: Capsule,
+  batch: SmallBatch,
+  keys: EntryKeys | undefined,
+): AsyncGenerator<{ job: SmallEntryJob; plain: Uint8Array }> {
+  for await (const { job, stored } of checkedBatch(capsule, batch)) {
     if (!batch.encrypted) {
       yield { job, plain: stored };
       continue;
     }
-    const cipher = chunkCipher(fileKeyOf(e.name, keys), streamAad(keys?.capsuleId as Uint8Array, e.name));
+    const name = job.entry.name;
+    const cipher = chunkCipher(fileKeyOf(name, keys), streamAad(keys?.capsuleId as Uint8Array, name));
     yield { job, plain: cipher.open(0, true, stored) };
   }
 }
