@@ -57,6 +57,7 @@ def test_open_all_or_nothing(tmp_path):
     out = tmp_path / "out" / "deeper"
     r = qc("open", path, "-i", ident, "-o", out, "--meta-out", tmp_path / "m")
     assert r.returncode == 0, r.stderr
+    assert f"warning: signer {ISSUER} ".encode() in r.stderr and b"is not pinned" in r.stderr
     assert (out / "donn\u00e9es" / "\u00e9t\u00e9.bin").read_bytes() == pattern(196613)
     assert os.stat(out / "donn\u00e9es" / "\u00e9t\u00e9.bin").st_mode & 0o100
     assert (tmp_path / "m" / "item.json").read_bytes() == b'{"type":"Feature"}'
@@ -65,7 +66,8 @@ def test_open_all_or_nothing(tmp_path):
     assert r.returncode == 2 and b"already exists" in r.stderr
     assert (out / "hello.txt").read_bytes() == b"mine"
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".qcap")]
-    assert qc("open", path, "-i", ident, "-o", out, "--force").returncode == 0
+    r = qc("open", path, "-i", ident, "-o", out, "--force", "--trust", ISSUER)
+    assert r.returncode == 0 and b"pinned by --trust" in r.stderr and b"warning" not in r.stderr
     assert (out / "hello.txt").read_bytes() == b"hello\n"
     assert qc("open", path, "-o", tmp_path / "nokey").returncode == 1
     assert not (tmp_path / "nokey").exists()

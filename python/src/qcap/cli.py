@@ -226,7 +226,17 @@ def _cmd_open(args: argparse.Namespace) -> int:
             print(json.dumps({"files": n, "metaFiles": m, "root": cap.root.hex(), "signer": _signer(cap, bool(args.trust))}))
         else:
             print(f"opened {n} files into {_escape(args.out)} (root {cap.root.hex()})")
+        _report_signer(cap, bool(args.trust))
     return 0
+
+
+def _report_signer(cap: Capsule, pinned: bool) -> None:
+    """The signer line on stderr, as `qcap open` writes it: a warning when no key was pinned."""
+    who = f"signer {cap.issuer.hex()} (fingerprint {crypto.kid(cap.issuer)})"
+    if pinned:
+        print(f"qcap: {who}, pinned by --trust", file=sys.stderr)
+    else:
+        print(f"qcap: warning: {who} is not pinned: anyone can sign a capsule; pass --trust", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
