@@ -19,6 +19,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { CLI, die, envCount, log, MiB, ONLY, qcap, ROOT, RUNS, WORK, want } from "../config.mjs";
 import { compare, measure, measureAsync, median, round } from "../measure.mjs";
+import { noiseFile } from "../noise-file.mjs";
 import { startServer } from "../serve.mjs";
 
 export const IDS = ["python-open", "python-rss", "python-range"];
@@ -34,24 +35,6 @@ const PYTHON = join(venv, "bin", "python");
 const pyPath = join(ROOT, "python", "src");
 const pyEnv = () => ({ ...process.env, PYTHONPATH: pyPath });
 const py = (...args) => ({ cmd: PYTHON, args: ["-m", "qcap", ...args], opts: { env: pyEnv() } });
-
-/** Incompressible bytes from a xorshift stream, written 4 MiB at a time. */
-function noiseFile(path, size, seed = 0x9e3779b9) {
-  const fd = openSync(path, "w");
-  const buf = Buffer.alloc(4 * MiB);
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-  let x = seed >>> 0;
-  for (let at = 0; at < size; at += buf.length) {
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[i] = x >>> 0;
-    }
-    writeSync(fd, buf, 0, Math.min(buf.length, size - at));
-  }
-  closeSync(fd);
-}
 
 const b3 = (path) => execFileSync("b3sum", ["--no-names", path], { encoding: "utf8" }).trim();
 

@@ -11,33 +11,15 @@
  * size of the verified capsule in MiB (default 1024; e.g. 64 for a quick run).
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, die, envCount, log, MiB, qcap, WORK, want } from "../config.mjs";
 import { compare, measure, median, round } from "../measure.mjs";
+import { noiseFile } from "../noise-file.mjs";
 
 export const IDS = ["startup-version", "startup-verify"];
 
 export const TARGETS = { versionMs: 80, verifyRatio: 1.0 };
-
-/** Incompressible bytes from a xorshift stream, written 4 MiB at a time (no dependency on crypto speed). */
-function noiseFile(path, size) {
-  const fd = openSync(path, "w");
-  const buf = Buffer.alloc(4 * MiB);
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-  let x = 0x9e3779b9;
-  for (let at = 0; at < size; at += buf.length) {
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[i] = x >>> 0;
-    }
-    const n = Math.min(buf.length, size - at);
-    writeSync(fd, buf, 0, n);
-  }
-  closeSync(fd);
-}
 
 /** Median wall time in ms of `runs` runs of a command, after one untimed run. */
 function medianMs(cmd, args, runs) {
