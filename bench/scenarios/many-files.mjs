@@ -6,7 +6,7 @@
  * BENCH_MANY_FILES sets N (default 100,000; 1,000,000 is the format's target size),
  * BENCH_MANY_RUNS the timed runs per tool (default 1: each run of `open` takes minutes at 100,000).
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, die, envCount, GiB, log, MiB, qcap, ROOT, WORK, want } from "../config.mjs";
@@ -57,6 +57,15 @@ function sameTree(a, b) {
   return r.status === 0;
 }
 
+/** Writes dirty pages and inodes out, so that no tool pays for the write-back of an earlier step. */
+const sync = () => execFileSync("sync");
+
+/** Runs `prepare`, then `sync`: the set-up of a timed run. */
+const settled = (prepare) => {
+  prepare();
+  sync();
+};
+
 export async function manyFiles(k) {
   const n = envCount("BENCH_MANY_FILES", 100_000);
   const runs = envCount("BENCH_MANY_RUNS", 1);
@@ -80,19 +89,20 @@ export async function manyFiles(k) {
   const gen = measure(process.execPath, [join(ROOT, "bench", "gen-files.mjs"), dir, String(n)]);
   const input = JSON.parse(String(gen.stdout));
   log(`  ${fmt(input.bytes)} bytes in ${gen.seconds.toFixed(1)} s`);
+  sync();
 
   const results = [];
   const info = { files: n, inputBytes: input.bytes, generateSeconds: round(gen.seconds, 1), runs };
   try {
     const pack = {
       ...qcap("pack", dir, "-o", cap, "--sign-key", k.key, "-r", k.recipient, "--json"),
-      before: () => rmSync(cap, { force: true }),
+      before: () => settled(() => rmSync(cap, { force: true })),
     };
     const tarPack = {
       name: "tar -c | age -r",
       cmd: "sh",
       args: ["-c", `tar -cf - -C '${dir}' . | age -r ${k.recipient} -o '${tarAge}'`],
-      before: () => rmSync(tarAge, { force: true }),
+      before: () => settled(() => rmSync(tarAge, { force: true })),
     };
     const opts = { runs, warmup: false, portable };
     if (want("many-files-pack")) {
@@ -119,16 +129,17 @@ export async function manyFiles(k) {
           `open (decrypt and verify) the capsule of ${label}`,
           {
             ...qcap("open", cap, "-i", k.key, "-o", opened, "--json"),
-            before: () => rmSync(opened, { recursive: true, force: true }),
+            before: () => settled(() => rmSync(opened, { recursive: true, force: true })),
           },
           {
             name: "age -d | tar -x",
             cmd: "sh",
             args: ["-c", `age -d -i '${k.ageId}' '${tarAge}' | tar -xf - -C '${ageOpened}'`],
-            before: () => {
-              rmSync(ageOpened, { recursive: true, force: true });
-              mkdirSync(ageOpened);
-            },
+            before: () =>
+              settled(() => {
+                rmSync(ageOpened, { recursive: true, force: true });
+                mkdirSync(ageOpened);
+              }),
           },
           TARGETS.ratio,
           { ...opts, rssTargetKiB: TARGETS.rssKiB },
