@@ -9,7 +9,7 @@ export function manyFilesMarkdown(rec) {
   const m = rec.machine;
   const first = rec.scenarios[0];
   L.push(
-    `Run on ${rec.date} by \`npm run bench\` with ${fmt(first.files)} files (\`BENCH_MANY_FILES\`), ${first.runs} timed run${first.runs === 1 ? "" : "s"} per tool (\`BENCH_MANY_RUNS\`), no warm-up run (the inputs were just written and are in the page cache; `sync` before each timed run, so that no tool pays for the write-back of an earlier step).`,
+    `Run on ${rec.date} by \`npm run bench\` with ${fmt(first.files)} files (\`BENCH_MANY_FILES\`), ${first.runs} timed run${first.runs === 1 ? "" : "s"} per tool (\`BENCH_MANY_RUNS\`), no warm-up run (the inputs were just written and are in the page cache; \`sync\` before each timed run, so that no tool pays for the write-back of an earlier step).`,
   );
   L.push("");
   L.push(
