@@ -496,7 +496,7 @@ const res = {
   machine: machine(),
   versions: {
     node: process.versions.node,
-    qcap: version(process.execPath, [CLI, "--version"]),
+    qcap: version(process.execPath, [CLI, "--version"]).replace(/^qcap /, ""),
     age: `age ${version("age", ["--version"])}`,
     b3sum: version("b3sum", ["--version"]),
     tar: version("tar", ["--version"]),
