@@ -11,6 +11,7 @@ import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../n
 import { fileSink } from "../node/sink.js";
 import { fileSpill } from "../node/spill-file.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
+import { entryInputs } from "./entry-inputs.js";
 import {
   type GrantUseOpts,
   grantKeys,
@@ -172,13 +173,7 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
     const resigned = resigning(capsule, (await loadSigningKey(o.signKey)).publicKey);
-    const inputs: PackInput[] = (await capsule.allEntries()).map((e) => ({
-      name: e.name,
-      size: e.size,
-      mode: e.mode,
-      read: () => plainChunks(capsule, e.name),
-    }));
-    await packTo("seal", inputs, resigned ? { ...o, report: { resigned } } : o);
+    await packTo("seal", await entryInputs(capsule), resigned ? { ...o, report: { resigned } } : o);
   } finally {
     await capsule.source.close();
   }

@@ -6,14 +6,14 @@
  */
 import type { Command } from "commander";
 import { Capsule } from "../capsule/capsule.js";
-import { type PackInput, pack } from "../capsule/pack.js";
-import { plainChunks } from "../capsule/read.js";
-import { masterEntryKeys, realNames, unlockMasterKey } from "../capsule/unlock.js";
+import { pack } from "../capsule/pack.js";
+import { masterEntryKeys, unlockMasterKey } from "../capsule/unlock.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
 import { kid, MAX_RECIPIENTS, type Stanza, wrapToX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
 import { fileSink } from "../node/sink.js";
 import { fileSource } from "../node/source.js";
+import { entryInputs } from "./entry-inputs.js";
 import { openCapsule } from "./io.js";
 import { recipientList } from "./json.js";
 import { loadIdentities, loadMaterial, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
@@ -88,15 +88,8 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
       }
       // Packed again with the same master key and capsule id: every entry's stored bytes, the
       // pages and the root come out the same (a version 1 capsule becomes version 2).
-      const keys = masterEntryKeys(capsule, master);
-      const names = await realNames(capsule, master);
       const r = await pack(
-        (await capsule.allEntries()).map((e) => ({
-          name: names.get(e.name) ?? e.name,
-          size: e.size,
-          mode: e.mode,
-          read: () => plainChunks(capsule, e.name, keys),
-        })),
+        await entryInputs(capsule, masterEntryKeys(capsule, master), master),
         await fileSink(o.output, { replace: o.force ?? false }),
         { signingKey, reuseSeal: { masterKey: master, capsuleId, stanzas }, hideNames: seal.hiddenNames },
       );
@@ -136,14 +129,7 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         );
       }
       if (added.length === 0 && !keepPass) fail("usage", "a sealed capsule needs at least one recipient");
-      const keys = masterEntryKeys(capsule, master);
-      const names = await realNames(capsule, master);
-      const inputs: PackInput[] = (await capsule.allEntries()).map((e) => ({
-        name: names.get(e.name) ?? e.name,
-        size: e.size,
-        mode: e.mode,
-        read: () => plainChunks(capsule, e.name, keys),
-      }));
+      const inputs = await entryInputs(capsule, masterEntryKeys(capsule, master), master);
       const r = await pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), {
         signingKey,
         recipients: added,
