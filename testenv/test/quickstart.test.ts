@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../../core/test/helpers.js";
 import {
@@ -23,6 +23,7 @@ import {
   ScopeRegistry,
 } from "../../core/test/install-helpers.js";
 import { env } from "./helpers.js";
+import { s3Client } from "./s3-client.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -62,12 +63,7 @@ beforeAll(async () => {
   registry = new ScopeRegistry(tarballs);
   await registry.start(Object.keys(tarballs));
   tools = nodeAndNpmOnly(join(work, "tools"));
-  client = new S3Client({
-    endpoint: env("AWS_ENDPOINT_URL"),
-    region: env("AWS_REGION"),
-    forcePathStyle: true,
-    credentials: { accessKeyId: env("AWS_ACCESS_KEY_ID"), secretAccessKey: env("AWS_SECRET_ACCESS_KEY") },
-  });
+  client = s3Client();
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
 }, 300_000);
 

@@ -16,10 +16,11 @@ import {
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { type RegistryEntry, updateEntry } from "@qcap/core/registry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { env, type RunResult, run } from "./helpers.js";
+import { s3Client } from "./s3-client.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const cli = join(import.meta.dirname, "..", "..", "core", "dist", "cli", "main.js");
@@ -74,12 +75,7 @@ beforeAll(async () => {
     const r = await qcap(["keygen", "-o", p(k), "--unprotected"]);
     expect(r.code, r.stderr).toBe(0);
   }
-  client = new S3Client({
-    endpoint: env("AWS_ENDPOINT_URL"),
-    region: env("AWS_REGION"),
-    forcePathStyle: true,
-    credentials: { accessKeyId: env("AWS_ACCESS_KEY_ID"), secretAccessKey: env("AWS_SECRET_ACCESS_KEY") },
-  });
+  client = s3Client();
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   // The prefix served over plain HTTP, as a CDN or a public bucket would serve it.
   proxy = createServer((req, res) => {
