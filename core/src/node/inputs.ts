@@ -14,7 +14,7 @@ import { lstat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { getSystemErrorName } from "node:util";
 import type { PackInput } from "../capsule/pack.js";
-import { type QcapNative, qcapNative } from "../engine/native.js";
+import { qcapNative } from "../engine/native.js";
 import { fail, QcapError } from "../errors.js";
 import { compareNames } from "../format/entries.js";
 import { MODE_EXEC, MODE_FILE } from "../v1/manifest.js";
@@ -137,15 +137,18 @@ async function* readLarge(path: string): AsyncGenerator<Uint8Array> {
 }
 
 /**
- * The native listing of `dir` (one call for the whole tree, lstat without following links), or
- * undefined without `@qcap/native` or when a name is not UTF-8 (the walk below then reports it as
- * Node does). Its errors are those of the walk: "cannot read DIR: reason".
+ * A native listing of `dir` (`list`: `listTree` or `listFolder`), or undefined without
+ * `@qcap/native` or when a name is not UTF-8 (the listing in JavaScript then reports it as Node
+ * does). Its errors are those of the walk: "cannot read DIR: reason".
  */
-async function nativeListing(dir: string) {
-  if (!qcapNative?.listTree) return undefined;
-  let t: Awaited<ReturnType<QcapNative["listTree"]>>;
+async function nativeList<T extends { notUtf8: string }>(
+  dir: string,
+  list: ((dir: string) => Promise<T>) | undefined,
+): Promise<T | undefined> {
+  if (!list) return undefined;
+  let t: T;
   try {
-    t = await qcapNative.listTree(dir);
+    t = await list(dir);
   } catch (e) {
     return cannotRead(dir, withErrnoCode(e));
   }
@@ -159,7 +162,7 @@ async function nativeListing(dir: string) {
 export async function directoryInputs(dir: string, prefix: "payload/" | "meta/"): Promise<PackInput[]> {
   const top = await lstat(dir).catch(() => fail("input", `cannot read ${dir}: no such directory`));
   if (!top.isDirectory()) fail("input", `${dir} is not a directory`);
-  const listed = await nativeListing(dir);
+  const listed = await nativeList(dir, qcapNative?.listTree); // one call for the whole tree
   if (listed) {
     const out: PackInput[] = [];
     listed.paths.forEach((rel, i) => {
@@ -254,21 +257,6 @@ function sortedListing(d: string): { name: string; key: string; dir: boolean }[]
   return out.sort((a, b) => compareNames(a.key, b.key));
 }
 
-/**
- * The native listing of one folder, sorted for index order, or undefined without `@qcap/native` or
- * when a name is not UTF-8 (the listing in JavaScript then reports it as Node does).
- */
-async function nativeFolder(d: string) {
-  if (!qcapNative?.listFolder) return undefined;
-  let f: Awaited<ReturnType<QcapNative["listFolder"]>>;
-  try {
-    f = await qcapNative.listFolder(d);
-  } catch (e) {
-    return cannotRead(d, withErrnoCode(e));
-  }
-  return f.notUtf8 === "" ? f : undefined;
-}
-
 /** Rust's I/O errors end with "(os error N)": they get Node's code, so messages match Node's. */
 function withErrnoCode(e: unknown): Error {
   const message = e instanceof Error ? e.message : String(e);
@@ -288,7 +276,7 @@ function walkedFile(path: string, name: string, size: number, mode: number): Pac
 }
 
 async function* walkFolder(d: string, rel: string): AsyncGenerator<PackInput> {
-  const listed = await nativeFolder(d);
+  const listed = await nativeList(d, qcapNative?.listFolder); // sorted for index order
   if (listed) {
     for (let i = 0; i < listed.names.length; i++) {
       const name = listed.names[i] as string;
