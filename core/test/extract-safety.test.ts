@@ -248,6 +248,35 @@ describe("file modes", () => {
     expect(readdirSync(at("staging-new"))).toEqual(["s.txt"]);
   });
 
+  it("refuses item paths that leave the output folder, writing nothing, into a new or an existing folder", async () => {
+    const path = at("escape.qcap");
+    const inputs = [bytesInput("payload/a.txt", text("first")), bytesInput("payload/b.txt", text("second"))];
+    writeFileSync(path, await packBytes(inputs));
+    const capsule = await Capsule.open(await fileSource(path));
+    mkdirSync(at("escape-existing"));
+    try {
+      for (const bad of ["../escaped.txt", "x/../../escaped.txt", "./b.txt", "x//b.txt"]) {
+        // A good item first: the bad one is refused even after others were staged.
+        const items = [
+          { entry: "payload/a.txt", path: "a.txt", mode: 0o644 },
+          { entry: "payload/b.txt", path: bad, mode: 0o644 },
+        ];
+        for (const out of [at("escape-new", "out"), at("escape-existing")]) {
+          await expect(extract(capsule, items, out)).rejects.toMatchObject({
+            kind: "format",
+            message: `refusing to write outside the output folder: ${bad}`,
+          });
+        }
+      }
+    } finally {
+      await capsule.source.close();
+    }
+    expect(existsSync(at("escaped.txt"))).toBe(false);
+    expect(existsSync(at("escape-new"))).toBe(false);
+    expect(readdirSync(at("escape-existing"))).toEqual([]);
+    expect(readdirSync(tmp.path).filter((n) => n.startsWith(".qcap-open-"))).toEqual([]);
+  });
+
   it("text outputs too: a revocation list written under umask 077 is 0600", () => {
     const key = at("revoke-key.json");
     expect(qcap(["keygen", "--unprotected", "-o", key]).code).toBe(0);

@@ -207,6 +207,7 @@ async function plan(target: ExtractTarget, force: boolean): Promise<Plan> {
   // Existing output folder: refuse links, files in the way and (without --force) existing files now.
   const seen = new Map<string, Stats | null>();
   for await (const item of target.items) {
+    checkPath(item.path);
     const parts = item.path.split("/");
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
@@ -316,6 +317,7 @@ async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): P
   };
   try {
     for await (const { item, e } of withEntries(capsule, p.target.items)) {
+      checkPath(item.path);
       const parts = [...prefix, ...item.path.split("/")];
       const shown = join(p.target.outDir, item.path);
       const mode = item.mode & 0o111 ? 0o777 : 0o666;
@@ -458,6 +460,7 @@ function cleanUp(p: Plan): void {
   p.base.close();
 }
 
+/** Refuses an item path that could leave the output folder (checked before the item is written). */
 function checkPath(rel: string): void {
   const parts = rel.split("/");
   if (parts.some((s) => s === "" || s === "." || s === ".."))
@@ -467,7 +470,8 @@ function checkPath(rel: string): void {
 /**
  * Extracts several outputs (e.g. payload and meta/ folders) all or nothing: conflicts (links, files
  * in the way, existing files without `force`) are refused before anything is written, every entry
- * is staged and verified, and only then is anything moved into the output folders.
+ * is staged and verified (item paths that could leave the folder refused on the way), and only then
+ * is anything moved into the output folders.
  */
 export async function extractAll(
   capsule: Capsule,
@@ -475,7 +479,6 @@ export async function extractAll(
   options: ExtractOptions = {},
 ): Promise<void> {
   const force = options.force ?? false;
-  for (const t of targets) for await (const item of t.items) checkPath(item.path);
   const plans: Plan[] = [];
   try {
     for (const t of targets) plans.push(await plan(t, force));
