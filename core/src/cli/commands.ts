@@ -24,7 +24,7 @@ import { jsonDocument, recipientList } from "./json.js";
 import { loadIdentities, loadRecipients, loadSigningKey, loadTrusted } from "./keys.js";
 import { plural, print, printJson, refuseToOverwrite, warn } from "./output.js";
 import { readPassphrase } from "./passphrase.js";
-import { progress } from "./progress.js";
+import { progress, showsProgress } from "./progress.js";
 import { TerminalTextCheck } from "./terminal-text.js";
 import { openTrusted, pinnedText, resigning, type TrustOpts } from "./trust.js";
 
@@ -110,10 +110,9 @@ async function packTo(
   const signingKey = await loadSigningKey(o.signKey);
   const recipients = await loadRecipients(o.recipient ?? []);
   const passphrase = o.passphrase ? await readPassphrase("Passphrase for the capsule: ", true) : undefined;
-  const showBar = !o.json && process.stderr.isTTY;
-  // A walk is read a first time only when its total is shown: nothing of it is held.
+  // The inputs are read a first time only when their total is shown: nothing of a walk is held.
   let total = 0;
-  if (Array.isArray(inputs) || showBar) for await (const i of inputs) total += i.size;
+  if (showsProgress(!o.json)) for await (const i of inputs) total += i.size;
   const bar = progress(`packing ${o.output}`, total, !o.json);
   const result = await withEngine(async (engine) => {
     const options: PackOptions = {
@@ -195,9 +194,9 @@ export async function verifyCommand(
   const attestationInputs = await loadAttestationInputs(o);
   const { capsule, signer } = await openTrusted(location, o);
   try {
-    // Sizes only, for the progress bar: the pages are read again by verifyAll.
+    // Sizes only, for the progress bar (when one is shown): the pages are read again by verifyAll.
     let total = 0;
-    for await (const e of capsule.entries()) total += e.stored;
+    if (showsProgress(!o.json)) for await (const e of capsule.entries()) total += e.stored;
     const bar = progress(`verifying ${location}`, total, !o.json);
     await withEngine((engine) => capsule.verifyAll((n) => bar.add(n), engine));
     bar.done();

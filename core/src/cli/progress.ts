@@ -23,9 +23,12 @@ function human(n: number): string {
   return `${n.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
+/** Whether `progress(…, enabled)` draws anything: callers skip work that only feeds the bar. */
+export const showsProgress = (enabled: boolean): boolean => enabled && process.stderr.isTTY === true;
+
 export function progress(label: string, total: number, enabled: boolean): Progress {
   const out = process.stderr;
-  if (!enabled || !out.isTTY) return silent;
+  if (!showsProgress(enabled)) return silent;
   const start = Date.now();
   const delay = delayMs();
   let seen = 0;
