@@ -332,7 +332,7 @@ describe.skipIf(!built)("native batches of small files (pack)", () => {
   }
 
   it("writes the bytes of the one-file-at-a-time path: sealed, hidden names, and in the clear", async () => {
-    const batcher = nativeSmallFiles();
+    const batcher = nativeSmallFiles(qcapNative);
     expect(batcher).toBeDefined();
     const dir = folder("many", 700);
     for (const extra of [
@@ -351,7 +351,7 @@ describe.skipIf(!built)("native batches of small files (pack)", () => {
   });
 
   it("names a file that went missing, changed size or became a symbolic link after listing", async () => {
-    const batcher = nativeSmallFiles();
+    const batcher = nativeSmallFiles(qcapNative);
     const cases: [string, (path: string) => void, RegExp][] = [
       ["gone", (p) => unlinkSync(p), /^cannot read .*f2\.bin: no such file$/],
       [

@@ -21,7 +21,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
       pool ??= createBlockEngine({ threads });
       return pool;
     },
-    smallFiles: native ? nativeSmallFiles() : undefined,
+    smallFiles: nativeSmallFiles(native),
     async close() {
       closed = true;
       await pool?.close();

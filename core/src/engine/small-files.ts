@@ -9,16 +9,15 @@ import { PLAIN_CHUNK } from "../crypto/stream.js";
 import { fail } from "../errors.js";
 import { localPathOf } from "../node/inputs.js";
 import { fsReason } from "../node/source.js";
-import { nativeThreads, qcapNative } from "./native.js";
+import { nativeThreads, type QcapNative } from "./native.js";
 import { nativeFailure } from "./native-errors.js";
 
 /** Files per batch, and stored bytes per batch at most (one batch is sealed while the last is written). */
 const BATCH_FILES = 512;
 const BATCH_BYTES = 4 * 1024 * 1024;
 
-/** The native batcher, or undefined where `@qcap/native` is not loaded (or not on a Unix system). */
-export function nativeSmallFiles(): SmallFileBatcher | undefined {
-  const na = qcapNative;
+/** The batcher of the native kernels `na`, or undefined without them (or not on a Unix system). */
+export function nativeSmallFiles(na: QcapNative | undefined): SmallFileBatcher | undefined {
   if (!na?.sealSmallFiles) return undefined;
   return {
     maxSize: PLAIN_CHUNK,
