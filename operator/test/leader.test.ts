@@ -88,7 +88,8 @@ describe("leader election", () => {
       expect(next.has("became leader")).toBe(false);
       const started = Date.now();
       expect((await current.kill("SIGTERM")).code).toBe(0);
-      expect(current.has("released the leader lease")).toBe(true);
+      const leaseLines = current.lines.filter((l) => /lease|shut|stop/.test(l.msg));
+      expect(current.has("released the leader lease"), JSON.stringify(leaseLines)).toBe(true);
       await next.waitLog("became leader", () => true, 10_000);
       // Without the release it would wait for the 4 s lease of the old leader to expire.
       expect(Date.now() - started).toBeLessThan(4000);

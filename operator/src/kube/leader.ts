@@ -56,6 +56,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export class LeaderElector {
   private observed: { record: string; at: number } | null = null;
   private leading = false;
+  private attempt: Promise<boolean> | null = null;
   private readonly abort = new AbortController();
 
   constructor(
@@ -100,7 +101,15 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One round at a time, so that `stop()` can wait for a renewal in flight before it releases. */
+  private tryAcquireOrRenew(): Promise<boolean> {
+    this.attempt = this.acquireOrRenew().finally(() => {
+      this.attempt = null;
+    });
+    return this.attempt;
+  }
+
+  private async acquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.opts;
     const now = new Date();
     const spec = {
@@ -162,19 +171,27 @@ export class LeaderElector {
   /** Stops campaigning or renewing; a leader gives the Lease up so a standby can take over at once. */
   async stop(): Promise<void> {
     this.abort.abort();
+    // A renewal still in flight would otherwise land after the release, or make it conflict.
+    await this.attempt;
     if (!this.leading) return;
     this.leading = false;
     const { namespace, name, identity } = this.opts;
-    try {
-      const lease = await this.kube.get<Lease>(paths.lease(namespace, name));
-      if (lease.spec?.holderIdentity !== identity) return;
-      await this.kube.replace(paths.lease(namespace, name), {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime() },
-      });
-      this.log.info("released the leader lease");
-    } catch (err) {
-      this.log.warn("cannot release the leader lease", { error: errorMessage(err) });
+    for (let round = 0; round < 3; round++) {
+      try {
+        const lease = await this.kube.get<Lease>(paths.lease(namespace, name));
+        if (lease.spec?.holderIdentity !== identity) return;
+        await this.kube.replace(paths.lease(namespace, name), {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime() },
+        });
+        this.log.info("released the leader lease");
+        return;
+      } catch (err) {
+        if (isConflict(err)) continue;
+        this.log.warn("cannot release the leader lease", { error: errorMessage(err) });
+        return;
+      }
     }
+    this.log.warn("cannot release the leader lease", { error: "the lease kept changing" });
   }
 }
