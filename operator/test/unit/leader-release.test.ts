@@ -4,7 +4,7 @@
  * write: the interleaving that once left the Lease held until it expired.
  */
 import { describe, expect, it } from "vitest";
-import { KubeError, type KubeClient, type KubeObject } from "../../src/kube/client.js";
+import { type KubeClient, KubeError, type KubeObject } from "../../src/kube/client.js";
 import { LeaderElector } from "../../src/kube/leader.js";
 import { createLogger } from "../../src/log.js";
 
@@ -80,7 +80,10 @@ class LeaseApi {
   }
 
   private stamp(body: StoredLease): StoredLease {
-    return { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(++this.version) } };
+    return {
+      ...structuredClone(body),
+      metadata: { ...body.metadata, resourceVersion: String(++this.version) },
+    };
   }
 }
 
