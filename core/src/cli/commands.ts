@@ -393,27 +393,37 @@ export async function openCommand(
       const real = names ? names.get(e.name) : e.name;
       if (real === undefined) return null; // not granted
       const rel = real.slice("payload/".length);
-      return match(rel) ? { entry: e.name, path: rel, mode: e.mode, size: e.size } : null;
+      return match(rel) ? { entry: e.name, path: rel, mode: e.mode, size: e.size, found: e } : null;
     });
     const metaItems = reread((e) =>
       o.metaOut && e.name.startsWith("meta/")
-        ? { entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size }
+        ? { entry: e.name, path: e.name.slice("meta/".length), mode: e.mode, size: e.size, found: e }
         : null,
     );
-    let count = 0;
+    // Counted while staging, which reads every item anyway; up front only when needed before
+    // writing (to refuse an empty match, or for the progress bar's total).
+    const counted = { payload: 0, meta: 0 };
+    const counting = (from: AsyncIterable<ExtractItem>, kind: "payload" | "meta") => ({
+      async *[Symbol.asyncIterator]() {
+        counted[kind] = 0;
+        for await (const i of from) {
+          counted[kind]++;
+          yield i;
+        }
+      },
+    });
     let total = 0;
-    for await (const i of items) {
-      count++;
-      total += i.size ?? 0;
+    if (globs.length > 0 || showsProgress(!o.json)) {
+      for await (const i of counting(items, "payload")) total += i.size ?? 0;
+      if (globs.length > 0 && counted.payload === 0)
+        fail("usage", `no payload file matches ${globs.join(", ")}`);
     }
-    let metaCount = 0;
-    if (o.metaOut) for await (const _ of metaItems) metaCount++;
-    if (globs.length > 0 && count === 0) fail("usage", `no payload file matches ${globs.join(", ")}`);
     const bar = progress(`opening ${location}`, total, !o.json);
     await withEngine((engine) => {
       // Payload and meta/ are staged together: nothing is moved into either until both verified.
-      const targets: ExtractTarget[] = o.output === undefined ? [] : [{ items, outDir: o.output }];
-      if (o.metaOut) targets.push({ items: metaItems, outDir: o.metaOut });
+      const targets: ExtractTarget[] =
+        o.output === undefined ? [] : [{ items: counting(items, "payload"), outDir: o.output }];
+      if (o.metaOut) targets.push({ items: counting(metaItems, "meta"), outDir: o.metaOut });
       return extractAll(capsule, targets, {
         ...(keys ? { keys } : {}),
         force: o.force ?? false,
@@ -445,8 +455,8 @@ export async function openCommand(
       return writeText(`${parts[parts.length - 1]}\n`);
     }
     const into = [
-      ...(o.output !== undefined ? [`${plural(count, "file")} into ${o.output}`] : []),
-      ...(o.metaOut !== undefined ? [`${plural(metaCount, "meta/ file")} into ${o.metaOut}`] : []),
+      ...(o.output !== undefined ? [`${plural(counted.payload, "file")} into ${o.output}`] : []),
+      ...(o.metaOut !== undefined ? [`${plural(counted.meta, "meta/ file")} into ${o.metaOut}`] : []),
     ].join(" and ");
     print(`opened ${into} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`);
   } finally {

@@ -45,6 +45,8 @@ export interface ExtractItem {
   mode: number;
   /** Its plaintext size, when known (for progress). */
   size?: number;
+  /** The entry named `entry`, when the caller read it from the index already: saves finding it again. */
+  found?: CapsuleEntry;
 }
 
 export interface ExtractOptions {
@@ -240,17 +242,23 @@ function makeStaging(p: Plan): void {
 }
 
 /**
- * The capsule entry of every item: items in file order (as `Capsule.entries` lists them) are matched
- * while the index is read once, page by page; any left over are looked up one by one.
+ * The capsule entry of every item: the one it carries, else items in file order (as
+ * `Capsule.entries` lists them) are matched while the index is read once, page by page; any left
+ * over are looked up one by one.
  */
 async function* withEntries(
   capsule: Capsule,
   items: ExtractItem[] | AsyncIterable<ExtractItem>,
 ): AsyncGenerator<{ item: ExtractItem; e: CapsuleEntry }> {
-  const entries = capsule.entries()[Symbol.asyncIterator]();
+  let entries: AsyncIterator<CapsuleEntry> | undefined;
   let more = true;
   try {
     for await (const item of items) {
+      if (item.found) {
+        yield { item, e: item.found };
+        continue;
+      }
+      entries ??= capsule.entries()[Symbol.asyncIterator]();
       let found: CapsuleEntry | null = null;
       while (more && !found) {
         const r = await entries.next();
@@ -260,7 +268,7 @@ async function* withEntries(
       yield { item, e: found ?? (await capsule.entry(item.entry)) };
     }
   } finally {
-    await entries.return?.(undefined);
+    await entries?.return?.(undefined);
   }
 }
 
