@@ -74,8 +74,9 @@ export declare function openBlock(subkey: Uint8Array | undefined | null, aad: Ui
 export declare function openFileChunks(fd: number, position: number, length: number, chunkSize: number, expected: Uint8Array, subkey: Uint8Array, aad: Uint8Array, first: number, total: number, outFd: number, outPosition: number, threads: number): Promise<void>
 
 /**
- * Checks, decrypts and writes a batch of small entries (one chunk each) of the capsule open as `fd`,
- * on `threads` threads. The entries lie in `[span_start, span_start + span_length)` of the capsule,
+ * Checks, decrypts and writes a batch of small entries (one chunk each) of the capsule open as `fd`;
+ * with `threads` of 2 or more, checking runs on a thread of its own beside the one writing files.
+ * The entries lie in `[span_start, span_start + span_length)` of the capsule,
  * which is read at once; entry `i` has its local header at `offsets[i]`, ZIP name `names[i]`,
  * `stored[i]` stored bytes whose BLAKE3 must be `digests[i]`. Sealed entries (`capsule_id` given)
  * are keyed from `prk` (the HKDF-Extract output of the master key, SPEC §5.1) or from `file_keys`

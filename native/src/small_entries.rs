@@ -192,15 +192,8 @@ impl OpenSmallEntries {
     }
   }
 
-  /// Checks, decrypts and writes entry `i` from the batch's bytes `span`.
-  fn one(
-    &self,
-    i: usize,
-    span: &[u8],
-    plain: &mut Vec<u8>,
-    dirs: &mut fs_at::Dirs,
-  ) -> std::result::Result<usize, Problem> {
-    use std::io::Write;
+  /// Checks entry `i` in the batch's bytes `span` and leaves its plaintext in `plain`.
+  fn plaintext(&self, i: usize, span: &[u8], plain: &mut Vec<u8>) -> std::result::Result<(), Problem> {
     let name = self.names[i].as_bytes();
     let header = local_header(name);
     let at = (self.offsets[i] - self.span_start) as usize;
@@ -221,6 +214,12 @@ impl OpenSmallEntries {
         .len();
       plain.truncate(n);
     }
+    Ok(())
+  }
+
+  /// Creates the file of entry `i` holding `plain`.
+  fn write(&self, i: usize, plain: &[u8], dirs: &mut fs_at::Dirs) -> std::result::Result<(), Problem> {
+    use std::io::Write;
     let path = &self.paths[i];
     let (dir, base) = match path.rfind('/') {
       Some(k) => (&path[..k], &path[k + 1..]),
@@ -228,8 +227,89 @@ impl OpenSmallEntries {
     };
     let d = dirs.get(dir).map_err(Problem::Write)?;
     let mut f = fs_at::create_at(d, base, self.modes[i]).map_err(Problem::Write)?;
-    f.write_all(plain).map_err(Problem::Write)?;
-    Ok(plain.len())
+    f.write_all(plain).map_err(Problem::Write)
+  }
+
+  /// All entries on this thread, in order: the first failure ends the batch.
+  fn serial(&self, span: &[u8]) -> std::result::Result<u64, (usize, Problem)> {
+    let mut plain = Vec::with_capacity(PLAIN_CHUNK + TAG);
+    let mut dirs = fs_at::Dirs::new(self.dir_fd);
+    let mut total = 0u64;
+    for i in 0..self.names.len() {
+      self.plaintext(i, span, &mut plain).map_err(|p| (i, p))?;
+      self.write(i, &plain, &mut dirs).map_err(|p| (i, p))?;
+      total += plain.len() as u64;
+    }
+    Ok(total)
+  }
+
+  /// Two threads in a pipeline: one checks and decrypts, the other creates the files in order.
+  /// Creating files stays on one thread: files made in one folder from two threads serialise on
+  /// the folder's lock in the kernel, and the waiting thread spins on it.
+  fn pipelined(&self, span: &[u8]) -> std::result::Result<u64, (usize, Problem)> {
+    /// Entries handed over at a time: one hand-over per entry costs more in futex calls than the
+    /// checking it moves to the other thread.
+    const GROUP: usize = 64;
+    /// A group's entries from `first`, their plaintexts one after the other, and where each ends.
+    struct Group {
+      first: usize,
+      bytes: Vec<u8>,
+      ends: Vec<usize>,
+    }
+    let n = self.names.len();
+    let (to_writer, from_checker) = std::sync::mpsc::sync_channel::<Group>(4);
+    let (to_checker, spare) = std::sync::mpsc::channel::<Group>();
+    std::thread::scope(|s| {
+      let checker = s.spawn(move || -> std::result::Result<(), (usize, Problem)> {
+        let mut plain = Vec::with_capacity(PLAIN_CHUNK + TAG);
+        for first in (0..n).step_by(GROUP) {
+          let mut g = spare.try_recv().unwrap_or_else(|_| Group {
+            first,
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(GROUP),
+          });
+          g.first = first;
+          g.bytes.clear();
+          g.ends.clear();
+          let mut failed = None;
+          for i in first..(first + GROUP).min(n) {
+            if let Err(p) = self.plaintext(i, span, &mut plain) {
+              failed = Some((i, p));
+              break;
+            }
+            g.bytes.extend_from_slice(&plain);
+            g.ends.push(g.bytes.len());
+          }
+          // The entries before a failure are still written, as on one thread.
+          if to_writer.send(g).is_err() {
+            return Ok(()); // the writer stopped at an earlier failure
+          }
+          if let Some(f) = failed {
+            return Err(f);
+          }
+        }
+        Ok(())
+      });
+      let mut dirs = fs_at::Dirs::new(self.dir_fd);
+      let mut total = 0u64;
+      let mut written = Ok(());
+      'groups: for g in from_checker.iter() {
+        let mut at = 0;
+        for (k, &end) in g.ends.iter().enumerate() {
+          if let Err(p) = self.write(g.first + k, &g.bytes[at..end], &mut dirs) {
+            written = Err((g.first + k, p));
+            break 'groups;
+          }
+          at = end;
+        }
+        total += at as u64;
+        let _ = to_checker.send(g);
+      }
+      drop(from_checker);
+      let checked = checker.join().expect("the checking thread does not panic");
+      // Entries are written in order, so a write failure comes before any later check failure.
+      written.and(checked).map(|()| total)
+    })
   }
 }
 
@@ -241,7 +321,6 @@ impl Task for OpenSmallEntries {
   fn compute(&mut self) -> Result<f64> {
     use std::os::unix::fs::FileExt;
     use std::os::unix::io::FromRawFd;
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     // SAFETY: a borrowed descriptor: the caller keeps it open until the promise settles, and
     // ManuallyDrop never closes it here.
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(self.fd) });
@@ -255,44 +334,12 @@ impl Task for OpenSmallEntries {
       });
       return Err(Error::new(Status::GenericFailure, "the batch could not be read"));
     }
-    let n = self.names.len();
-    let next = AtomicUsize::new(0);
-    let written = AtomicU64::new(0);
-    // The first failure by entry index; `stop` mirrors it so that other threads end early.
-    let first = std::sync::Mutex::new(None::<(usize, Problem)>);
-    let stop = AtomicUsize::new(usize::MAX);
-    let this = &*self;
-    std::thread::scope(|s| {
-      for _ in 0..this.threads.min(n.div_ceil(16)).max(1) {
-        s.spawn(|| {
-          const RUN: usize = 16;
-          let mut plain = Vec::with_capacity(PLAIN_CHUNK + TAG);
-          let mut dirs = fs_at::Dirs::new(this.dir_fd);
-          let mut total = 0u64;
-          'runs: loop {
-            let from = next.fetch_add(RUN, Ordering::Relaxed);
-            if from >= n || from > stop.load(Ordering::Relaxed) {
-              break;
-            }
-            for i in from..(from + RUN).min(n) {
-              match this.one(i, &span, &mut plain, &mut dirs) {
-                Ok(k) => total += k as u64,
-                Err(p) => {
-                  let mut f = first.lock().unwrap();
-                  if f.as_ref().is_none_or(|(j, _)| i < *j) {
-                    *f = Some((i, p));
-                    stop.fetch_min(i, Ordering::Relaxed);
-                  }
-                  continue 'runs;
-                }
-              }
-            }
-          }
-          written.fetch_add(total, Ordering::Relaxed);
-        });
-      }
-    });
-    if let Some((index, p)) = first.into_inner().unwrap() {
+    let done = if self.threads >= 2 && self.names.len() >= 64 {
+      self.pipelined(&span)
+    } else {
+      self.serial(&span)
+    };
+    if let Err((index, p)) = done {
       let (code, errno, message) = match p {
         Problem::Header => ("QCAP_ENTRY_HEADER", 0, "local header does not match".to_owned()),
         Problem::Mismatch => ("QCAP_ENTRY_MISMATCH", 0, "does not match its digest".to_owned()),
@@ -311,7 +358,7 @@ impl Task for OpenSmallEntries {
       });
       return Err(Error::new(Status::GenericFailure, "an entry of the batch failed"));
     }
-    Ok(written.into_inner() as f64)
+    Ok(done.unwrap_or(0) as f64)
   }
 
   fn resolve(&mut self, _env: Env, out: f64) -> Result<f64> {
@@ -331,8 +378,9 @@ fn id_of(id: &[u8]) -> Result<[u8; 16]> {
     .map_err(|_| range_err("capsule id must be 16 bytes"))
 }
 
-/// Checks, decrypts and writes a batch of small entries (one chunk each) of the capsule open as `fd`,
-/// on `threads` threads. The entries lie in `[span_start, span_start + span_length)` of the capsule,
+/// Checks, decrypts and writes a batch of small entries (one chunk each) of the capsule open as `fd`;
+/// with `threads` of 2 or more, checking runs on a thread of its own beside the one writing files.
+/// The entries lie in `[span_start, span_start + span_length)` of the capsule,
 /// which is read at once; entry `i` has its local header at `offsets[i]`, ZIP name `names[i]`,
 /// `stored[i]` stored bytes whose BLAKE3 must be `digests[i]`. Sealed entries (`capsule_id` given)
 /// are keyed from `prk` (the HKDF-Extract output of the master key, SPEC §5.1) or from `file_keys`

@@ -109,6 +109,8 @@ export function encodePage(level: number, records: readonly Uint8Array[]): Uint8
   return out;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /** Reads the bytes of a page strictly; `what` names it in messages. */
 class Cursor {
   pos = 0;
@@ -195,18 +197,19 @@ export function decodePage(bytes: Uint8Array, what: string, expectLevel?: number
       if (mode !== MODE_FILE && mode !== MODE_EXEC)
         fail("format", `${what}: mode of ${JSON.stringify(name)} must be 420 or 493`);
       const crc32 = c.u32();
-      const digest = c.take(32).slice();
+      // Views into the page, not copies: a copy per entry is an ArrayBuffer per entry to collect.
+      const digest = c.take(32);
       const offset = c.u64();
       const treeCrc32 = c.u32();
       const sealedLength = c.u16();
       if (sealedLength > MAX_SEALED_NAME) fail("format", `${what}: sealed name too long`);
-      const sealedName = c.take(sealedLength).slice();
+      const sealedName = sealedLength === 0 ? NO_BYTES : c.take(sealedLength);
       leaves.push({ name, size, mode, crc32, digest, offset, treeCrc32, sealedName });
     } else {
       const offset = c.u64();
       const length = c.u32();
       if (length > MAX_PAGE_BYTES) fail("format", `${what}: child page length ${length} out of bounds`);
-      const hash = c.take(32).slice();
+      const hash = c.take(32);
       interiors.push({ first: name, offset, length, hash });
     }
   }

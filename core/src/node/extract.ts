@@ -23,7 +23,7 @@ import {
   writeSync,
 } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, normalize, resolve } from "node:path";
 import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
 import { plainChunks } from "../capsule/read.js";
 import { batchPlaintexts, isSmallEntry, type SmallBatch, SmallBatcher } from "../capsule/small-batches.js";
@@ -324,17 +324,19 @@ async function stageItems(capsule: Capsule, p: Plan, options: ExtractOptions): P
     }
   };
   try {
+    const head = prefix.length > 0 ? `${prefix.join("/")}/` : "";
+    const shownHead = shownPrefix(p.target.outDir);
     for await (const { item, e } of withEntries(capsule, p.target.items)) {
       checkPath(item.path);
-      const parts = [...prefix, ...item.path.split("/")];
-      const shown = join(p.target.outDir, item.path);
+      const shown = shownHead + item.path;
       const mode = item.mode & 0o111 ? 0o777 : 0o666;
       if (isSmallEntry(e)) {
-        await write(batcher.add({ entry: e, path: parts.join("/"), shown, mode }));
+        await write(batcher.add({ entry: e, path: head + item.path, shown, mode }));
         continue;
       }
       await write(batcher.take());
       await settle();
+      const parts = [...prefix, ...item.path.split("/")];
       makeParents(parts, shown);
       let fh: FileHandle;
       try {
@@ -466,6 +468,12 @@ function cleanUp(p: Plan): void {
     forgetTemp(join(p.basePath, p.stagingName));
   }
   p.base.close();
+}
+
+/** What `join(outDir, rel)` starts with for a checked relative `rel`: computed once per output. */
+function shownPrefix(outDir: string): string {
+  const n = normalize(outDir);
+  return n === "." ? "" : n.endsWith("/") ? n : `${n}/`;
 }
 
 /** Refuses an item path that could leave the output folder (checked before the item is written). */
