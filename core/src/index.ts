@@ -8,6 +8,7 @@
 // Reading: open (the signature is checked first), verify, read whole entries or byte ranges.
 export { Capsule, type CapsuleEntry, type OpenOptions } from "./capsule/capsule.js";
 // Writing.
+export { alreadySorted, type NamedInput, type NameSorter } from "./capsule/name-order.js";
 export {
   bytesInput,
   type PackInput,

@@ -17,4 +17,5 @@ export { directoryInputs, fileInput } from "./node/inputs.js";
 export { highestSeen, qcapStateDir, recordSeen } from "./node/revocation-state.js";
 export { type FileSinkOptions, fileSink } from "./node/sink.js";
 export { fileSource } from "./node/source.js";
+export { type SpillSorterOptions, spillSorter } from "./node/spill-sort.js";
 export { removeTempsNow } from "./node/temp-files.js";

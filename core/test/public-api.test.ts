@@ -24,6 +24,7 @@ const API: Record<string, Api> = {
     values: [
       "Capsule",
       "QcapError",
+      "alreadySorted",
       "attenuateGrant",
       "blobSource",
       "bytesInput",
@@ -67,6 +68,8 @@ const API: Record<string, Api> = {
       "KeyMaterial",
       "Keyring",
       "Manifest",
+      "NameSorter",
+      "NamedInput",
       "OpenOptions",
       "PackInput",
       "PackOptions",
@@ -91,6 +94,7 @@ const API: Record<string, Api> = {
       "qcapStateDir",
       "recordSeen",
       "removeTempsNow",
+      "spillSorter",
       "withEngine",
     ],
     types: [
@@ -101,6 +105,7 @@ const API: Record<string, Api> = {
       "ExtractOptions",
       "ExtractTarget",
       "FileSinkOptions",
+      "SpillSorterOptions",
     ],
   },
   "./grant": {

@@ -33,6 +33,7 @@ import { sign } from "../keys/ed25519.js";
 import { NameSet, validateEntryName } from "../zip/names.js";
 import { type DirectorySpill, ZipWriter } from "../zip/writer.js";
 import { CompactNameSet } from "./compact-names.js";
+import { type NameSorter, sortInMemory } from "./name-order.js";
 import { batchEntries, type NamedInput, type Segment, segments } from "./pack-batches.js";
 import { Scratch, type WrittenEntry, writeEntry, writeStoredEntries } from "./pack-entry.js";
 
@@ -116,6 +117,12 @@ export interface PackOptions {
   argon2?: { m?: number; t?: number; p?: number };
   /** Hide payload names behind keyed hashes of them (sealed capsules only). */
   hideNames?: boolean;
+  /**
+   * With hidden names, how a stream of inputs is put in the order of their hashes: by default held
+   * and sorted in memory; on Node `spillSorter()` keeps memory bounded, and `alreadySorted` suits a
+   * source in that order already (a capsule re-sealed with the same master key).
+   */
+  nameSorter?: NameSorter;
   /** Called with the number of input bytes just processed. */
   onProgress?: (bytes: number) => void;
   /**
@@ -158,7 +165,7 @@ export interface PackResult {
  * Packs `inputs` into `sink`. An array is checked and ordered here; an async iterable must yield its
  * inputs in index order (UTF-8 byte order of their names, e.g. `walkInputs` on Node) and is then
  * packed as it is read, its names checked in compact memory, so that memory does not grow with the
- * number of inputs (with hidden names it is read whole first: their order is that of their hashes).
+ * number of inputs. With hidden names a stream may come in any order: `nameSorter` orders it.
  */
 export async function pack(
   inputs: PackInput[] | AsyncIterable<PackInput>,
@@ -194,17 +201,26 @@ function checkInputs(inputs: readonly PackInput[]): void {
   for (const input of inputs) checkInput(input, names);
 }
 
-/** Inputs of a stream, checked as they come: names, sizes, count and index order. */
-async function* checkedInOrder(inputs: AsyncIterable<PackInput>): AsyncGenerator<NamedInput> {
+/**
+ * Inputs of a stream, checked as they come: names, sizes, count and, unless `anyOrder`, index order.
+ * `hide` gives an input its ZIP name.
+ */
+async function* checkedStream(
+  inputs: AsyncIterable<PackInput>,
+  hide: (input: PackInput) => NamedInput,
+  anyOrder: boolean,
+): AsyncGenerator<NamedInput> {
   const names = new CompactNameSet();
   let previous: string | null = null;
   for await (const input of inputs) {
     if (names.size >= MAX_ENTRIES) fail("input", `a capsule holds at most ${MAX_ENTRIES} entries`);
     checkInput(input, names);
-    if (previous !== null && compareNames(previous, input.name) >= 0)
-      fail("input", `inputs out of order: "${input.name}" after "${previous}"`);
-    previous = input.name;
-    yield { input, name: input.name, sealedName: NO_NAME };
+    if (!anyOrder) {
+      if (previous !== null && compareNames(previous, input.name) >= 0)
+        fail("input", `inputs out of order: "${input.name}" after "${previous}"`);
+      previous = input.name;
+    }
+    yield hide(input);
   }
 }
 
@@ -228,12 +244,7 @@ async function packInto(
   if (recipients.length + (options.passphrase !== undefined ? 1 : 0) > MAX_RECIPIENTS) {
     fail("usage", `a capsule has at most ${MAX_RECIPIENTS} recipients`);
   }
-  // Hidden names sort by their hashes: such a stream is read whole and ordered here.
-  let inputs: PackInput[] | null = Array.isArray(source) ? source : null;
-  if (!inputs && options.hideNames) {
-    inputs = [];
-    for await (const input of source) inputs.push(input);
-  }
+  const inputs: PackInput[] | null = Array.isArray(source) ? source : null;
   if (inputs) checkInputs(inputs);
 
   let seal: Seal | null = null;
@@ -271,18 +282,22 @@ async function packInto(
   }
 
   // ZIP names (hidden ones are keyed hashes of the real names) and index order by their UTF-8 bytes.
+  const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
+  const hide = (input: PackInput): NamedInput => {
+    if (!nk || !input.name.startsWith("payload/")) return { input, name: input.name, sealedName: NO_NAME };
+    const { zipName, sealedName } = sealName(nk, input.name);
+    return { input, name: zipName, sealedName };
+  };
   let ordered: AsyncIterable<NamedInput>;
   if (inputs) {
-    const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
-    const named = inputs.map((input): NamedInput => {
-      if (!nk || !input.name.startsWith("payload/")) return { input, name: input.name, sealedName: NO_NAME };
-      const { zipName, sealedName } = sealName(nk, input.name);
-      return { input, name: zipName, sealedName };
-    });
+    const named = inputs.map(hide);
     nk?.fill(0);
     named.sort((a, b) => compareNames(a.name, b.name));
     ordered = fromArray(named);
-  } else ordered = checkedInOrder(source as AsyncIterable<PackInput>);
+  } else {
+    const stream = checkedStream(source as AsyncIterable<PackInput>, hide, nk !== null);
+    ordered = nk ? (options.nameSorter ?? sortInMemory).sort(stream) : stream;
+  }
 
   // Names are checked above (an array) or as they come (a stream): the writer keeps no set of them.
   const writer = new ZipWriter(sink, {
@@ -363,6 +378,7 @@ async function packInto(
       await it.return?.(undefined);
       // The batcher took its copy of the key when each batch started.
       (prk as Uint8Array | null)?.fill(0);
+      nk?.fill(0);
     }
     const tree = await pages.finish();
     const manifest: Manifest = {

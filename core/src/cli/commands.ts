@@ -10,6 +10,7 @@ import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extrac
 import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../node/inputs.js";
 import { fileSink } from "../node/sink.js";
 import { fileSpill } from "../node/spill-file.js";
+import { type SpillSorterOptions, spillSorter } from "../node/spill-sort.js";
 import { type AttestationOpts, checkAttestation, loadAttestationInputs } from "./attest.js";
 import { entryInputs } from "./entry-inputs.js";
 import {
@@ -106,6 +107,7 @@ async function packTo(
   command: "pack" | "seal",
   inputs: PackInput[] | AsyncIterable<PackInput>,
   o: SealOpts,
+  reopen?: SpillSorterOptions["reopen"],
 ): Promise<PackResult> {
   const signingKey = await loadSigningKey(o.signKey);
   const recipients = await loadRecipients(o.recipient ?? []);
@@ -120,6 +122,8 @@ async function packTo(
       recipients,
       ...(passphrase !== undefined ? { passphrase } : {}),
       hideNames: o.hideNames ?? false,
+      // Hidden names are ordered by their hashes in runs spilled to a temporary file.
+      nameSorter: spillSorter(reopen ? { reopen } : {}),
       onProgress: (n) => bar.add(n),
       engine,
       directorySpill: () => fileSpill(),
@@ -172,7 +176,12 @@ export async function sealCommand(input: string, o: SealOpts & { trust?: string[
   try {
     if (capsule.sealed) fail("usage", `${input} is already sealed`);
     const resigned = resigning(capsule, (await loadSigningKey(o.signKey)).publicKey);
-    await packTo("seal", await entryInputs(capsule), resigned ? { ...o, report: { resigned } } : o);
+    const source = await entryInputs(capsule);
+    try {
+      await packTo("seal", source.inputs, resigned ? { ...o, report: { resigned } } : o, source.reopen);
+    } finally {
+      source.close();
+    }
   } finally {
     await capsule.source.close();
   }

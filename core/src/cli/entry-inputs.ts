@@ -1,35 +1,63 @@
 /** A capsule's entries as the inputs of a new pack (`seal`, `recipients`). */
-import type { Capsule, CapsuleEntry } from "../capsule/capsule.js";
+import type { Capsule } from "../capsule/capsule.js";
 import type { PackInput } from "../capsule/pack.js";
 import { plainChunks } from "../capsule/read.js";
 import { type EntryKeys, realNames } from "../capsule/unlock.js";
+import { namesKey } from "../crypto/kdf.js";
+import { hiddenZipName, openSealedName } from "../format/hidden-names.js";
+import { fromHex } from "../hash/hex.js";
+
+export interface EntrySource {
+  /** Every entry under its real name, in the capsule's index order (a list for version 1). */
+  inputs: PackInput[] | AsyncIterable<PackInput>;
+  /** The input of the entry whose real name is `name`, found again (for `spillSorter`). */
+  reopen(name: string, size: number, mode: number): PackInput;
+  /** Forgets the names key, once the pack is done. */
+  close(): void;
+}
 
 /**
- * Every entry of `capsule` as a pack input under its real name, its plaintext read (with `keys` when
- * sealed) as pack asks for it. From a version 2 capsule they are read from the index as pack goes, so
- * that memory does not grow with the number of entries. Otherwise the list is built whole: with hidden
- * names (opened with `masterKey`) pack orders the real names by their new hashes anyway, and version 1
- * lists entries in file order, which pack sorts.
+ * The entries of `capsule` as pack inputs under their real names, their plaintext read (with `keys`
+ * when sealed) as pack asks for it. From a version 2 capsule they are read from the index as pack
+ * goes, so that memory does not grow with the number of entries: in the order of their real names,
+ * or with hidden names (opened with `masterKey`) in the order of their hashes. Version 1 lists
+ * entries in file order: its list is built whole, and pack sorts it.
  */
 export async function entryInputs(
   capsule: Capsule,
   keys?: EntryKeys,
   masterKey?: Uint8Array,
-): Promise<PackInput[] | AsyncIterable<PackInput>> {
-  const input = (e: CapsuleEntry, name: string): PackInput => ({
+): Promise<EntrySource> {
+  const seal = capsule.manifest.seal;
+  const key = seal?.hiddenNames && masterKey ? namesKey(masterKey, fromHex(seal.capsuleId, 16)) : null;
+  const input = (zipName: string, name: string, size: number, mode: number): PackInput => ({
     name,
-    size: e.size,
-    mode: e.mode,
-    read: () => plainChunks(capsule, e.name, keys),
+    size,
+    mode,
+    read: () => plainChunks(capsule, zipName, keys),
   });
-  if (capsule.hiddenNames || capsule.version !== 2) {
+  const source: EntrySource = {
+    inputs: [],
+    reopen: (name, size, mode) =>
+      input(key && name.startsWith("payload/") ? hiddenZipName(key, name) : name, name, size, mode),
+    close: () => key?.fill(0),
+  };
+  if (capsule.version !== 2) {
     const names = await realNames(capsule, masterKey);
-    return (await capsule.allEntries()).map((e) => input(e, names.get(e.name) ?? e.name));
+    source.inputs = (await capsule.allEntries()).map((e) =>
+      input(e.name, names.get(e.name) ?? e.name, e.size, e.mode),
+    );
+    return source;
   }
-  // ZIP names are the real names, and the index lists them in the order pack needs (SPEC §3.2).
-  return {
+  if (capsule.hiddenNames && !key) throw new Error("the master key is needed to read hidden names");
+  source.inputs = {
     async *[Symbol.asyncIterator]() {
-      for await (const e of capsule.entries()) yield input(e, e.name);
+      for await (const e of capsule.entries()) {
+        const real =
+          key && e.name.startsWith("payload/") ? openSealedName(key, e.name, e.sealedName) : e.name;
+        yield input(e.name, real, e.size, e.mode);
+      }
     },
   };
+  return source;
 }

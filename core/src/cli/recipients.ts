@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import { Capsule } from "../capsule/capsule.js";
+import { alreadySorted } from "../capsule/name-order.js";
 import { pack } from "../capsule/pack.js";
 import { masterEntryKeys, unlockMasterKey } from "../capsule/unlock.js";
 import { fromHex, toHex } from "../crypto/bytes.js";
@@ -13,6 +14,8 @@ import { kid, MAX_RECIPIENTS, type Stanza, wrapToX25519 } from "../crypto/recipi
 import { fail } from "../errors.js";
 import { fileSink } from "../node/sink.js";
 import { fileSource } from "../node/source.js";
+import { fileSpill } from "../node/spill-file.js";
+import { spillSorter } from "../node/spill-sort.js";
 import { entryInputs } from "./entry-inputs.js";
 import { openCapsule } from "./io.js";
 import { recipientList } from "./json.js";
@@ -88,11 +91,15 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
       }
       // Packed again with the same master key and capsule id: every entry's stored bytes, the
       // pages and the root come out the same (a version 1 capsule becomes version 2).
-      const r = await pack(
-        await entryInputs(capsule, masterEntryKeys(capsule, master), master),
-        await fileSink(o.output, { replace: o.force ?? false }),
-        { signingKey, reuseSeal: { masterKey: master, capsuleId, stanzas }, hideNames: seal.hiddenNames },
-      );
+      // The same names key: hidden names come out as they are, in the capsule's order.
+      const source = await entryInputs(capsule, masterEntryKeys(capsule, master), master);
+      const r = await pack(source.inputs, await fileSink(o.output, { replace: o.force ?? false }), {
+        signingKey,
+        reuseSeal: { masterKey: master, capsuleId, stanzas },
+        hideNames: seal.hiddenNames,
+        nameSorter: alreadySorted,
+        directorySpill: () => fileSpill(),
+      }).finally(() => source.close());
       const check = await fileSource(o.output);
       try {
         await Capsule.open(check); // the new file's layout and signature, before reporting success
@@ -129,13 +136,16 @@ async function recipientsCommand(location: string, o: RecipientsOpts): Promise<v
         );
       }
       if (added.length === 0 && !keepPass) fail("usage", "a sealed capsule needs at least one recipient");
-      const inputs = await entryInputs(capsule, masterEntryKeys(capsule, master), master);
-      const r = await pack(inputs, await fileSink(o.output, { replace: o.force ?? false }), {
+      // A new names key: hidden names are ordered by their new hashes, spilling to a temporary file.
+      const source = await entryInputs(capsule, masterEntryKeys(capsule, master), master);
+      const r = await pack(source.inputs, await fileSink(o.output, { replace: o.force ?? false }), {
         signingKey,
         recipients: added,
         ...(keepPass ? { passphrase: passphrase as string } : {}),
         hideNames: seal.hiddenNames,
-      });
+        nameSorter: spillSorter({ reopen: source.reopen }),
+        directorySpill: () => fileSpill(),
+      }).finally(() => source.close());
       result = {
         root: r.manifest.root,
         bytes: r.size,

@@ -11,20 +11,25 @@ import { fsReason } from "./source.js";
 
 const READ_BLOCK = 1 << 20;
 
-export function fileSpill(dir = tmpdir()): DirectorySpill {
-  let fd: number;
+/** A new private file in `dir`, already unlinked: only its descriptor reaches it. */
+export function unlinkedTempFile(dir = tmpdir()): number {
   try {
     const folder = mkdtempSync(join(dir, ".qcap-spill-"));
     try {
-      const path = join(folder, "directory");
-      fd = openSync(path, "wx+", 0o600);
+      const path = join(folder, "spill");
+      const fd = openSync(path, "wx+", 0o600);
       unlinkSync(path);
+      return fd;
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
   } catch (e) {
     return fail("input", `cannot make a temporary file in ${dir}: ${fsReason(e)}`, e);
   }
+}
+
+export function fileSpill(dir = tmpdir()): DirectorySpill {
+  const fd = unlinkedTempFile(dir);
   let written = 0;
   let open = true;
   return {
