@@ -4,8 +4,11 @@ import { type Capsule, type CapsuleEntry, MANIFEST_NAME } from "../capsule/capsu
 import { type PackInput, type PackOptions, type PackResult, pack } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
 import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
+import { namesKey } from "../crypto/kdf.js";
 import { withEngine } from "../engine/create.js";
 import { fail } from "../errors.js";
+import { openSealedName } from "../format/hidden-names.js";
+import { fromHex } from "../hash/hex.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extract.js";
 import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../node/inputs.js";
 import { fileSink } from "../node/sink.js";
@@ -34,26 +37,41 @@ export interface KeyOpts extends GrantUseOpts {
   passphrase?: boolean;
 }
 
+/** The real name of entry `e`, or undefined when it is not to be read (not granted). */
+type RealName = (e: CapsuleEntry) => string | undefined;
+
 /**
  * Keys for a sealed capsule from a grant (--cap), --identity files and/or --passphrase, or the
- * default key of `qcap init`; none for an unsealed one. With a grant, `names` holds only its entries.
- * Without a grant or hidden names every ZIP name is its real name: `sameNames` then skips reading
- * them all into a map (`names` is null).
+ * default key of `qcap init`; none for an unsealed one. `realName` names each entry as it is read:
+ * from the grant's list (its entries only), or opened from the entry's sealed name with hidden
+ * names of version 2, so that no list of every name is held. `forget` zeroes the names key.
  */
 async function entryKeys(
   capsule: Capsule,
   o: KeyOpts,
-  sameNames = false,
-): Promise<{ keys?: EntryKeys; names: Map<string, string> | null; grant?: string }> {
+): Promise<{ keys?: EntryKeys; realName: RealName; grant?: string; forget(): void }> {
+  const same: RealName = (e) => e.name;
+  const forget = () => {};
   if (o.cap !== undefined) {
     const g = await grantKeys(capsule, { ...o, cap: o.cap });
-    return { keys: g.keys, names: g.names, grant: g.checked.id };
+    return { keys: g.keys, realName: (e) => g.names.get(e.name), grant: g.checked.id, forget };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
-  const same = sameNames && !capsule.hiddenNames;
-  if (!capsule.sealed) return { names: same ? null : await realNames(capsule) };
+  if (!capsule.sealed) return { realName: same, forget };
   const master = await masterKeyOf(capsule, o);
-  return { keys: masterEntryKeys(capsule, master), names: same ? null : await realNames(capsule, master) };
+  const keys = masterEntryKeys(capsule, master);
+  const seal = capsule.manifest.seal;
+  if (!seal?.hiddenNames) return { keys, realName: same, forget };
+  if (capsule.version !== 2) {
+    const names = await realNames(capsule, master);
+    return { keys, realName: (e) => names.get(e.name) ?? e.name, forget };
+  }
+  const key = namesKey(master, fromHex(seal.capsuleId, 16));
+  return {
+    keys,
+    realName: (e) => (e.name.startsWith("payload/") ? openSealedName(key, e.name, e.sealedName) : e.name),
+    forget: () => key.fill(0),
+  };
 }
 
 /** The capsule's master key, from the identities or passphrase the options give. */
@@ -77,10 +95,16 @@ async function oneEntryKeys(
   o: KeyOpts,
   wanted: string,
 ): Promise<{ keys?: EntryKeys; entry: string }> {
-  if (o.cap !== undefined || capsule.version === 1) {
-    const { keys, names } = await entryKeys(capsule, o);
-    const entry = [...(names ?? [])].find(([, real]) => real === wanted)?.[0] ?? wanted;
-    return { ...(keys ? { keys } : {}), entry };
+  if (o.cap !== undefined) {
+    const g = await grantKeys(capsule, { ...o, cap: o.cap });
+    const entry = [...g.names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    return { keys: g.keys, entry };
+  }
+  if (capsule.version === 1 && capsule.hiddenNames) {
+    const master = await masterKeyOf(capsule, o);
+    const names = await realNames(capsule, master);
+    const entry = [...names].find(([, real]) => real === wanted)?.[0] ?? wanted;
+    return { keys: masterEntryKeys(capsule, master), entry };
   }
   if (o.revocations !== undefined) fail("usage", "--revocations applies to grants: give --cap FILE");
   if (!capsule.sealed) return { entry: wanted };
@@ -380,12 +404,16 @@ export async function openCommand(
   } & TrustOpts,
 ) {
   const { capsule, signer, report } = await openTrusted(location, o);
+  let forgetNames: (() => void) | undefined;
   try {
     if (o.output === undefined && o.metaOut === undefined)
       fail("usage", "give -o DIR for the payload, --meta-out DIR for meta/, or both");
     // meta/ alone is public: no key is needed (nor asked for) to write it.
-    const { keys, names, grant } =
-      o.output === undefined ? { names: new Map<string, string>() } : await entryKeys(capsule, o, true);
+    const { keys, realName, grant, forget } =
+      o.output === undefined
+        ? { realName: () => undefined, forget: () => {} }
+        : await entryKeys(capsule, o);
+    forgetNames = forget;
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
     // The items are read from the index on each pass, never held: a capsule may have millions.
@@ -399,7 +427,7 @@ export async function openCommand(
     });
     const items = reread((e) => {
       if (!e.name.startsWith("payload/")) return null;
-      const real = names ? names.get(e.name) : e.name;
+      const real = realName(e);
       if (real === undefined) return null; // not granted
       const rel = real.slice("payload/".length);
       return match(rel) ? { entry: e.name, path: rel, mode: e.mode, size: e.size, found: e } : null;
@@ -469,6 +497,7 @@ export async function openCommand(
     ].join(" and ");
     print(`opened ${into} (root ${capsule.manifest.root})${grant ? ` with grant ${grant}` : ""}`);
   } finally {
+    forgetNames?.();
     await capsule.source.close();
   }
 }
