@@ -410,9 +410,7 @@ export async function openCommand(
       fail("usage", "give -o DIR for the payload, --meta-out DIR for meta/, or both");
     // meta/ alone is public: no key is needed (nor asked for) to write it.
     const { keys, realName, grant, forget } =
-      o.output === undefined
-        ? { realName: () => undefined, forget: () => {} }
-        : await entryKeys(capsule, o);
+      o.output === undefined ? { realName: () => undefined, forget: () => {} } : await entryKeys(capsule, o);
     forgetNames = forget;
     const globs = o.path ?? [];
     const match = globs.length > 0 ? picomatch(globs, { dot: true }) : () => true;
