@@ -207,17 +207,28 @@ async function plan(target: ExtractTarget, force: boolean): Promise<Plan> {
   const p: Plan = { target, base, basePath: at, missing };
   if (missing.length > 0) return p;
   // Existing output folder: refuse links, files in the way and (without --force) existing files now.
-  const seen = new Map<string, Stats | null>();
+  // Only the folders of the item before are remembered: items in index order share most of them.
+  const folders: { rel: string; st: Stats | null }[] = [];
+  const shownHead = shownPrefix(target.outDir);
   for await (const item of target.items) {
     checkPath(item.path);
     const parts = item.path.split("/");
-    for (let i = 1; i <= parts.length; i++) {
-      const rel = parts.slice(0, i).join("/");
-      const shown = join(target.outDir, rel);
-      if (!seen.has(rel)) seen.set(rel, lstatOrNull(base.at(rel), shown));
-      const s = seen.get(rel) as Stats | null;
-      if (s === null) break;
-      checkExisting(s, shown, i < parts.length, force);
+    let rel = "";
+    for (let i = 0; i < parts.length; i++) {
+      rel = i === 0 ? (parts[0] as string) : `${rel}/${parts[i]}`;
+      const wantDir = i < parts.length - 1;
+      const known = wantDir ? folders[i] : undefined;
+      let st: Stats | null;
+      if (known?.rel === rel) st = known.st;
+      else {
+        st = lstatOrNull(base.at(rel), shownHead + rel);
+        if (wantDir) {
+          folders.length = i;
+          folders.push({ rel, st });
+        }
+      }
+      if (st === null) break;
+      checkExisting(st, shownHead + rel, wantDir, force);
     }
   }
   return p;
