@@ -124,8 +124,9 @@ export function compare(id, title, q, ref, target, opts = {}) {
   const rm = median(times.ref);
   const portableResult = portable ? portableRuns(q, rm) : undefined;
   const qPeak = Math.max(...rss.q);
-  const met =
-    target === null ? null : qm / rm <= target && (rssTargetKiB === undefined || qPeak < rssTargetKiB);
+  const rssMet = rssTargetKiB === undefined || qPeak < rssTargetKiB;
+  // With no ratio target, only a memory target (if any) is judged.
+  const met = target === null ? (rssTargetKiB === undefined ? null : rssMet) : qm / rm <= target && rssMet;
   const result = {
     id,
     title,

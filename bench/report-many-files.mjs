@@ -30,10 +30,13 @@ export function manyFilesMarkdown(rec) {
     );
     L.push("|---|---|---|---|---|---|---|---|---|");
     for (const s of rows) {
+      const rss = s.rssTargetKiB ? `RSS < ${mib(s.rssTargetKiB)}` : "";
       const target =
         s.target === null
-          ? "none set"
-          : `<= ${s.target.toFixed(1)}${s.rssTargetKiB ? `, RSS < ${mib(s.rssTargetKiB)}` : ""}${verdict(s.met)}`;
+          ? rss
+            ? `${rss}${verdict(s.met)}`
+            : "none set"
+          : `<= ${s.target.toFixed(1)}${rss ? `, ${rss}` : ""}${verdict(s.met)}`;
       L.push(
         `| ${s.title} | ${s.qcap.medianSeconds.toFixed(3)} s | \`${s.reference.replaceAll("|", "\\|")}\` | ${s.ref.medianSeconds.toFixed(3)} s | **${s.ratio.toFixed(2)}** | ${target} | ${s.qcap.medianCpuSeconds.toFixed(2)} s / ${s.ref.medianCpuSeconds.toFixed(2)} s | ${mib(s.qcap.peakRssKiB)} | ${mib(s.ref.peakRssKiB)} |`,
       );

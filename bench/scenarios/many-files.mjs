@@ -16,6 +16,7 @@ import { startServer } from "../serve.mjs";
 
 export const IDS = [
   "many-files-pack",
+  "many-files-pack-hidden",
   "many-files-open",
   "many-files-verify",
   "many-files-cat",
@@ -116,6 +117,24 @@ export async function manyFiles(k) {
       for (const c of [pack, tarPack]) {
         c.before();
         measure(c.cmd, c.args);
+      }
+    }
+    if (want("many-files-pack-hidden")) {
+      // Hidden names sort by their hashes: pack orders them in runs spilled to a temporary file.
+      const hidden = join(WORK, "many-hidden.qcap");
+      const packHidden = {
+        ...qcap("pack", dir, "-o", hidden, "--sign-key", k.key, "-r", k.recipient, "--hide-names", "--json"),
+        before: () => settled(() => rmSync(hidden, { force: true })),
+      };
+      try {
+        results.push(
+          compare("many-files-pack-hidden", `seal ${label} with hidden names`, packHidden, tarPack, null, {
+            ...opts,
+            rssTargetKiB: TARGETS.rssKiB,
+          }),
+        );
+      } finally {
+        rmSync(hidden, { force: true });
       }
     }
     info.capsuleBytes = statSync(cap).size;
