@@ -117,6 +117,14 @@ export interface SealedRegion {
 export declare function sealFileChunks(inFd: number, inPosition: number, length: number, outFd: number, outPosition: number, subkey: Uint8Array | undefined | null, aad: Uint8Array, first: number, total: number, threads: number): Promise<SealedRegion>
 
 /**
+ * Seals each of `names` under `names_key`: per name, its 16-byte name id (the first 16 bytes of
+ * BLAKE3 keyed with the names key over the name) then its sealed name (XChaCha20-Poly1305 with the
+ * id as the first 16 bytes of the nonce, the ZIP name `payload/<hex id>` as associated data: the
+ * name's UTF-8 bytes then the 16-byte tag), all concatenated.
+ */
+export declare function sealNames(namesKey: Uint8Array, names: Array<string>): Buffer
+
+/**
  * Reads whole small files (each at most 65536 bytes: one chunk) and seals each as its own entry
  * (chunk 0, last) or, without `prk`, stores it in the clear, on `threads` threads. Sealed, each
  * file's key and associated data derive from its entry name (`names`), `prk` (the HKDF-Extract of

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { alreadySorted, type NamedInput, sortInMemory } from "../src/capsule/name-order.js";
 import { bytesInput, pack } from "../src/capsule/pack.js";
+import { qcapNative } from "../src/engine/native.js";
+import { sealName } from "../src/format/hidden-names.js";
 import { memorySink } from "../src/io/sink.js";
 import { walkInputs } from "../src/node/inputs.js";
 import { spillSorter } from "../src/node/spill-sort.js";
@@ -152,5 +154,25 @@ describe("the CLI keeps every file of a hidden-names capsule", () => {
     const s = qcap(["seal", plain, "-o", sealed, "--sign-key", key, "-r", recipientOf(key), "--hide-names"]);
     expect(s.code, s.stderr).toBe(0);
     expect(opened(sealed, key, "sealed-out")).toEqual(want());
+  });
+});
+
+describe("hidden names sealed natively", () => {
+  it("are those of the portable sealName, byte for byte", () => {
+    const na = qcapNative;
+    expect(na?.sealNames).toBeDefined();
+    const key = new Uint8Array(32).map((_, i) => i * 7);
+    const names = ["payload/a", "payload/é/ü.txt", "payload/日本/データ.csv", `payload/${"x".repeat(900)}`];
+    const out = (na as NonNullable<typeof na>).sealNames(key, names);
+    let at = 0;
+    for (const name of names) {
+      const want = sealName(key, name);
+      const id = out.subarray(at, at + 16);
+      const sealed = out.subarray(at + 16, at + 32 + Buffer.byteLength(name));
+      expect(`payload/${Buffer.from(id).toString("hex")}`).toBe(want.zipName);
+      expect(Buffer.from(sealed).equals(Buffer.from(want.sealedName))).toBe(true);
+      at += 32 + Buffer.byteLength(name);
+    }
+    expect(at).toBe(out.length);
   });
 });

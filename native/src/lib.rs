@@ -24,6 +24,7 @@ mod chunks;
 mod files;
 mod kdf;
 mod list;
+mod names;
 mod small_entries;
 mod small_files;
 

@@ -12,7 +12,8 @@ import {
   wrapToX25519WithEphemeral,
 } from "../crypto/recipients.js";
 import type { StreamKey } from "../engine/blocks.js";
-import type { Engine } from "../engine/engine.js";
+import { type Engine, inlineEngine } from "../engine/engine.js";
+import type { QcapNative } from "../engine/native.js";
 import { fail } from "../errors.js";
 import { compareNames, MODE_FILE } from "../format/entries.js";
 import { sealName } from "../format/hidden-names.js";
@@ -30,7 +31,7 @@ import { MAX_ENTRIES } from "../format/pages.js";
 import { toHex } from "../hash/hex.js";
 import type { Sink } from "../io/sink.js";
 import { sign } from "../keys/ed25519.js";
-import { NameSet, validateEntryName } from "../zip/names.js";
+import { NameSet, utf8Length, validateEntryName } from "../zip/names.js";
 import { type DirectorySpill, ZipWriter } from "../zip/writer.js";
 import { CompactNameSet } from "./compact-names.js";
 import { type NameSorter, sortInMemory } from "./name-order.js";
@@ -201,15 +202,11 @@ function checkInputs(inputs: readonly PackInput[]): void {
   for (const input of inputs) checkInput(input, names);
 }
 
-/**
- * Inputs of a stream, checked as they come: names, sizes, count and, unless `anyOrder`, index order.
- * `hide` gives an input its ZIP name.
- */
+/** Inputs of a stream, checked as they come: names, sizes, count and, unless `anyOrder`, index order. */
 async function* checkedStream(
   inputs: AsyncIterable<PackInput>,
-  hide: (input: PackInput) => NamedInput,
   anyOrder: boolean,
-): AsyncGenerator<NamedInput> {
+): AsyncGenerator<PackInput> {
   const names = new CompactNameSet();
   let previous: string | null = null;
   for await (const input of inputs) {
@@ -220,8 +217,65 @@ async function* checkedStream(
         fail("input", `inputs out of order: "${input.name}" after "${previous}"`);
       previous = input.name;
     }
-    yield hide(input);
+    yield input;
   }
+}
+
+/** Names hidden at a time: the native kernels seal a batch of names in one call. */
+const NAME_BATCH = 1024;
+
+/** Each input under its ZIP name: hidden ones (payload/ under `nk`) sealed a batch at a time. */
+async function* named(
+  inputs: AsyncIterable<PackInput>,
+  nk: Uint8Array | null,
+  native: QcapNative | undefined,
+): AsyncGenerator<NamedInput> {
+  if (!nk) {
+    for await (const input of inputs) yield { input, name: input.name, sealedName: NO_NAME };
+    return;
+  }
+  const hideAll = (batch: PackInput[]): NamedInput[] => {
+    const payload = batch.filter((i) => i.name.startsWith("payload/"));
+    const sealed = native?.sealNames ? sealNamesNatively(native, nk, payload) : null;
+    let k = 0;
+    return batch.map((input) => {
+      if (!input.name.startsWith("payload/")) return { input, name: input.name, sealedName: NO_NAME };
+      const s = sealed
+        ? (sealed[k++] as { zipName: string; sealedName: Uint8Array })
+        : sealName(nk, input.name);
+      return { input, name: s.zipName, sealedName: s.sealedName };
+    });
+  };
+  let batch: PackInput[] = [];
+  for await (const input of inputs) {
+    batch.push(input);
+    if (batch.length < NAME_BATCH) continue;
+    yield* hideAll(batch);
+    batch = [];
+  }
+  yield* hideAll(batch);
+}
+
+/** `sealName` of each input's name by the native kernels, in one call. */
+function sealNamesNatively(
+  native: QcapNative,
+  nk: Uint8Array,
+  inputs: PackInput[],
+): { zipName: string; sealedName: Uint8Array }[] {
+  if (inputs.length === 0) return [];
+  const out = native.sealNames(
+    nk,
+    inputs.map((i) => i.name),
+  );
+  let at = 0;
+  return inputs.map((i) => {
+    const id = out.subarray(at, at + 16);
+    const sealedLength = utf8Length(i.name) + 16;
+    // A view: one buffer per batch, not an ArrayBuffer for each name.
+    const sealedName = out.subarray(at + 16, at + 16 + sealedLength);
+    at += 16 + sealedLength;
+    return { zipName: `payload/${toHex(id)}`, sealedName };
+  });
 }
 
 const NO_NAME = new Uint8Array(0);
@@ -283,19 +337,16 @@ async function packInto(
 
   // ZIP names (hidden ones are keyed hashes of the real names) and index order by their UTF-8 bytes.
   const nk = options.hideNames ? namesKey(masterKey as Uint8Array, capsuleId as Uint8Array) : null;
-  const hide = (input: PackInput): NamedInput => {
-    if (!nk || !input.name.startsWith("payload/")) return { input, name: input.name, sealedName: NO_NAME };
-    const { zipName, sealedName } = sealName(nk, input.name);
-    return { input, name: zipName, sealedName };
-  };
+  const native = (options.engine ?? inlineEngine).native;
   let ordered: AsyncIterable<NamedInput>;
   if (inputs) {
-    const named = inputs.map(hide);
+    const all: NamedInput[] = [];
+    for await (const item of named(fromArray(inputs), nk, native)) all.push(item);
     nk?.fill(0);
-    named.sort((a, b) => compareNames(a.name, b.name));
-    ordered = fromArray(named);
+    all.sort((a, b) => compareNames(a.name, b.name));
+    ordered = fromArray(all);
   } else {
-    const stream = checkedStream(source as AsyncIterable<PackInput>, hide, nk !== null);
+    const stream = named(checkedStream(source as AsyncIterable<PackInput>, nk !== null), nk, native);
     ordered = nk ? (options.nameSorter ?? sortInMemory).sort(stream) : stream;
   }
 

@@ -142,7 +142,8 @@ class RunReader {
       return;
     }
     const zip = this.#bytes(this.#u16()).toString("utf8");
-    const sealed = Uint8Array.from(this.#bytes(this.#u16()));
+    // A copy from Node's shared pool, not an ArrayBuffer of its own for each item.
+    const sealed = Buffer.from(this.#bytes(this.#u16()));
     const real = this.#bytes(this.#u16()).toString("utf8");
     this.#need(4);
     const pathLength = this.#buf.readUInt32LE(this.#at);
