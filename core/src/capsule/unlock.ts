@@ -3,9 +3,9 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { fileKeyDeriver, fileKeyPrk, keyCommitment, namesKey } from "../crypto/kdf.js";
 import { kid, unwrapPassphrase, unwrapX25519 } from "../crypto/recipients.js";
 import { fail } from "../errors.js";
-import { hiddenZipName } from "../format/hidden-names.js";
+import { hiddenZipName, openSealedName } from "../format/hidden-names.js";
 import { equalBytes, fromHex } from "../hash/hex.js";
-import type { Capsule } from "./capsule.js";
+import type { Capsule, CapsuleEntry } from "./capsule.js";
 
 export interface Keyring {
   /** X25519 identity secrets (32 bytes each). */
@@ -81,6 +81,27 @@ export function masterEntryKeys(capsule: Capsule, masterKey: Uint8Array): EntryK
  */
 export function realNames(capsule: Capsule, masterKey?: Uint8Array): Promise<Map<string, string>> {
   return capsule.realNames(masterKey);
+}
+
+/**
+ * Both ways between an entry's ZIP name and its real name, one entry at a time: the same name, or
+ * with hidden names of version 2 the sealed name opened (and the keyed hash made) with the master
+ * key, so that no map of every name is held. `forget` zeroes the names key once done.
+ */
+export function entryNames(
+  capsule: Capsule,
+  masterKey?: Uint8Array,
+): { realName(e: CapsuleEntry): string; zipName(realName: string): string; forget(): void } {
+  const seal = capsule.manifest.seal;
+  if (!seal?.hiddenNames) return { realName: (e) => e.name, zipName: (name) => name, forget: () => {} };
+  if (capsule.version !== 2 || !masterKey) throw new Error("entryNames: needs version 2 and the master key");
+  const key = namesKey(masterKey, fromHex(seal.capsuleId, 16));
+  const hidden = (name: string) => name.startsWith("payload/");
+  return {
+    realName: (e) => (hidden(e.name) ? openSealedName(key, e.name, e.sealedName) : e.name),
+    zipName: (name) => (hidden(name) ? hiddenZipName(key, name) : name),
+    forget: () => key.fill(0),
+  };
 }
 
 /**

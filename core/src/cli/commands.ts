@@ -3,12 +3,16 @@ import picomatch from "picomatch";
 import { type Capsule, type CapsuleEntry, MANIFEST_NAME } from "../capsule/capsule.js";
 import { type PackInput, type PackOptions, type PackResult, pack } from "../capsule/pack.js";
 import { plainChunks, rangePlainChunks } from "../capsule/read.js";
-import { type EntryKeys, masterEntryKeys, realNames, unlockMasterKey, zipNameOf } from "../capsule/unlock.js";
-import { namesKey } from "../crypto/kdf.js";
+import {
+  type EntryKeys,
+  entryNames,
+  masterEntryKeys,
+  realNames,
+  unlockMasterKey,
+  zipNameOf,
+} from "../capsule/unlock.js";
 import { withEngine } from "../engine/create.js";
 import { fail } from "../errors.js";
-import { openSealedName } from "../format/hidden-names.js";
-import { fromHex } from "../hash/hex.js";
 import { type ExtractItem, type ExtractTarget, extractAll } from "../node/extract.js";
 import { checkFolder, concatInputs, walkFileOrDirectory, walkInputs } from "../node/inputs.js";
 import { fileSink } from "../node/sink.js";
@@ -60,18 +64,12 @@ async function entryKeys(
   if (!capsule.sealed) return { realName: same, forget };
   const master = await masterKeyOf(capsule, o);
   const keys = masterEntryKeys(capsule, master);
-  const seal = capsule.manifest.seal;
-  if (!seal?.hiddenNames) return { keys, realName: same, forget };
-  if (capsule.version !== 2) {
+  if (capsule.hiddenNames && capsule.version !== 2) {
     const names = await realNames(capsule, master);
     return { keys, realName: (e) => names.get(e.name) ?? e.name, forget };
   }
-  const key = namesKey(master, fromHex(seal.capsuleId, 16));
-  return {
-    keys,
-    realName: (e) => (e.name.startsWith("payload/") ? openSealedName(key, e.name, e.sealedName) : e.name),
-    forget: () => key.fill(0),
-  };
+  const names = entryNames(capsule, master);
+  return { keys, realName: names.realName, forget: names.forget };
 }
 
 /** The capsule's master key, from the identities or passphrase the options give. */

@@ -2,10 +2,7 @@
 import type { Capsule } from "../capsule/capsule.js";
 import type { PackInput } from "../capsule/pack.js";
 import { plainChunks } from "../capsule/read.js";
-import { type EntryKeys, realNames } from "../capsule/unlock.js";
-import { namesKey } from "../crypto/kdf.js";
-import { hiddenZipName, openSealedName } from "../format/hidden-names.js";
-import { fromHex } from "../hash/hex.js";
+import { type EntryKeys, entryNames, realNames } from "../capsule/unlock.js";
 
 export interface EntrySource {
   /** Every entry under its real name, in the capsule's index order (a list for version 1). */
@@ -28,36 +25,32 @@ export async function entryInputs(
   keys?: EntryKeys,
   masterKey?: Uint8Array,
 ): Promise<EntrySource> {
-  const seal = capsule.manifest.seal;
-  const key = seal?.hiddenNames && masterKey ? namesKey(masterKey, fromHex(seal.capsuleId, 16)) : null;
   const input = (zipName: string, name: string, size: number, mode: number): PackInput => ({
     name,
     size,
     mode,
     read: () => plainChunks(capsule, zipName, keys),
   });
-  const source: EntrySource = {
-    inputs: [],
-    reopen: (name, size, mode) =>
-      input(key && name.startsWith("payload/") ? hiddenZipName(key, name) : name, name, size, mode),
-    close: () => key?.fill(0),
-  };
   if (capsule.version !== 2) {
     const names = await realNames(capsule, masterKey);
-    source.inputs = (await capsule.allEntries()).map((e) =>
-      input(e.name, names.get(e.name) ?? e.name, e.size, e.mode),
-    );
-    return source;
+    return {
+      inputs: (await capsule.allEntries()).map((e) =>
+        input(e.name, names.get(e.name) ?? e.name, e.size, e.mode),
+      ),
+      reopen: () => {
+        throw new Error("entryInputs: a version 1 capsule is packed from its list");
+      },
+      close: () => {},
+    };
   }
-  if (capsule.hiddenNames && !key) throw new Error("the master key is needed to read hidden names");
-  source.inputs = {
-    async *[Symbol.asyncIterator]() {
-      for await (const e of capsule.entries()) {
-        const real =
-          key && e.name.startsWith("payload/") ? openSealedName(key, e.name, e.sealedName) : e.name;
-        yield input(e.name, real, e.size, e.mode);
-      }
+  const names = entryNames(capsule, masterKey);
+  return {
+    inputs: {
+      async *[Symbol.asyncIterator]() {
+        for await (const e of capsule.entries()) yield input(e.name, names.realName(e), e.size, e.mode);
+      },
     },
+    reopen: (name, size, mode) => input(names.zipName(name), name, size, mode),
+    close: names.forget,
   };
-  return source;
 }

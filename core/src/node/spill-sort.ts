@@ -240,12 +240,11 @@ export function spillSorter(options: SpillSorterOptions = {}): NameSorter {
           yield* run;
           return;
         }
+        // The spilled runs are merged with the last one, which stays in memory.
         const heap = new Heap();
-        const memory = run[Symbol.iterator]();
-        // The last run stays in memory: it is merged as one more reader-like source.
-        let tail = memory.next();
         for (const r of runs) heap.push(new RunReader(fd, r.start, r.end));
-        run = [];
+        const memory = run[Symbol.iterator]();
+        let tail = memory.next();
         while (heap.items.length > 0 || !tail.done) {
           const top = heap.items[0];
           if (top?.head && (tail.done || compareNames(top.head.zip, tail.value.name) < 0)) {
