@@ -9,7 +9,7 @@
  * from the npm cache or the registry.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   copyFileSync,
   existsSync,
@@ -80,14 +80,19 @@ export class ScopeRegistry {
 
   constructor(private readonly tarballs: Tarballs) {}
 
-  /** Listens on a new port, so that no packument npm cached from an earlier install applies. */
+  /**
+   * Listens on a new port under a new random path, so that no packument npm cached from an earlier
+   * install applies (ports alone repeat across runs sharing one npm cache).
+   */
   async start(served: string[]) {
     this.stop();
     this.served = new Set(served);
     this.requests = [];
+    const base = `/${randomBytes(8).toString("hex")}`;
     const byFile = new Map(Object.values(this.tarballs).map((t) => [basename(t), t]));
     this.server = createServer((req, res) => {
-      const path = decodeURIComponent(req.url ?? "/");
+      const full = decodeURIComponent(req.url ?? "/");
+      const path = full.startsWith(`${base}/`) ? full.slice(base.length) : "/-/not-this-registry";
       this.requests.push(path);
       const file = path.startsWith("/-/") ? byFile.get(basename(path)) : undefined;
       const name = path.startsWith("/-/") ? undefined : path.slice(1);
@@ -104,7 +109,7 @@ export class ScopeRegistry {
       }
     });
     await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}/`;
+    this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}${base}/`;
   }
 
   private packument(tarball: string) {
